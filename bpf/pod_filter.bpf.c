@@ -1,0 +1,127 @@
+/* The "packet of death" XDP filter: drops (or explicitly passes) IPv4 packets that match rules
+ * held in a pinned array map, by protocol, destination port, source prefix and payload bytes. */
+#include "common.bpf.h"
+#include "pod_filter.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader: distinguishes builds of the filter (and makes each a distinct program). */
+const volatile __u32 filter_version = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, POD_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pod_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, POD_STATS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pod_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_stats SEC(".maps");
+
+struct pkt {
+	__u8 proto;
+	__u16 dport;
+	__u32 saddr;
+	__u32 payload_off;
+};
+
+static __always_inline int parse(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->ihl < 5)
+		return -1;
+	__u32 l4 = sizeof(*eth) + ip->ihl * 4;
+	p->proto = ip->protocol;
+	p->saddr = ip->saddr;
+	p->dport = 0;
+	p->payload_off = l4;
+	if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *udp = data + l4;
+		if ((void *)(udp + 1) > end)
+			return -1;
+		p->dport = bpf_ntohs(udp->dest);
+		p->payload_off = l4 + sizeof(*udp);
+	} else if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = data + l4;
+		if ((void *)(tcp + 1) > end)
+			return -1;
+		p->dport = bpf_ntohs(tcp->dest);
+		p->payload_off = l4 + tcp->doff * 4;
+	}
+	return 0;
+}
+
+static __always_inline int matches(struct xdp_md *ctx, const struct pod_rule *r, const struct pkt *p)
+{
+	if (r->proto && r->proto != p->proto)
+		return 0;
+	if (r->dport && r->dport != p->dport)
+		return 0;
+	if (r->src_prefix_len) {
+		__u32 bits = r->src_prefix_len > 32 ? 32 : r->src_prefix_len;
+		__u32 mask = bits == 32 ? 0xffffffff : ~(0xffffffffu >> bits);
+		if ((bpf_ntohl(p->saddr) & mask) != (bpf_ntohl(r->src_addr) & mask))
+			return 0;
+	}
+	if (r->pattern_len) {
+		__u8 buf[POD_PATTERN_MAX];
+		__u32 len = r->pattern_len;
+		if (len > POD_PATTERN_MAX)
+			len = POD_PATTERN_MAX;
+		if (bpf_xdp_load_bytes(ctx, p->payload_off + r->pattern_offset, buf, len))
+			return 0; /* packet too short for the pattern */
+		for (__u32 i = 0; i < POD_PATTERN_MAX; i++) {
+			if (i >= len)
+				break;
+			if (buf[i] != r->pattern[i])
+				return 0;
+		}
+	}
+	return 1;
+}
+
+static __always_inline void count(__u32 slot, int dropped)
+{
+	struct pod_stat *s = bpf_map_lookup_elem(&pod_stats, &slot);
+	if (!s)
+		return;
+	if (dropped)
+		s->dropped++;
+	else
+		s->passed++;
+}
+
+SEC("xdp")
+int pod_filter(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+	if (parse(ctx, &p)) {
+		count(POD_STAT_DEFAULT, 0);
+		return XDP_PASS;
+	}
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < POD_MAX_RULES; i++) {
+		__u32 key = i;
+		struct pod_rule *r = bpf_map_lookup_elem(&pod_rules, &key);
+		if (!r || !r->enabled)
+			continue;
+		if (!matches(ctx, r, &p))
+			continue;
+		int drop = r->action == POD_DROP;
+		count(i, drop);
+		return drop ? XDP_DROP : XDP_PASS;
+	}
+	count(POD_STAT_DEFAULT, 0);
+	return XDP_PASS;
+}

@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "bpfops",
+      "sources": [
+        "src/addon.cc",
+        "src/errors.cc",
+        "src/netns.cc",
+        "src/object.cc",
+        "src/pins_maps.cc",
+        "src/links.cc",
+        "src/observe.cc",
+        "src/probes.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "libraries": ["-lbpf"]
+    }
+  ]
+}

@@ -1,0 +1,60 @@
+// Shared declarations of the bpfops native addon: error helpers, netns switching, buffer helpers,
+// and the registration functions each source file exports to addon.cc.
+#pragma once
+#include <napi.h>
+#include <string>
+#include <cstdint>
+
+// Kernel constants newer than Debian's 6.1 UAPI headers; values are ABI and never change.
+constexpr uint32_t kAttachTcxIngress = 46;
+constexpr uint32_t kAttachTcxEgress = 47;
+constexpr uint32_t kLinkTypeTcx = 11;
+constexpr uint32_t kLinkTypeNetkit = 13;
+
+// Throws a JS Error carrying code (ENOENT...), errno, syscall and a contextual message:
+// "<context>: <strerror>". err is a positive errno.
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& syscall, const std::string& context);
+// Builds (without throwing) the same Error object, for Promise rejections.
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& context);
+// Normalizes libbpf's return convention (negative errno, or -1 with errno) to a positive errno.
+int LibbpfErr(int ret);
+// The last messages libbpf printed on this thread (warnings), for error context.
+std::string TakeLibbpfMessages();
+void InstallLibbpfPrint();
+
+// Switches the calling thread into a network namespace for the guard's lifetime. The namespace is a
+// path (/var/run/netns/NAME, /proc/PID/ns/net), an fd number, or undefined/null for "stay here".
+class NetnsGuard {
+ public:
+  NetnsGuard(Napi::Env env, const Napi::Value& netns, const std::string& context);
+  ~NetnsGuard();
+  const std::string& Describe() const { return describe_; }
+ private:
+  int orig_ = -1;
+  std::string describe_;
+};
+// Resolves an interface name in the guard's namespace; throws ENODEV with context.
+int ResolveIfindex(Napi::Env env, const std::string& ifname, const std::string& context);
+
+inline std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+inline int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+inline Napi::Buffer<uint8_t> BufArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBuffer()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Buffer");
+  return info[i].As<Napi::Buffer<uint8_t>>();
+}
+inline Napi::Value OptArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i ? info[i] : info.Env().Undefined();
+}
+
+void RegisterObject(Napi::Env env, Napi::Object exports);
+void RegisterPinsMaps(Napi::Env env, Napi::Object exports);
+void RegisterLinks(Napi::Env env, Napi::Object exports);
+void RegisterObserve(Napi::Env env, Napi::Object exports);
+void RegisterProbes(Napi::Env env, Napi::Object exports);
+void RegisterNetns(Napi::Env env, Napi::Object exports);

@@ -1,0 +1,177 @@
+// Attaching programs to hooks as BPF links (XDP, tcx, cgroup, tracepoint, raw tracepoint,
+// tracing), updating a link's program atomically (compare-and-swap), and detaching.
+#include "common.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+// The link_create part of union bpf_attr, laid out as in kernel 6.6+ (tcx fields), which
+// Debian's 6.1 headers and libbpf 1.1 do not know.
+struct LinkCreateTcxAttr {
+  uint32_t prog_fd;
+  uint32_t target_ifindex;
+  uint32_t attach_type;
+  uint32_t flags;
+  uint32_t relative;  // relative_fd or relative_id
+  uint32_t pad;
+  uint64_t expected_revision;
+  uint8_t rest[128 - 32];
+};
+
+static Napi::Object LinkResult(Napi::Env env, int fd, int ifindex) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", fd);
+  o.Set("ifindex", ifindex);
+  return o;
+}
+
+// attachXdp(progFd, ifname, netns, flags): { fd, ifindex }. flags are XDP_FLAGS_* (mode).
+static Napi::Value AttachXdp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  std::string ifname = StrArg(info, 1, "ifname");
+  uint32_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  std::string ctx = "attach xdp " + ifname;
+  NetnsGuard guard(env, OptArg(info, 2), ctx);
+  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
+  int ifindex = ResolveIfindex(env, ifname, ctx);
+  LIBBPF_OPTS(bpf_link_create_opts, lo);
+  lo.flags = flags;
+  int fd = bpf_link_create(prog, ifindex, BPF_XDP, &lo);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", ctx);
+  return LinkResult(env, fd, ifindex);
+}
+
+// attachTcx(progFd, ifname, netns, direction "ingress"|"egress", { before?, after?: progFd }):
+// raw bpf(2), since libbpf 1.1 has no tcx API.
+static Napi::Value AttachTcx(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  std::string ifname = StrArg(info, 1, "ifname");
+  std::string dir = StrArg(info, 3, "direction");
+  if (dir != "ingress" && dir != "egress") throw Napi::TypeError::New(env, "direction must be ingress or egress");
+  std::string ctx = "attach tcx " + dir + " " + ifname;
+  NetnsGuard guard(env, OptArg(info, 2), ctx);
+  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
+  int ifindex = ResolveIfindex(env, ifname, ctx);
+  LinkCreateTcxAttr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_fd = prog;
+  attr.target_ifindex = ifindex;
+  attr.attach_type = dir == "ingress" ? kAttachTcxIngress : kAttachTcxEgress;
+  if (info.Length() > 4 && info[4].IsObject()) {
+    Napi::Object o = info[4].As<Napi::Object>();
+    // BPF_F_BEFORE / BPF_F_AFTER relative to another program's fd.
+    if (o.Get("before").IsNumber()) { attr.flags |= 1u << 3; attr.relative = o.Get("before").As<Napi::Number>().Uint32Value(); }
+    if (o.Get("after").IsNumber()) { attr.flags |= 1u << 4; attr.relative = o.Get("after").As<Napi::Number>().Uint32Value(); }
+  }
+  long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+  if (fd < 0) ThrowErrno(env, errno, "BPF_LINK_CREATE", ctx);
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return LinkResult(env, static_cast<int>(fd), ifindex);
+}
+
+// attachCgroup(progFd, cgroupPath, attachType): fd.
+static Napi::Value AttachCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  std::string path = StrArg(info, 1, "cgroupPath");
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
+  std::string ctx = "attach cgroup " + path + " (attach type " + std::to_string(type) + ")";
+  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) ThrowErrno(env, errno, "open", ctx);
+  int fd = bpf_link_create(prog, cg, static_cast<bpf_attach_type>(type), nullptr);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  close(cg);
+  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  return Napi::Number::New(env, fd);
+}
+
+// attachTracepoint(progFd, category, name, tracefsRoot = /sys/kernel/tracing): a perf-event
+// link that owns the perf event, so the link alone keeps the attachment alive (and can be pinned).
+static Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  std::string cat = StrArg(info, 1, "category");
+  std::string name = StrArg(info, 2, "name");
+  std::string root = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "/sys/kernel/tracing";
+  std::string ctx = "attach tracepoint " + cat + "/" + name;
+  std::string idPath = root + "/events/" + cat + "/" + name + "/id";
+  std::ifstream f(idPath);
+  long id = -1;
+  if (!(f >> id)) ThrowErrno(env, ENOENT, "open", ctx + ": " + idPath + " not readable (is tracefs mounted?)");
+  perf_event_attr pa;
+  memset(&pa, 0, sizeof(pa));
+  pa.type = PERF_TYPE_TRACEPOINT;
+  pa.size = sizeof(pa);
+  pa.config = id;
+  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  if (pfd < 0) ThrowErrno(env, errno, "perf_event_open", ctx);
+  int fd = bpf_link_create(prog, pfd, BPF_PERF_EVENT, nullptr);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  close(pfd);
+  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  return Napi::Number::New(env, fd);
+}
+
+// attachRawTracepoint(progFd, name): fd.
+static Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  std::string name = StrArg(info, 1, "name");
+  int fd = bpf_raw_tracepoint_open(name.c_str(), prog);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_RAW_TRACEPOINT_OPEN", "attach raw tracepoint " + name);
+  return Napi::Number::New(env, fd);
+}
+
+// attachTracing(progFd, attachType): fentry/fexit/tp_btf links (the target is in the program).
+static Napi::Value AttachTracing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 1, "attachType"));
+  int fd = bpf_link_create(prog, 0, static_cast<bpf_attach_type>(type), nullptr);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", "attach tracing program (attach type " + std::to_string(type) + ")");
+  return Napi::Number::New(env, fd);
+}
+
+// linkUpdate(linkFd, newProgFd, expectedOldProgFd = -1): BPF_LINK_UPDATE; with an expected old
+// program it is a compare-and-swap (BPF_F_REPLACE) that fails with EPERM if someone else swapped.
+static Napi::Value LinkUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int link = static_cast<int>(IntArg(info, 0, "linkFd"));
+  int prog = static_cast<int>(IntArg(info, 1, "progFd"));
+  int old = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+  LIBBPF_OPTS(bpf_link_update_opts, uo);
+  if (old >= 0) {
+    uo.flags = BPF_F_REPLACE;
+    uo.old_prog_fd = old;
+  }
+  int ret = bpf_link_update(link, prog, &uo);
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_LINK_UPDATE", "update link fd " + std::to_string(link));
+  return env.Undefined();
+}
+
+static Napi::Value LinkDetach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int link = static_cast<int>(IntArg(info, 0, "linkFd"));
+  int ret = bpf_link_detach(link);
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_LINK_DETACH", "detach link fd " + std::to_string(link));
+  return env.Undefined();
+}
+
+void RegisterLinks(Napi::Env env, Napi::Object exports) {
+  exports.Set("attachXdp", Napi::Function::New(env, AttachXdp));
+  exports.Set("attachTcx", Napi::Function::New(env, AttachTcx));
+  exports.Set("attachCgroup", Napi::Function::New(env, AttachCgroup));
+  exports.Set("attachTracepoint", Napi::Function::New(env, AttachTracepoint));
+  exports.Set("attachRawTracepoint", Napi::Function::New(env, AttachRawTracepoint));
+  exports.Set("attachTracing", Napi::Function::New(env, AttachTracing));
+  exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
+  exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
+}

@@ -1,0 +1,245 @@
+// File descriptors, bpffs pins and map element operations: the calls that move bytes in and
+// out of maps (lookup, update, delete, iteration, batches, prog-array slots, ring buffers).
+#include "common.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+static constexpr long kBpffsMagic = 0xcafe4a11;
+static constexpr int kENOTSUPP = 524;  // kernel-internal "not supported", leaks out of bpf(2)
+
+static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  if (close(fd) != 0) ThrowErrno(info.Env(), errno, "close", "close fd " + std::to_string(fd));
+  return info.Env().Undefined();
+}
+
+static Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) ThrowErrno(info.Env(), errno, "dup", "dup fd " + std::to_string(fd));
+  return Napi::Number::New(info.Env(), d);
+}
+
+static Napi::Value ObjPin(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  std::string path = StrArg(info, 1, "path");
+  int ret = bpf_obj_pin(fd, path.c_str());
+  if (ret) ThrowErrno(info.Env(), LibbpfErr(ret), "BPF_OBJ_PIN", "pin " + path);
+  return info.Env().Undefined();
+}
+
+static Napi::Value ObjGet(const Napi::CallbackInfo& info) {
+  std::string path = StrArg(info, 0, "path");
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowErrno(info.Env(), LibbpfErr(fd), "BPF_OBJ_GET", "open pin " + path);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// fdKind(fd): "prog" | "map" | "link" | "btf" | "other", from the anon inode's name.
+static Napi::Value FdKind(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  char link[64];
+  std::string p = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = readlink(p.c_str(), link, sizeof(link) - 1);
+  if (n < 0) ThrowErrno(info.Env(), errno, "readlink", "kind of fd " + std::to_string(fd));
+  link[n] = 0;
+  std::string s(link);
+  const char* kind = s == "anon_inode:bpf-prog" ? "prog" : s == "anon_inode:bpf-map" ? "map"
+                   : s == "anon_inode:bpf_link" ? "link" : s == "anon_inode:btf" ? "btf" : "other";
+  return Napi::String::New(info.Env(), kind);
+}
+
+// isBpffs(path): whether path is on a bpf filesystem (checked before any mkdir under it).
+static Napi::Value IsBpffs(const Napi::CallbackInfo& info) {
+  std::string path = StrArg(info, 0, "path");
+  struct statfs st;
+  if (statfs(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
+    ThrowErrno(info.Env(), errno, "statfs", "statfs " + path);
+  }
+  return Napi::Boolean::New(info.Env(), st.f_type == kBpffsMagic);
+}
+
+// mapLookup(fd, key, valueSize, flags?): Buffer | null (null when the key is absent).
+static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  auto key = BufArg(info, 1, "key");
+  size_t vsize = static_cast<size_t>(IntArg(info, 2, "valueSize"));
+  uint64_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+  auto out = Napi::Buffer<uint8_t>::New(env, vsize);
+  int ret = bpf_map_lookup_elem_flags(fd, key.Data(), out.Data(), flags);
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (err == ENOENT) return env.Null();
+    ThrowErrno(env, err, "BPF_MAP_LOOKUP_ELEM", "lookup in map fd " + std::to_string(fd));
+  }
+  return out;
+}
+
+// mapUpdate(fd, key, value, flags = BPF_ANY)
+static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  auto key = BufArg(info, 1, "key");
+  auto value = BufArg(info, 2, "value");
+  uint64_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+  int ret = bpf_map_update_elem(fd, key.Data(), value.Data(), flags);
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_MAP_UPDATE_ELEM", "update map fd " + std::to_string(fd));
+  return env.Undefined();
+}
+
+// mapDelete(fd, key): true if deleted, false if absent.
+static Napi::Value MapDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  auto key = BufArg(info, 1, "key");
+  int ret = bpf_map_delete_elem(fd, key.Data());
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (err == ENOENT) return Napi::Boolean::New(env, false);
+    ThrowErrno(env, err, "BPF_MAP_DELETE_ELEM", "delete from map fd " + std::to_string(fd));
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// mapNextKey(fd, key | null, keySize): the key after key (the first key for null), or null at the end.
+static Napi::Value MapNextKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  size_t ksize = static_cast<size_t>(IntArg(info, 2, "keySize"));
+  const void* cur = info[1].IsBuffer() ? info[1].As<Napi::Buffer<uint8_t>>().Data() : nullptr;
+  auto out = Napi::Buffer<uint8_t>::New(env, ksize);
+  int ret = bpf_map_get_next_key(fd, cur, out.Data());
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (err == ENOENT) return env.Null();
+    ThrowErrno(env, err, "BPF_MAP_GET_NEXT_KEY", "iterate map fd " + std::to_string(fd));
+  }
+  return out;
+}
+
+// mapLookupBatch(fd, keySize, valueSize, maxEntries): { keys, values, count } with every entry,
+// using BPF_MAP_LOOKUP_BATCH; throws ENOTSUP-class errors for maps without batch support so the
+// caller can fall back to iteration.
+static Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  size_t ksize = static_cast<size_t>(IntArg(info, 1, "keySize"));
+  size_t vsize = static_cast<size_t>(IntArg(info, 2, "valueSize"));
+  uint32_t cap = static_cast<uint32_t>(IntArg(info, 3, "maxEntries"));
+  if (cap == 0) cap = 1;
+  std::vector<uint8_t> keys(ksize * cap), values(vsize * cap);
+  // Hash maps need a batch token as large as a key; 8 bytes covers array maps.
+  std::vector<uint8_t> inTok(std::max<size_t>(ksize, 8)), outTok(std::max<size_t>(ksize, 8));
+  uint32_t total = 0;
+  bool first = true;
+  while (total < cap) {
+    uint32_t count = cap - total;
+    LIBBPF_OPTS(bpf_map_batch_opts, bo);
+    int ret = bpf_map_lookup_batch(fd, first ? nullptr : inTok.data(), outTok.data(), keys.data() + total * ksize,
+                                   values.data() + total * vsize, &count, &bo);
+    int err = ret ? LibbpfErr(ret) : 0;
+    if (err && err != ENOENT) {
+      if (err == kENOTSUPP) err = ENOTSUP;
+      ThrowErrno(env, err, "BPF_MAP_LOOKUP_BATCH", "dump map fd " + std::to_string(fd));
+    }
+    total += count;
+    if (err == ENOENT) break;
+    inTok.swap(outTok);
+    first = false;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), total * ksize));
+  o.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), total * vsize));
+  o.Set("count", static_cast<double>(total));
+  return o;
+}
+
+// mapUpdateBatch(fd, keys, values, count, flags = BPF_ANY)
+static Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  auto keys = BufArg(info, 1, "keys");
+  auto values = BufArg(info, 2, "values");
+  uint32_t count = static_cast<uint32_t>(IntArg(info, 3, "count"));
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  if (info.Length() > 4 && info[4].IsNumber()) bo.elem_flags = info[4].As<Napi::Number>().Int64Value();
+  int ret = bpf_map_update_batch(fd, keys.Data(), values.Data(), &count, &bo);
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (err == kENOTSUPP) err = ENOTSUP;
+    Napi::Error e = ErrnoError(env, err, "BPF_MAP_UPDATE_BATCH", "batch update map fd " + std::to_string(fd));
+    e.Set("updated", static_cast<double>(count));
+    throw e;
+  }
+  return Napi::Number::New(env, count);
+}
+
+// progArraySet(mapFd, slot, progFd | -1): one atomic slot update (or delete for -1).
+static Napi::Value ProgArraySet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "mapFd"));
+  uint32_t slot = static_cast<uint32_t>(IntArg(info, 1, "slot"));
+  int prog = static_cast<int>(IntArg(info, 2, "progFd"));
+  int ret = prog < 0 ? bpf_map_delete_elem(fd, &slot) : bpf_map_update_elem(fd, &slot, &prog, BPF_ANY);
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (prog < 0 && err == ENOENT) return env.Undefined();
+    ThrowErrno(env, err, "BPF_MAP_UPDATE_ELEM", "set prog-array slot " + std::to_string(slot));
+  }
+  return env.Undefined();
+}
+
+static int CollectRecord(void* ctx, void* data, size_t size) {
+  auto* out = static_cast<std::vector<std::vector<uint8_t>>*>(ctx);
+  auto* p = static_cast<uint8_t*>(data);
+  out->emplace_back(p, p + size);
+  return 0;
+}
+
+// ringbufDrain(mapFd): every record waiting in a BPF ring buffer, as Buffers.
+static Napi::Value RingbufDrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntArg(info, 0, "mapFd"));
+  std::vector<std::vector<uint8_t>> records;
+  ring_buffer* rb = ring_buffer__new(fd, CollectRecord, &records, nullptr);
+  if (!rb) ThrowErrno(env, errno ? errno : EINVAL, "ring_buffer__new", "open ring buffer fd " + std::to_string(fd));
+  int ret = ring_buffer__consume(rb);
+  ring_buffer__free(rb);
+  if (ret < 0) ThrowErrno(env, -ret, "ring_buffer__consume", "drain ring buffer fd " + std::to_string(fd));
+  Napi::Array out = Napi::Array::New(env, records.size());
+  for (size_t i = 0; i < records.size(); i++) out.Set(i, Napi::Buffer<uint8_t>::Copy(env, records[i].data(), records[i].size()));
+  return out;
+}
+
+static Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
+  int n = libbpf_num_possible_cpus();
+  if (n < 0) ThrowErrno(info.Env(), -n, "libbpf_num_possible_cpus", "count possible cpus");
+  return Napi::Number::New(info.Env(), n);
+}
+
+void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("objPin", Napi::Function::New(env, ObjPin));
+  exports.Set("objGet", Napi::Function::New(env, ObjGet));
+  exports.Set("fdKind", Napi::Function::New(env, FdKind));
+  exports.Set("isBpffs", Napi::Function::New(env, IsBpffs));
+  exports.Set("mapLookup", Napi::Function::New(env, MapLookup));
+  exports.Set("mapUpdate", Napi::Function::New(env, MapUpdate));
+  exports.Set("mapDelete", Napi::Function::New(env, MapDelete));
+  exports.Set("mapNextKey", Napi::Function::New(env, MapNextKey));
+  exports.Set("mapLookupBatch", Napi::Function::New(env, MapLookupBatch));
+  exports.Set("mapUpdateBatch", Napi::Function::New(env, MapUpdateBatch));
+  exports.Set("progArraySet", Napi::Function::New(env, ProgArraySet));
+  exports.Set("ringbufDrain", Napi::Function::New(env, RingbufDrain));
+  exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
+}
