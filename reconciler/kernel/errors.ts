@@ -1,0 +1,65 @@
+// Typed kernel errors: the native addon's errno-carrying errors become KernelError (code is
+// the errno name), or VerifierRejectedError when the verifier said no, with its log.
+import { BpfopsError, type ErrorClass } from "../core/errors.ts";
+import type { NativeErrnoError } from "../../native/native.d.ts";
+
+// Errors that go away by themselves (a device appears, a busy hook frees up): retry later.
+const WAITING = new Set(["ENODEV", "ENXIO", "EBUSY", "EAGAIN", "EINTR"]);
+
+export class KernelError extends BpfopsError {
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(message: string, errnoCode: string, errno: number, syscall: string, opts: { errorClass?: ErrorClass; cause?: unknown } = {}) {
+    super(errnoCode, message, { errorClass: opts.errorClass ?? (WAITING.has(errnoCode) ? "Waiting" : "Stalled"), cause: opts.cause });
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+export class VerifierRejectedError extends BpfopsError {
+  readonly program: string;
+  readonly errno: number;
+  readonly errnoCode: string;
+  readonly verifierLog: string;
+
+  constructor(message: string, program: string, errnoCode: string, errno: number, verifierLog: string, cause?: unknown) {
+    super("VerifierRejected", message, { errorClass: "Stalled", cause });
+    this.program = program;
+    this.errno = errno;
+    this.errnoCode = errnoCode;
+    this.verifierLog = verifierLog;
+  }
+
+  /** The last lines of the verifier log: where it gave up, and why. */
+  logTail(lines = 20): string {
+    return this.verifierLog.trimEnd().split("\n").slice(-lines).join("\n");
+  }
+}
+
+function isNativeError(e: unknown): e is NativeErrnoError {
+  return e instanceof Error && typeof (e as NativeErrnoError).errno === "number" && typeof (e as NativeErrnoError).code === "string";
+}
+
+/** Converts an error thrown by the addon into a typed error; other errors pass through. */
+export function fromNative(e: unknown): unknown {
+  if (!isNativeError(e)) return e;
+  if (e.program && e.verifierLog) {
+    return new VerifierRejectedError(e.message, e.program, e.code, e.errno, e.verifierLog, e);
+  }
+  const detail = e.libbpfLog?.trim() ? `${e.message} (libbpf: ${lastLine(e.libbpfLog)})` : e.message;
+  return new KernelError(detail, e.code, e.errno, e.syscall, { cause: e });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").filter((l) => l.trim()).slice(-1)[0] ?? "";
+}
+
+/** Runs a native call and rethrows its error typed. */
+export function kernelCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}

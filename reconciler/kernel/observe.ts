@@ -1,0 +1,41 @@
+// Observation of the live kernel: every program, map and link with its info, and what is
+// attached to one hook (XDP, tcx, cgroup) in one network namespace.
+import { native } from "./native.ts";
+import { kernelCall } from "./errors.ts";
+import { AttachType, linkTypeName, mapTypeName, progTypeName } from "./constants.ts";
+import type { CgroupAttachName, InterfaceHook, TcxDirection } from "./attach.ts";
+import type { ProgramInfo, MapInfo, LinkInfo } from "./handles.ts";
+import type { NativeProgQuery, NativeXdpQuery } from "../../native/native.d.ts";
+
+/** Every program loaded in the kernel (all namespaces: ids are global). */
+export function listPrograms(): ProgramInfo[] {
+  return kernelCall(() => native.listPrograms()).map((p) => ({ ...p, typeName: progTypeName(p.type) }));
+}
+export function listMaps(): MapInfo[] {
+  return kernelCall(() => native.listMaps()).map((m) => ({ ...m, typeName: mapTypeName(m.type) }));
+}
+/** Every link; an ifindex in link info does not say which namespace it belongs to. */
+export function listLinks(): LinkInfo[] {
+  return kernelCall(() => native.listLinks()).map((l) => ({ ...l, typeName: linkTypeName(l.type) }));
+}
+
+/** The XDP program on an interface (netlink), whoever attached it and however. progId 0: none. */
+export function queryXdpHook(hook: InterfaceHook): NativeXdpQuery {
+  return kernelCall(() => native.queryXdp(hook.ifname, hook.netns));
+}
+/** The tcx chain of an interface's ingress or egress, in order, with link ids (0: not a link). */
+export function queryTcxHook(hook: InterfaceHook & { direction: TcxDirection }): NativeProgQuery {
+  return kernelCall(() => native.queryTcx(hook.ifname, hook.netns, hook.direction));
+}
+export function queryCgroupHook(cgroupPath: string, attachType: CgroupAttachName): NativeProgQuery {
+  return kernelCall(() => native.queryCgroup(cgroupPath, AttachType[attachType]));
+}
+
+/** Ids of every program, map and link: a cheap fingerprint of kernel state for "changed nothing" checks. */
+export function kernelIds(): { programs: number[]; maps: number[]; links: number[] } {
+  return {
+    programs: listPrograms().map((p) => p.id),
+    maps: listMaps().map((m) => m.id),
+    links: listLinks().map((l) => l.id),
+  };
+}
