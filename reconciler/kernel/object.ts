@@ -56,7 +56,8 @@ export class ObjectFile {
   /** Sets a global's initial value; numbers are encoded little-endian at the variable's size. */
   setGlobal(name: string, value: GlobalValue, section = ".rodata"): this {
     const v = this.globals(section).find((g) => g.name === name);
-    const buf = Buffer.isBuffer(value) ? value : encodeScalar(value, v?.size ?? 0, `${this.label}: global ${name}`);
+    // An unknown variable still goes to the addon, whose error names the object and the section.
+    const buf = Buffer.isBuffer(value) ? value : v ? encodeScalar(value, v.size, `${this.label}: global ${name}`) : Buffer.alloc(0);
     kernelCall(() => this.#obj.setGlobal(section, name, buf));
     return this;
   }
