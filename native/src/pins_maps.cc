@@ -42,7 +42,8 @@ static Napi::Value ObjGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// fdKind(fd): "prog" | "map" | "link" | "btf" | "other", from the anon inode's name.
+// fdKind(fd): "prog" | "map" | "link" | "btf" | "other", from the anon inode's name (a new link
+// is "bpf_link", one reopened from a pin "bpf-link").
 static Napi::Value FdKind(const Napi::CallbackInfo& info) {
   int fd = static_cast<int>(IntArg(info, 0, "fd"));
   char link[64];
@@ -52,7 +53,7 @@ static Napi::Value FdKind(const Napi::CallbackInfo& info) {
   link[n] = 0;
   std::string s(link);
   const char* kind = s == "anon_inode:bpf-prog" ? "prog" : s == "anon_inode:bpf-map" ? "map"
-                   : s == "anon_inode:bpf_link" ? "link" : s == "anon_inode:btf" ? "btf" : "other";
+                   : (s == "anon_inode:bpf_link" || s == "anon_inode:bpf-link") ? "link" : s == "anon_inode:btf" ? "btf" : "other";
   return Napi::String::New(info.Env(), kind);
 }
 

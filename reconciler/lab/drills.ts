@@ -1,0 +1,143 @@
+// Swap drills shared by the kernel tests, the demo and bench/swap: the packet-of-death filter,
+// a tcx counter and a tail-call chain, each swapped between two program versions under traffic.
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { loadObject } from "../kernel/object.ts";
+import { attachTcxLink, attachXdpLink } from "../kernel/attach.ts";
+import type { LinkHandle, MapHandle, ProgramHandle } from "../kernel/handles.ts";
+import { readPerCpuU64, readPodStats, writePodRules, type PodRule, type PodStat } from "../kernel/pod-rules.ts";
+import { runTraffic, type Flow, type TrafficReport } from "./traffic.ts";
+import type { Lab } from "./netlab.ts";
+
+export const bpfObject = (name: string): string => fileURLToPath(new URL(`../../bpf/${name}`, import.meta.url));
+
+/** Traffic that exercises every kind of pod rule; flows starting "death" must all be dropped. */
+export function podFlows(lab: Lab): Flow[] {
+  const [badHost, operator] = lab.src.extraAddrs;
+  return [
+    { name: "good", dport: 5000, payload: Buffer.from("GET /healthz"), weight: 6 },
+    { name: "good-5001", dport: 5001, payload: Buffer.from("xx harmless payload") },
+    { name: "operator-probe", dport: 6666, payload: Buffer.from("operator probe"), source: operator! },
+    { name: "death-port", dport: 6666, payload: Buffer.from("exploit on 6666") },
+    { name: "death-source", dport: 5000, payload: Buffer.from("from a bad host"), source: badHost! },
+    { name: "death-pattern", dport: 5001, payload: Buffer.concat([Buffer.from("xx"), Buffer.from("deadbeef", "hex"), Buffer.from(" payload of death")]) },
+  ];
+}
+
+/** Rules matching podFlows: rule i's counters must equal the sent count of the flow it names. */
+export function podRules(lab: Lab): Array<PodRule & { flow: string }> {
+  const [badHost, operator] = lab.src.extraAddrs;
+  return [
+    { flow: "operator-probe", action: "pass", protocol: "udp", dport: 6666, source: `${operator}/32` },
+    { flow: "death-port", action: "drop", protocol: "udp", dport: 6666 },
+    { flow: "death-source", action: "drop", source: `${badHost}/32` },
+    { flow: "death-pattern", action: "drop", protocol: "udp", dport: 5001, pattern: Buffer.from("deadbeef", "hex"), patternOffset: 2 },
+  ];
+}
+
+export interface SwapTarget {
+  what: string;
+  /** swap number i: from version (i % 2 ? 2 : 1) to the other, atomically */
+  swap(i: number): void;
+  close(): void;
+}
+
+export interface SwapResult {
+  traffic: TrafficReport;
+  /** wall time of each swap call, ns */
+  swapNs: number[];
+}
+
+/** Runs traffic and performs `swaps` swaps spread evenly over it. */
+export async function swapUnderTraffic(lab: Lab, target: SwapTarget, opts: { flows: Flow[]; pps: number; count: number; swaps: number }): Promise<SwapResult> {
+  const swapNs: number[] = [];
+  const spanMs = (opts.count / opts.pps) * 1000;
+  const gapMs = Math.max(1, spanMs / (opts.swaps + 2));
+  const traffic = await runTraffic(lab, {
+    flows: opts.flows,
+    pps: opts.pps,
+    count: opts.count,
+    during: async () => {
+      await sleep(gapMs);
+      for (let i = 0; i < opts.swaps; i++) {
+        const t0 = process.hrtime.bigint();
+        target.swap(i);
+        swapNs.push(Number(process.hrtime.bigint() - t0));
+        await sleep(gapMs);
+      }
+    },
+  });
+  return { traffic, swapNs };
+}
+
+/** The packet-of-death filter on lab.dst, versions 1 and 2 sharing the pinned rules and stats. */
+export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { rules: MapHandle; stats(): PodStat[]; link: LinkHandle; programs: [ProgramHandle, ProgramHandle] }> {
+  const objs = [
+    await loadObject(bpfObject("pod_filter.o"), { pinRoot }, (o) => o.setGlobal("filter_version", 1)),
+    await loadObject(bpfObject("pod_filter.o"), { pinRoot }, (o) => o.setGlobal("filter_version", 2)),
+  ] as const;
+  const progs: [ProgramHandle, ProgramHandle] = [objs[0].program("pod_filter"), objs[1].program("pod_filter")];
+  const rules = objs[0].map("pod_rules");
+  const stats = objs[0].map("pod_stats");
+  for (const o of objs) o.close();
+  writePodRules(rules, podRules(lab));
+  const link = attachXdpLink(progs[0], { ifname: lab.dst.ifname, netns: lab.dst.netns });
+  return {
+    what: "xdp link",
+    rules,
+    link,
+    programs: progs,
+    stats: () => readPodStats(stats),
+    swap: (i) => link.update(progs[(i + 1) % 2]!, progs[i % 2]!),
+    close: () => [link, ...progs, rules, stats].forEach((h) => h.close()),
+  };
+}
+
+/** The tcx counter on lab.dst ingress, versions 1 and 2 counting into separate slots. */
+export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint }> {
+  const progs: ProgramHandle[] = [];
+  let counts: MapHandle | undefined;
+  for (const v of [1, 2]) {
+    const o = await loadObject(bpfObject("tcx_counter.o"), { pinRoot }, (x) => x.setGlobal("counter_version", v));
+    progs.push(o.program("tcx_counter"));
+    counts ??= o.map("tcx_counts");
+    o.close();
+  }
+  const link = attachTcxLink(progs[0]!, { ifname: lab.dst.ifname, netns: lab.dst.netns, direction: "ingress" });
+  return {
+    what: "tcx link",
+    counted: () => readPerCpuU64(counts!, 1) + readPerCpuU64(counts!, 2),
+    swap: (i) => link.update(progs[(i + 1) % 2]!, progs[i % 2]!),
+    close: () => [link, ...progs, counts!].forEach((h) => h.close()),
+  };
+}
+
+/**
+ * The XDP dispatcher on lab.dst with stage versions 1 and 2 swapped in slot 0 of the pinned
+ * prog-array. The dispatcher drops what falls through an empty slot, so a gap loses packets.
+ */
+export async function chainSlotTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { entered(): bigint; fellThrough(): bigint; staged(): bigint }> {
+  const root = await loadObject(bpfObject("xdp_dispatcher.o"), { pinRoot }, (o) => o.setGlobal("fallthrough_action", 1 /* XDP_DROP */));
+  const dispatcher = root.program("xdp_dispatcher");
+  const chain = root.map("xdp_chain");
+  const chainStats = root.map("xdp_chain_stats");
+  root.close();
+  const stages: ProgramHandle[] = [];
+  let stageStats: MapHandle | undefined;
+  for (const v of [1, 2]) {
+    const o = await loadObject(bpfObject("xdp_stage.o"), { pinRoot }, (x) => x.setGlobal("stage_index", 0).setGlobal("stage_version", v));
+    stages.push(o.program("xdp_stage"));
+    stageStats ??= o.map("xdp_stage_stats");
+    o.close();
+  }
+  chain.setProgramSlot(0, stages[0]!);
+  const link = attachXdpLink(dispatcher, { ifname: lab.dst.ifname, netns: lab.dst.netns });
+  return {
+    what: "prog-array slot",
+    entered: () => readPerCpuU64(chainStats, 0),
+    fellThrough: () => readPerCpuU64(chainStats, 1),
+    staged: () => readPerCpuU64(stageStats!, 1) + readPerCpuU64(stageStats!, 2),
+    swap: (i) => chain.setProgramSlot(0, stages[(i + 1) % 2]!),
+    close: () => [link, dispatcher, ...stages, chain, chainStats, stageStats!].forEach((h) => h.close()),
+  };
+}
