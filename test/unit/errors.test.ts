@@ -1,0 +1,38 @@
+// How errors from the native addon become typed errors, and which class each errno gets.
+import { describe, expect, it } from "vitest";
+import { fromNative, KernelError, VerifierRejectedError } from "../../reconciler/kernel/errors.ts";
+
+function nativeError(props: Record<string, unknown>): Error {
+  return Object.assign(new Error(String(props.message ?? "x")), props);
+}
+
+describe("fromNative", () => {
+  it.each([
+    ["ENODEV", 19, "Waiting"],
+    ["EBUSY", 16, "Waiting"],
+    ["EPERM", 1, "Stalled"],
+    ["EINVAL", 22, "Stalled"],
+  ] as const)("%s is a KernelError classed %s", (code, errno, cls) => {
+    const e = fromNative(nativeError({ message: "attach xdp eth0: boom", code, errno, syscall: "BPF_LINK_CREATE" })) as KernelError;
+    expect(e).toBeInstanceOf(KernelError);
+    expect(e).toMatchObject({ code, errno, syscall: "BPF_LINK_CREATE", errorClass: cls, message: "attach xdp eth0: boom" });
+  });
+
+  it("a failed load with a program log is VerifierRejected", () => {
+    const log = "0: R1=ctx()\n1: invalid access to packet\nprocessed 2 insns\n";
+    const e = fromNative(nativeError({ message: "load program p of o: verifier rejected it", code: "EACCES", errno: 13, syscall: "BPF_PROG_LOAD", program: "p", verifierLog: log })) as VerifierRejectedError;
+    expect(e).toBeInstanceOf(VerifierRejectedError);
+    expect(e).toMatchObject({ code: "VerifierRejected", program: "p", errnoCode: "EACCES", errno: 13, errorClass: "Stalled" });
+    expect(e.logTail(2)).toBe("1: invalid access to packet\nprocessed 2 insns");
+  });
+
+  it("adds libbpf's last message to other load failures", () => {
+    const e = fromNative(nativeError({ message: "load object o: Invalid argument", code: "EINVAL", errno: 22, syscall: "BPF_PROG_LOAD", libbpfLog: "libbpf: map 'm': failed to create: Invalid argument(-22)\n" })) as KernelError;
+    expect(e.message).toBe("load object o: Invalid argument (libbpf: libbpf: map 'm': failed to create: Invalid argument(-22))");
+  });
+
+  it("passes through errors that did not come from the kernel", () => {
+    const plain = new TypeError("not native");
+    expect(fromNative(plain)).toBe(plain);
+  });
+});
