@@ -5,7 +5,7 @@ import { NotSupportedError } from "../../reconciler/core/errors.ts";
 import { needs } from "./harness.ts";
 
 describe("feature probes", () => {
-  it.each(["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "bpfStats", "tracefs"] as const)(
+  it.for(["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "bpfStats", "tracefs"] as const)(
     "%s is supported on a 6.6+ kernel",
     (f, ctx) => {
       needs(ctx);
