@@ -106,6 +106,7 @@ export interface NativeXdpQuery {
 export interface NativeProgQuery {
   ifindex?: number;
   progIds: number[];
+  /** per program, the link holding it; 0 when attached without a link, or (cgroup hooks) not reported */
   linkIds: number[];
   revision: number;
 }

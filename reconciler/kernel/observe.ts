@@ -2,6 +2,7 @@
 // attached to one hook (XDP, tcx, cgroup) in one network namespace.
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
+import { OwnedFd } from "./fd.ts";
 import { AttachType, linkTypeName, mapTypeName, progTypeName } from "./constants.ts";
 import type { CgroupAttachName, InterfaceHook, TcxDirection } from "./attach.ts";
 import type { ProgramInfo, MapInfo, LinkInfo } from "./handles.ts";
@@ -38,4 +39,12 @@ export function kernelIds(): { programs: number[]; maps: number[]; links: number
     maps: listMaps().map((m) => m.id),
     links: listLinks().map((l) => l.id),
   };
+}
+
+/**
+ * Turns on the kernel's per-program run count and run time (BPF_ENABLE_STATS) for as long as the
+ * returned handle stays open; they cost a little per run, so they are off unless asked for.
+ */
+export function enableRunTimeStats(): OwnedFd {
+  return new OwnedFd(kernelCall(() => native.enableStats()), "bpf run-time stats");
 }

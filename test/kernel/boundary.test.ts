@@ -5,7 +5,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { loadObject } from "../../reconciler/kernel/object.ts";
 import { attachTcxLink, attachXdpLink } from "../../reconciler/kernel/attach.ts";
-import { listLinks, listMaps, listPrograms, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
+import { enableRunTimeStats, listLinks, listMaps, listPrograms, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
+import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { listPins, openPin, openPinnedLink, openPinnedMap, pinKind, unpin } from "../../reconciler/kernel/pins.ts";
 import { KernelError } from "../../reconciler/kernel/errors.ts";
 import { LinkHandle, MapHandle, ProgramHandle } from "../../reconciler/kernel/handles.ts";
@@ -112,6 +113,20 @@ describe("links and observation", () => {
     expect(progs.find((p) => p.id === p2.id)).toMatchObject({ name: "pod_filter", typeName: "xdp", tag: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(progs.find((p) => p.id === p2.id)!.verifiedInstructions).toBeGreaterThan(0);
     expect(listMaps().map((m) => m.name)).toContain("pod_rules");
+  });
+
+  it("with run-time stats on, program info counts every run", async (ctx) => {
+    needs(ctx, "bpfStats", "xdpLink");
+    const lab = tempLab();
+    const stats = closeAtEnd(enableRunTimeStats());
+    const o = closeAtEnd(await loadObject(BPF("pod_filter.o"), { pinRoot: tempPinRoot() }));
+    const p = closeAtEnd(o.program("pod_filter"));
+    closeAtEnd(attachXdpLink(p, { ifname: lab.dst.ifname, netns: lab.dst.netns }));
+    await runTraffic(lab, { flows: [{ name: "udp", dport: 5000, payload: Buffer.from("stats") }], pps: 10000, count: 1000 });
+    const info = p.info();
+    expect(info.runCount).toBe(1000);
+    expect(info.runTimeNs).toBeGreaterThan(0);
+    stats.close();
   });
 
   it("attaching to a missing interface names it and its namespace", async (ctx) => {

@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { loadObject, ObjectFile } from "../../reconciler/kernel/object.ts";
 import { attachCgroupLink, attachRawTracepointLink, attachTracepointLink, attachXdpLink } from "../../reconciler/kernel/attach.ts";
 import { VerifierRejectedError, KernelError } from "../../reconciler/kernel/errors.ts";
-import { readPerCpuU64 } from "../../reconciler/kernel/pod-rules.ts";
+import { queryCgroupHook } from "../../reconciler/kernel/observe.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { BPF, closeAtEnd, getppidCaller, needs, tempLab, tempPinRoot, u32 } from "./harness.ts";
 
@@ -118,7 +118,10 @@ describe("object loader", () => {
     onTestFinished(() => rmdirSync(cg));
     const o = closeAtEnd(await loadObject(BPF("test/t_cgroup_skb.o"), { pinRoot: tempPinRoot() }));
     const counts = closeAtEnd(o.map("cg_counts"));
-    closeAtEnd(attachCgroupLink(closeAtEnd(o.program("cg_egress")), cg, "cgroup_inet_egress"));
+    const prog = closeAtEnd(o.program("cg_egress"));
+    const link = closeAtEnd(attachCgroupLink(prog, cg, "cgroup_inet_egress"));
+    expect(queryCgroupHook(cg, "cgroup_inet_egress").progIds).toEqual([prog.id]);
+    expect(link.info()).toMatchObject({ typeName: "cgroup", progId: prog.id, attachType: 1 });
     const lab = tempLab();
     const r = await runTraffic(lab, { flows: [flow], pps: 10000, count: 1000, senderCgroup: cg });
     expect(r.received.udp).toBe(1000);
