@@ -1,0 +1,85 @@
+// The build step: from a repository tree to the desired state of this host. Reads and parses
+// every manifest, resolves and compiles objects, inspects them, validates, and builds the desired
+// spec; every problem in the repository is reported at once as a ManifestInvalidError.
+import { posix } from "node:path";
+import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
+import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
+import { whyNotBpfElf } from "../core/object-summary.ts";
+import { validateManifests, type ObjectFacts } from "../core/validate.ts";
+import { buildDesired, sha256, type DesiredState } from "../core/desired.ts";
+import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
+import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
+import { inspectObject } from "../kernel/inspect.ts";
+
+export interface BuildOptions {
+  /** the directory of manifests inside the repository ("." for all of it) */
+  manifestDir: string;
+  /** this host's labels, for host selectors */
+  labels: Record<string, string>;
+  /** where compiled .bpf.c objects are cached */
+  cacheDir: string;
+}
+
+export interface Build {
+  desired: DesiredState;
+  manifests: LocatedManifest[];
+  /** object bytes by repository path, for loading */
+  objects: Map<string, Buffer>;
+  revision?: string;
+}
+
+export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
+  const issues: ManifestIssue[] = [];
+  const files = tree.listFiles(opts.manifestDir).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
+  if (files.length > LIMITS.files) {
+    throw new ManifestInvalidError([{ code: "TooManyFiles", file: opts.manifestDir, line: 1, column: 1, message: `${files.length} manifest files; at most ${LIMITS.files}` }]);
+  }
+  const manifests: LocatedManifest[] = [];
+  for (const f of files) {
+    const outside = tree.whyOutside(f);
+    if (outside) {
+      issues.push({ code: "PathEscape", file: f, line: 1, column: 1, message: `manifest file ${outside}` });
+      continue;
+    }
+    const r = parseManifestFile(f, tree.read(f) ?? Buffer.alloc(0));
+    manifests.push(...r.manifests);
+    issues.push(...r.issues);
+  }
+
+  const objects = new Map<string, ObjectFacts>();
+  const bytesByPath = new Map<string, Buffer>();
+  for (const m of manifests) {
+    if (m.manifest.kind !== "Program") continue;
+    objects.set(m.id, resolveObject(tree, m.file, m.manifest.spec.object, opts.cacheDir, bytesByPath));
+  }
+  const { validated, issues: crossIssues } = validateManifests(manifests, objects);
+  issues.push(...crossIssues);
+  if (issues.length) throw new ManifestInvalidError(issues);
+  return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
+}
+
+function resolveObject(tree: RepoTree, manifestFile: string, object: string, cacheDir: string, bytesByPath: Map<string, Buffer>): ObjectFacts {
+  const path = repoPath(posix.join(posix.dirname(manifestFile), object));
+  if (!path) return { ok: false, path: object, code: "PathEscape", message: `object path "${object}" leaves the repository` };
+  const outside = tree.whyOutside(path);
+  if (outside) return { ok: false, path, code: "PathEscape", message: `object ${path} ${outside}` };
+  const raw = tree.read(path);
+  if (!raw) return { ok: false, path, code: "ObjectMissing", message: `no file ${path} in ${tree.describe}` };
+  let bytes = raw;
+  if (path.endsWith(".bpf.c")) {
+    try {
+      bytes = compileBpfSource(tree, path, cacheDir);
+    } catch (e) {
+      return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${path}: ${(e as Error).message}` };
+    }
+  }
+  const notElf = whyNotBpfElf(bytes);
+  if (notElf) return { ok: false, path, code: "ObjectNotElf", message: `${path} is ${notElf}` };
+  try {
+    const summary = inspectObject(bytes, posix.basename(path).replace(/\.(bpf\.c|o)$/, ""));
+    bytesByPath.set(path, bytes);
+    return { ok: true, path, digest: sha256(bytes), summary };
+  } catch (e) {
+    return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
+  }
+}

@@ -1,0 +1,148 @@
+// The desired state of one host: what the validated manifests ask for, with every program named
+// by a content digest (object bytes, program, type, globals, map bindings), so that an unchanged
+// program is recognized as unchanged. Deterministic: built from manifests and object bytes alone.
+import { createHash } from "node:crypto";
+import type { Hook } from "../../schemas/manifest.ts";
+import type { ObjectFacts, Validated } from "./validate.ts";
+import { effectiveProgramType, encodeValue } from "./validate.ts";
+
+export interface MapDefinition {
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+export interface DesiredMap {
+  name: string;
+  source: string;
+  def: MapDefinition;
+  onChange: "keep" | "recreate" | "migrate";
+  /** initial entries as hex */
+  entries: Array<{ key: string; value: string }>;
+  overwriteEntries: boolean;
+}
+
+export interface DesiredProgram {
+  name: string;
+  source: string;
+  objectPath: string;
+  objectDigest: string;
+  program: string;
+  type: string;
+  attachType?: string;
+  /** .rodata values as hex, by variable */
+  globals: Record<string, string>;
+  /** object map name -> override; bound maps carry the bound Map's definition */
+  maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean }>;
+  /** sha256 over everything above that changes the loaded program; 64 hex */
+  digest: string;
+}
+
+export interface DesiredAttachment {
+  name: string;
+  source: string;
+  program: string;
+  hook: Hook;
+  takeover: boolean;
+}
+
+export interface DesiredChain {
+  name: string;
+  source: string;
+  root: string;
+  progArray: string;
+  stages: string[];
+  hook: Extract<Hook, { type: "xdp" | "tcx" }>;
+  takeover: boolean;
+}
+
+export interface DesiredState {
+  maps: DesiredMap[];
+  programs: DesiredProgram[];
+  attachments: DesiredAttachment[];
+  chains: DesiredChain[];
+}
+
+/** Canonical JSON (sorted keys) so that digests do not depend on field order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export function selects(selector: { matchLabels: Record<string, string> } | undefined, labels: Record<string, string>): boolean {
+  return !selector || Object.entries(selector.matchLabels).every(([k, v]) => labels[k] === v);
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name);
+
+/**
+ * Builds the desired state for a host with these labels. Expects manifests that passed
+ * validateManifests (every reference resolves, every object fact is ok).
+ */
+export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, labels: Record<string, string> = {}): DesiredState {
+  const maps: DesiredMap[] = [];
+  const mapDefs = new Map<string, MapDefinition>();
+  for (const [name, m] of v.maps) {
+    const s = m.manifest.spec;
+    const def: MapDefinition = { type: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, flags: s.flags ?? 0 };
+    mapDefs.set(name, def);
+    if (!selects(s.hostSelector, labels)) continue;
+    maps.push({
+      name,
+      source: m.file,
+      def,
+      onChange: s.onChange,
+      entries: (s.entries ?? []).map((e) => ({ key: encodeValue(e.key, s.keySize)!.toString("hex"), value: encodeValue(e.value, s.valueSize)!.toString("hex") })),
+      overwriteEntries: s.overwriteEntries,
+    });
+  }
+  const programs: DesiredProgram[] = [];
+  for (const [name, p] of v.programs) {
+    const s = p.manifest.spec;
+    if (!selects(s.hostSelector, labels)) continue;
+    const facts = objects.get(p.id);
+    if (!facts?.ok) throw new Error(`buildDesired: ${p.id} has no object facts; validate first`);
+    const globals: Record<string, string> = {};
+    for (const [g, value] of Object.entries(s.globals ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      const size = facts.summary.rodata.find((x) => x.name === g)!.size;
+      globals[g] = encodeValue(value, size)!.toString("hex");
+    }
+    const mapsOut: DesiredProgram["maps"] = {};
+    for (const [om, o] of Object.entries(s.maps ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      mapsOut[om] = { ...o, ...(o.bind ? { bindDef: mapDefs.get(o.bind)! } : {}) };
+    }
+    const base = {
+      objectDigest: facts.digest,
+      program: s.program,
+      type: effectiveProgramType(p.manifest, facts)!,
+      ...(s.attachType ? { attachType: s.attachType } : {}),
+      globals,
+      maps: mapsOut,
+    };
+    programs.push({ name, source: p.file, objectPath: facts.path, ...base, digest: sha256(canonicalJson(base)) });
+  }
+  const attachments: DesiredAttachment[] = [];
+  for (const [name, a] of v.attachments) {
+    const s = a.manifest.spec;
+    if (selects(s.hostSelector, labels)) attachments.push({ name, source: a.file, program: s.program, hook: s.hook, takeover: s.takeover });
+  }
+  const chains: DesiredChain[] = [];
+  for (const [name, c] of v.chains) {
+    const s = c.manifest.spec;
+    if (selects(s.hostSelector, labels)) chains.push({ name, source: c.file, root: s.root, progArray: s.progArray, stages: s.stages, hook: s.hook, takeover: s.takeover });
+  }
+  return { maps: maps.sort(byName), programs: programs.sort(byName), attachments: attachments.sort(byName), chains: chains.sort(byName) };
+}

@@ -1,0 +1,178 @@
+// Cross-document checks over parsed manifests and the facts read from their object files:
+// duplicates, dangling references, hook/program type mismatches, chain cycles, object contents.
+// Pure: returns every issue found.
+import type { LocatedManifest } from "./parse-manifests.ts";
+import { fieldPath, type ManifestIssue, type IssueCode } from "./manifest-issues.ts";
+import type { ObjectSummary } from "./object-summary.ts";
+import type { AttachmentManifest, ChainManifest, Hook, MapManifest, ProgramManifest } from "../../schemas/manifest.ts";
+import { MapType, mapTypeName, progTypeName } from "../kernel/constants.ts";
+
+/** The object behind a Program manifest: its digest and summary, or why it could not be read. */
+export type ObjectFacts = { ok: true; path: string; digest: string; summary: ObjectSummary } | { ok: false; path: string; code: IssueCode; message: string };
+
+export interface Validated {
+  programs: Map<string, LocatedManifest & { manifest: ProgramManifest }>;
+  maps: Map<string, LocatedManifest & { manifest: MapManifest }>;
+  attachments: Map<string, LocatedManifest & { manifest: AttachmentManifest }>;
+  chains: Map<string, LocatedManifest & { manifest: ChainManifest }>;
+}
+
+/** Program types a hook accepts. */
+export function programTypesForHook(hook: Hook): string[] {
+  switch (hook.type) {
+    case "xdp":
+      return ["xdp"];
+    case "tcx":
+      return ["sched_cls"];
+    case "tracepoint":
+      return ["tracepoint"];
+    case "raw_tracepoint":
+      return ["raw_tracepoint"];
+    case "fentry":
+    case "fexit":
+      return ["tracing"];
+    case "cgroup":
+      if (hook.attachType === "cgroup_inet_ingress" || hook.attachType === "cgroup_inet_egress") return ["cgroup_skb"];
+      if (hook.attachType === "cgroup_inet_sock_create") return ["cgroup_sock"];
+      if (hook.attachType === "cgroup_sock_ops") return ["sock_ops"];
+      return ["cgroup_sock_addr"];
+  }
+}
+
+/** The program type a Program manifest will load as: its override, or what the object says. */
+export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
+  if (p.spec.type) return p.spec.type;
+  if (!facts?.ok) return undefined;
+  const prog = facts.summary.programs.find((x) => x.name === p.spec.program);
+  return prog && prog.type !== 0 ? progTypeName(prog.type) : undefined;
+}
+
+/** Encodes a key, value or global as bytes of the given size; null when it does not fit. */
+export function encodeValue(v: string | number | boolean, size: number): Buffer | null {
+  if (typeof v === "string") {
+    const b = Buffer.from(v.slice(4).replace(/\s+/g, ""), "hex");
+    return b.length === size ? b : null;
+  }
+  const n = typeof v === "boolean" ? (v ? 1n : 0n) : BigInt(v);
+  if (size > 8 || size < 1) return null;
+  const bits = BigInt(size * 8);
+  if (n >= 1n << bits || n < -(1n << (bits - 1n))) return null;
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, n));
+  return b.subarray(0, size);
+}
+
+export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>): { validated: Validated; issues: ManifestIssue[] } {
+  const issues: ManifestIssue[] = [];
+  const at = (m: LocatedManifest, path: Array<string | number>, code: IssueCode, message: string) =>
+    issues.push({ code, file: m.file, ...m.locate(path), manifest: m.id, field: fieldPath(path), message });
+
+  const validated: Validated = { programs: new Map(), maps: new Map(), attachments: new Map(), chains: new Map() };
+  const seen = new Map<string, LocatedManifest>();
+  for (const m of manifests) {
+    const prior = seen.get(m.id);
+    if (prior) {
+      at(m, ["metadata", "name"], "DuplicateName", `${m.id} is also defined at ${prior.file}:${prior.locate(["metadata", "name"]).line}`);
+      continue;
+    }
+    seen.set(m.id, m);
+    const k = m.manifest.kind;
+    if (k === "Program") validated.programs.set(m.manifest.metadata.name, m as never);
+    else if (k === "Map") validated.maps.set(m.manifest.metadata.name, m as never);
+    else if (k === "Attachment") validated.attachments.set(m.manifest.metadata.name, m as never);
+    else if (k === "Chain") validated.chains.set(m.manifest.metadata.name, m as never);
+  }
+
+  // Maps: initial entries must fit the declared sizes.
+  for (const m of validated.maps.values()) {
+    const s = m.manifest.spec;
+    s.entries?.forEach((e, i) => {
+      if (!encodeValue(e.key, s.keySize)) at(m, ["spec", "entries", i, "key"], "EntrySize", `key does not fit keySize ${s.keySize}`);
+      if (!encodeValue(e.value, s.valueSize)) at(m, ["spec", "entries", i, "value"], "EntrySize", `value does not fit valueSize ${s.valueSize}`);
+      if (s.type === "prog_array") at(m, ["spec", "entries", i], "EntrySize", "prog_array slots are filled by Chains, not by entries");
+    });
+  }
+
+  // Programs: the object, the program in it, its globals and map overrides.
+  for (const p of validated.programs.values()) {
+    const s = p.manifest.spec;
+    const facts = objects.get(p.id);
+    if (!facts) continue;
+    if (!facts.ok) {
+      at(p, ["spec", "object"], facts.code, facts.message);
+      continue;
+    }
+    const sum = facts.summary;
+    if (!sum.programs.some((x) => x.name === s.program)) {
+      at(p, ["spec", "program"], "ProgramNotInObject", `no program "${s.program}" in ${facts.path} (it has: ${sum.programs.map((x) => x.name).join(", ") || "none"})`);
+    } else if (!effectiveProgramType(p.manifest, facts)) {
+      at(p, ["spec", "type"], "WrongProgramType", `libbpf does not know section "${sum.programs.find((x) => x.name === s.program)!.section}": set spec.type`);
+    }
+    for (const [name, value] of Object.entries(s.globals ?? {})) {
+      const g = sum.rodata.find((x) => x.name === name);
+      if (!g) at(p, ["spec", "globals", name], "GlobalNotInObject", `no const volatile "${name}" in .rodata of ${facts.path}`);
+      else if (!encodeValue(value, g.size)) at(p, ["spec", "globals", name], "GlobalSize", `${JSON.stringify(value)} does not fit "${name}" (${g.size} bytes)`);
+    }
+    for (const [name, o] of Object.entries(s.maps ?? {})) {
+      const om = sum.maps.find((x) => x.name === name && !x.internal);
+      if (!om) {
+        at(p, ["spec", "maps", name], "MapNotInObject", `no map "${name}" in ${facts.path} (it has: ${sum.maps.filter((x) => !x.internal).map((x) => x.name).join(", ") || "none"})`);
+        continue;
+      }
+      if (!o.bind) continue;
+      const bound = validated.maps.get(o.bind);
+      if (!bound) {
+        at(p, ["spec", "maps", name, "bind"], "UnknownReference", `no Map "${o.bind}" in the manifests`);
+        continue;
+      }
+      const b = bound.manifest.spec;
+      const diffs: string[] = [];
+      if (MapType[b.type] !== om.type) diffs.push(`type ${b.type} vs ${mapTypeName(om.type)}`);
+      if (b.keySize !== om.keySize) diffs.push(`keySize ${b.keySize} vs ${om.keySize}`);
+      if (b.valueSize !== om.valueSize) diffs.push(`valueSize ${b.valueSize} vs ${om.valueSize}`);
+      if (diffs.length) at(p, ["spec", "maps", name, "bind"], "MapBindingMismatch", `Map/${o.bind} does not match the object's map "${name}": ${diffs.join(", ")}`);
+    }
+  }
+
+  const programType = (name: string) => {
+    const p = validated.programs.get(name);
+    return p ? effectiveProgramType(p.manifest, objects.get(p.id)) : undefined;
+  };
+
+  for (const a of validated.attachments.values()) {
+    const s = a.manifest.spec;
+    if (!validated.programs.has(s.program)) {
+      at(a, ["spec", "program"], "UnknownReference", `no Program "${s.program}" in the manifests`);
+      continue;
+    }
+    const t = programType(s.program);
+    const want = programTypesForHook(s.hook);
+    if (t && !want.includes(t)) at(a, ["spec", "hook", "type"], "WrongProgramType", `Program/${s.program} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
+  }
+
+  for (const c of validated.chains.values()) {
+    const s = c.manifest.spec;
+    const want = programTypesForHook(s.hook);
+    if (!validated.programs.has(s.root)) at(c, ["spec", "root"], "UnknownReference", `no Program "${s.root}" in the manifests`);
+    else {
+      const t = programType(s.root);
+      if (t && !want.includes(t)) at(c, ["spec", "root"], "WrongProgramType", `Program/${s.root} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
+    }
+    const pa = validated.maps.get(s.progArray);
+    if (!pa) at(c, ["spec", "progArray"], "UnknownReference", `no Map "${s.progArray}" in the manifests`);
+    else if (pa.manifest.spec.type !== "prog_array") at(c, ["spec", "progArray"], "ChainStageType", `Map/${s.progArray} is a ${pa.manifest.spec.type}, not a prog_array`);
+    else if (pa.manifest.spec.maxEntries < s.stages.length) at(c, ["spec", "stages"], "ChainStageType", `${s.stages.length} stages do not fit Map/${s.progArray} (maxEntries ${pa.manifest.spec.maxEntries})`);
+    const seenStages = new Map<string, number>();
+    s.stages.forEach((st, i) => {
+      if (st === s.root || seenStages.has(st)) {
+        at(c, ["spec", "stages", i], "ChainCycle", `Program/${st} already runs in this chain (${st === s.root ? "as its root" : `at slot ${seenStages.get(st)}`}): the tail calls would loop`);
+        return;
+      }
+      seenStages.set(st, i);
+      if (!validated.programs.has(st)) return at(c, ["spec", "stages", i], "UnknownReference", `no Program "${st}" in the manifests`);
+      const t = programType(st);
+      if (t && !want.includes(t)) at(c, ["spec", "stages", i], "ChainStageType", `Program/${st} is a ${t} program; stages of a ${s.hook.type} chain must be ${want.join(" or ")}`);
+    });
+  }
+  return { validated, issues };
+}

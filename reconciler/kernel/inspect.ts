@@ -1,0 +1,18 @@
+// Reads an object file's programs, maps and .rodata globals through libbpf without loading it
+// (no privileges needed): the facts manifest validation checks programs, globals and bindings against.
+import { ObjectFile } from "./object.ts";
+import type { ObjectSummary } from "../core/object-summary.ts";
+
+export function inspectObject(bytes: Buffer, name: string): ObjectSummary {
+  // The pin root is only used at load, which never happens here.
+  const o = ObjectFile.open(bytes, { pinRoot: "/sys/fs/bpf", name });
+  try {
+    return {
+      programs: o.programs().map((p) => ({ name: p.name, section: p.section, type: p.type, expectedAttachType: p.expectedAttachType })),
+      maps: o.maps().map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, internal: m.internal, pinned: m.pinPath !== null })),
+      rodata: o.globals(".rodata"),
+    };
+  } finally {
+    o.close();
+  }
+}

@@ -1,0 +1,167 @@
+// Zod schemas of the manifest kinds (Program, Map, Attachment, Chain, Rollout) and their types.
+// Pure data: no I/O. Unknown fields are errors, so a typo never passes silently.
+import { z } from "zod";
+
+export const API_VERSION = "bpfops.dev/v1alpha1";
+
+// DNS-label-like names: they become bpffs pin names and appear in logs.
+const Name = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "lowercase letters, digits and '-', starting and ending with a letter or digit");
+
+// Kernel object names (ELF programs and maps, globals, interfaces) are C-ish identifiers.
+const Identifier = z.string().min(1).max(64).regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "a C identifier");
+const LabelValue = z.string().max(63).regex(/^[A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-'");
+const Labels = z.record(z.string().min(1).max(63).regex(/^[A-Za-z0-9._/-]+$/, "a label key"), LabelValue);
+
+const Metadata = z.strictObject({
+  name: Name,
+  labels: Labels.optional(),
+  annotations: z.record(z.string(), z.string().max(4096)).optional(),
+});
+
+export const HostSelector = z.strictObject({ matchLabels: Labels });
+
+// A path relative to the manifest's directory; whether it stays inside the repository (after '..'
+// and symlinks) is checked against the real tree.
+const RepoPath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.startsWith("/"), "a path relative to the manifest's directory, not an absolute path")
+  // eslint-disable-next-line no-control-regex
+  .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), "no control characters");
+
+export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "tracepoint", "raw_tracepoint", "tracing", "kprobe"] as const;
+export const ATTACH_TYPES = [
+  "xdp", "tcx_ingress", "tcx_egress", "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
+  "cgroup_inet4_bind", "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg",
+  "trace_fentry", "trace_fexit", "trace_raw_tp",
+] as const;
+
+// Bytes written as "hex:..."; spaces may group the digits for reading.
+const HexBytes = z.string().regex(/^hex:(\s*[0-9a-fA-F]{2})+\s*$/, "hex:<bytes> (pairs of hex digits, spaces allowed)");
+
+// A global's value: integer, boolean, or bytes (exact size is checked against BTF).
+const GlobalValue = z.union([z.int().min(-(2 ** 53) + 1).max(2 ** 53 - 1), z.boolean(), HexBytes]);
+
+const ObjectMapOverride = z
+  .strictObject({
+    /** use the pinned Map manifest of this name instead of the object's own map */
+    bind: Name.optional(),
+    /** size the object's own map (objects often declare 0 and leave it to the loader) */
+    maxEntries: z.int().min(1).max(1 << 28).optional(),
+    /** pin the object's own map under the bpffs root so it survives upgrades */
+    pin: z.boolean().optional(),
+  })
+  .refine((m) => !(m.bind && (m.maxEntries !== undefined || m.pin !== undefined)), "bind cannot be combined with maxEntries or pin");
+
+export const ProgramSpec = z.strictObject({
+  /** .o used as is, or .bpf.c compiled by clang (cached by content digest) */
+  object: RepoPath.refine((p) => p.endsWith(".o") || p.endsWith(".bpf.c"), "an eBPF object (.o) or source (.bpf.c)"),
+  /** the program's function name in the ELF object */
+  program: Identifier,
+  type: z.enum(PROGRAM_TYPES).optional(),
+  attachType: z.enum(ATTACH_TYPES).optional(),
+  globals: z.record(Identifier, GlobalValue).optional(),
+  maps: z.record(Identifier, ObjectMapOverride).optional(),
+  hostSelector: HostSelector.optional(),
+});
+
+export const MAP_TYPES = ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "prog_array", "ringbuf"] as const;
+
+// Keys and values: "hex:<bytes>" or an unsigned integer encoded little-endian at the field's size.
+const Bytes = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1)]);
+
+export const MapSpec = z.strictObject({
+  type: z.enum(MAP_TYPES),
+  keySize: z.int().min(1).max(512),
+  valueSize: z.int().min(1).max(65536),
+  maxEntries: z.int().min(1).max(1 << 28),
+  flags: z.int().min(0).max(2 ** 32 - 1).optional(),
+  /** what to do when the definition changes: keep (refuse), recreate (start empty), migrate (copy what fits) */
+  onChange: z.enum(["keep", "recreate", "migrate"]).default("keep"),
+  entries: z.array(z.strictObject({ key: Bytes, value: Bytes })).max(65536).optional(),
+  /** write initial entries over values the datapath or an operator wrote */
+  overwriteEntries: z.boolean().default(false),
+  hostSelector: HostSelector.optional(),
+});
+
+const Interfaces = z.array(z.string().min(1).max(15).regex(/^[A-Za-z0-9_.:*?-]+$/, "an interface name or a glob (*, ?)")).min(1).max(256);
+const Netns = z.string().min(1).max(255).regex(/^[A-Za-z0-9_.-]+$/, "a network namespace name under /var/run/netns");
+
+export const XdpHook = z.strictObject({ type: z.literal("xdp"), interfaces: Interfaces, netns: Netns.optional(), mode: z.enum(["auto", "generic", "driver"]).default("auto") });
+export const TcxHook = z.strictObject({ type: z.literal("tcx"), interfaces: Interfaces, netns: Netns.optional(), direction: z.enum(["ingress", "egress"]) });
+export const CgroupHook = z.strictObject({
+  type: z.literal("cgroup"),
+  path: z.string().min(1).max(4096).refine((p) => p.startsWith("/") && !p.split("/").includes(".."), "an absolute cgroup v2 path without '..'"),
+  attachType: z.enum(ATTACH_TYPES).refine((a) => a.startsWith("cgroup_"), "a cgroup attach type"),
+});
+export const TracepointHook = z.strictObject({ type: z.literal("tracepoint"), name: z.string().regex(/^[a-z0-9_]+\/[a-z0-9_]+$/, "category/name") });
+export const RawTracepointHook = z.strictObject({ type: z.literal("raw_tracepoint"), name: Identifier });
+export const FentryHook = z.strictObject({ type: z.enum(["fentry", "fexit"]), function: Identifier });
+
+export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, FentryHook]);
+export type Hook = z.infer<typeof Hook>;
+
+export const AttachmentSpec = z.strictObject({
+  program: Name,
+  hook: Hook,
+  /** replace, atomically, a program bpfops does not own on this hook */
+  takeover: z.boolean().default(false),
+  hostSelector: HostSelector.optional(),
+});
+
+export const ChainSpec = z.strictObject({
+  /** the dispatcher: the program on the hook that tail-calls slot 0 */
+  root: Name,
+  /** the prog_array Map the stages go in */
+  progArray: Name,
+  /** programs for slots 0, 1, ...: swapping one is one slot update */
+  stages: z.array(Name).min(1).max(32),
+  hook: z.discriminatedUnion("type", [XdpHook, TcxHook]),
+  takeover: z.boolean().default(false),
+  hostSelector: HostSelector.optional(),
+});
+
+const Gate = z.strictObject({
+  /** agent reports Ready for the revision */
+  ready: z.boolean().optional(),
+  /** a program's counter stays within bounds over the window */
+  counter: z.strictObject({ map: Name, key: Bytes, max: z.int().min(0).optional(), min: z.int().min(0).optional() }).optional(),
+  windowSeconds: z.int().min(1).max(3600).default(30),
+});
+
+export const RolloutSpec = z.strictObject({
+  revision: z.string().min(1).max(256).optional(),
+  hostSelector: HostSelector.optional(),
+  rings: z
+    .array(z.strictObject({ name: Name, hostSelector: HostSelector.optional(), percent: z.int().min(1).max(100).optional(), gates: z.array(Gate).max(16).default([]) }))
+    .min(1)
+    .max(16),
+  emergency: z.boolean().default(false),
+  pauseSeconds: z.int().min(0).max(86400).default(60),
+  autoRollback: z.boolean().default(true),
+});
+
+function kind<K extends string, S extends z.ZodType>(k: K, spec: S) {
+  return z.strictObject({ apiVersion: z.literal(API_VERSION), kind: z.literal(k), metadata: Metadata, spec });
+}
+
+export const ProgramManifest = kind("Program", ProgramSpec);
+export const MapManifest = kind("Map", MapSpec);
+export const AttachmentManifest = kind("Attachment", AttachmentSpec);
+export const ChainManifest = kind("Chain", ChainSpec);
+export const RolloutManifest = kind("Rollout", RolloutSpec);
+
+export const KINDS = { Program: ProgramManifest, Map: MapManifest, Attachment: AttachmentManifest, Chain: ChainManifest, Rollout: RolloutManifest } as const;
+export type KindName = keyof typeof KINDS;
+
+export type ProgramManifest = z.infer<typeof ProgramManifest>;
+export type MapManifest = z.infer<typeof MapManifest>;
+export type AttachmentManifest = z.infer<typeof AttachmentManifest>;
+export type ChainManifest = z.infer<typeof ChainManifest>;
+export type RolloutManifest = z.infer<typeof RolloutManifest>;
+export type Manifest = ProgramManifest | MapManifest | AttachmentManifest | ChainManifest | RolloutManifest;
