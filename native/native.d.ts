@@ -128,6 +128,7 @@ export interface NativeAddon {
   mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
   mapLookupBatch(fd: number, keySize: number, valueSize: number, maxEntries: number): { keys: Buffer; values: Buffer; count: number };
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string): number;
   progArraySet(mapFd: number, slot: number, progFd: number): void;
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -184,6 +185,24 @@ static Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
+// mapCreate(type, keySize, valueSize, maxEntries, flags = 0, name = ""): fd of a new map.
+static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto type = static_cast<bpf_map_type>(IntArg(info, 0, "type"));
+  uint32_t ksize = static_cast<uint32_t>(IntArg(info, 1, "keySize"));
+  uint32_t vsize = static_cast<uint32_t>(IntArg(info, 2, "valueSize"));
+  uint32_t max = static_cast<uint32_t>(IntArg(info, 3, "maxEntries"));
+  LIBBPF_OPTS(bpf_map_create_opts, mo);
+  if (info.Length() > 4 && info[4].IsNumber()) mo.map_flags = info[4].As<Napi::Number>().Uint32Value();
+  std::string name = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  // Kernel map names: 15 characters of [A-Za-z0-9_.].
+  std::string kname;
+  for (char c : name) if (kname.size() < 15) kname += (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.') ? c : '_';
+  int fd = bpf_map_create(type, kname.empty() ? nullptr : kname.c_str(), ksize, vsize, max, &mo);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_MAP_CREATE", "create map " + name);
+  return Napi::Number::New(env, fd);
+}
+
 // progArraySet(mapFd, slot, progFd | -1): one atomic slot update (or delete for -1).
 static Napi::Value ProgArraySet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -240,6 +259,7 @@ void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapNextKey", Napi::Function::New(env, MapNextKey));
   exports.Set("mapLookupBatch", Napi::Function::New(env, MapLookupBatch));
   exports.Set("mapUpdateBatch", Napi::Function::New(env, MapUpdateBatch));
+  exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("progArraySet", Napi::Function::New(env, ProgArraySet));
   exports.Set("ringbufDrain", Napi::Function::New(env, RingbufDrain));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));

@@ -19,6 +19,24 @@ program
   });
 
 program
+  .command("reconcile")
+  .description("reconcile this host's kernel to the manifests (now: --dry-run, the plan only)")
+  .option("--dry-run", "print the plan and change nothing")
+  .option("--path <dir>", "manifests directory (in a git work tree, objects may live anywhere in the repository)")
+  .option("--repo <url>", "git repository (local path or http(s) URL) to read the manifests from")
+  .option("--ref <ref>", "branch, tag or commit with --repo", "HEAD")
+  .option("--verify", "load every new or changed program into the verifier, without attaching it")
+  .option("--output <format>", "text or json", "text")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--labels <k=v,...>", "this host's labels, for host selectors")
+  .option("--cache <dir>", "cache for compiled .bpf.c objects and fetched repositories")
+  .action(async (opts) => {
+    const { runReconcile } = await import("./reconcile.ts");
+    if (opts.output !== "text" && opts.output !== "json") throw new BpfopsError("InvalidArgument", `--output must be text or json, not ${opts.output}`);
+    process.exitCode = await runReconcile(opts);
+  });
+
+program
   .command("features")
   .description("probe what this kernel supports (cached per process)")
   .option("--output <format>", "text or json", "text")
@@ -35,6 +53,9 @@ try {
 } catch (e) {
   const err = e as Error;
   console.error(`bpfops: ${err.message}`);
+  if (process.argv.includes("json") && e instanceof BpfopsError) {
+    console.log(JSON.stringify({ error: { code: err instanceof BpfopsError ? err.code : "Error", message: err.message, ...("issues" in err ? { issues: (err as { issues: unknown }).issues } : {}) } }, null, 2));
+  }
   if (e instanceof BpfopsError && "verifierLog" in e) console.error(String((e as { verifierLog: string }).verifierLog).trimEnd().split("\n").slice(-20).join("\n"));
   process.exitCode = 2;
 }

@@ -82,6 +82,10 @@ export class MapHandle extends KernelHandle {
   static fromFd(fd: number, name: string): MapHandle {
     return new MapHandle(new OwnedFd(fd, `map ${name}`), name);
   }
+  /** A new, unpinned map. */
+  static create(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string): MapHandle {
+    return MapHandle.fromFd(kernelCall(() => native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name)), name);
+  }
   static fromId(id: number): MapHandle {
     return MapHandle.fromFd(kernelCall(() => native.fdById("map", id)), `id ${id}`);
   }

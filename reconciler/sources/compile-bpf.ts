@@ -40,7 +40,8 @@ export function compileBpfSource(tree: RepoTree, source: string, cacheDir: strin
     writeFileSync(join(work, dir, "vmlinux.h"), vmlinuxHeader(cacheDir));
     const out = join(work, "out.o");
     try {
-      execFileSync("clang", [...FLAGS, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out], { stdio: ["ignore", "pipe", "pipe"] });
+      // The build directory is random: map it away so the same inputs give the same bytes.
+      execFileSync("clang", [...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out], { stdio: ["ignore", "pipe", "pipe"] });
     } catch (e) {
       const stderr = String((e as { stderr?: Buffer }).stderr ?? "").replaceAll(work + "/", "");
       throw new CompileError(`clang failed on ${source}: ${stderr.split("\n").find((l) => l.includes("error:")) ?? "see output"}`, stderr);

@@ -1,0 +1,107 @@
+// Where bpfops keeps what it owns under its bpffs root: the pin names encode ownership (the
+// manifest kind and name) and provenance (a program's content digest), so the kernel itself is the
+// inventory. Pure naming; no I/O.
+import type { Hook } from "../../schemas/manifest.ts";
+
+export const DIGEST_CHARS = 16;
+
+export const layout = {
+  mapsDir: (root: string) => `${root}/maps`,
+  map: (root: string, name: string) => `${root}/maps/${name}`,
+  programsDir: (root: string) => `${root}/programs`,
+  programDir: (root: string, name: string) => `${root}/programs/${name}`,
+  /** one pin per loaded version: programs/<name>/<first 16 hex of the digest> */
+  program: (root: string, name: string, digest: string) => `${root}/programs/${name}/${digest.slice(0, DIGEST_CHARS)}`,
+  /** the object's own maps (pinned by name, or `pin: true`), shared by every version of the program */
+  objectMapsDir: (root: string, program: string) => `${root}/objmaps/${program}`,
+  linksDir: (root: string) => `${root}/links`,
+  link: (root: string, attachment: string, hookKey: string) => `${root}/links/${attachment}/${hookKey}`,
+  chainsDir: (root: string) => `${root}/chains`,
+  chainLink: (root: string, chain: string, hookKey: string) => `${root}/chains/${chain}/${hookKey}`,
+};
+
+/** One concrete hook: a Hook with its interface pattern resolved to one interface. */
+export type ConcreteHook =
+  | { type: "xdp"; netns: string | null; ifname: string; mode: "auto" | "generic" | "driver" }
+  | { type: "tcx"; netns: string | null; ifname: string; direction: "ingress" | "egress" }
+  | { type: "cgroup"; path: string; attachType: string }
+  | { type: "tracepoint" | "raw_tracepoint"; name: string }
+  | { type: "fentry" | "fexit"; function: string };
+
+/** A hook's pin name, unique per hook and readable: xdp@lab-dst@dst0, tcx-ingress@host@eth0... */
+export function hookKey(h: ConcreteHook): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/\./g, "%2E");
+  switch (h.type) {
+    case "xdp":
+      return `xdp@${enc(h.netns ?? "host")}@${enc(h.ifname)}`;
+    case "tcx":
+      return `tcx-${h.direction}@${enc(h.netns ?? "host")}@${enc(h.ifname)}`;
+    case "cgroup":
+      return `cgroup-${h.attachType}@${enc(h.path)}`;
+    case "tracepoint":
+    case "raw_tracepoint":
+      return `${h.type}@${enc(h.name)}`;
+    case "fentry":
+    case "fexit":
+      return `${h.type}@${enc(h.function)}`;
+  }
+}
+
+/** Hooks where one program at a time can be attached (XDP); others stack (tcx, cgroup links, tracing). */
+export function isExclusiveHook(h: ConcreteHook): boolean {
+  return h.type === "xdp";
+}
+
+/** How an attached program is replaced on this hook. */
+export function swapStrategy(h: ConcreteHook): "link-update" | "make-before-break" {
+  return h.type === "xdp" || h.type === "tcx" || h.type === "cgroup" ? "link-update" : "make-before-break";
+}
+
+/** The interfaces a hook names, matched against those present: names exactly, globs by pattern. */
+export function matchInterfaces(patterns: string[], present: string[]): string[] {
+  const out = new Set<string>();
+  for (const p of patterns) {
+    if (!/[*?]/.test(p)) {
+      out.add(p); // named exactly: kept even when absent, so that the plan can say it is missing
+      continue;
+    }
+    const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+    for (const i of present) if (re.test(i)) out.add(i);
+  }
+  return [...out].sort();
+}
+
+/** Every concrete hook of a manifest hook, given the interfaces present in its namespace. */
+export function concreteHooks(hook: Hook, present: string[]): ConcreteHook[] {
+  switch (hook.type) {
+    case "xdp":
+      return matchInterfaces(hook.interfaces, present).map((ifname) => ({ type: "xdp", netns: hook.netns ?? null, ifname, mode: hook.mode }));
+    case "tcx":
+      return matchInterfaces(hook.interfaces, present).map((ifname) => ({ type: "tcx", netns: hook.netns ?? null, ifname, direction: hook.direction }));
+    case "cgroup":
+      return [{ type: "cgroup", path: hook.path, attachType: hook.attachType }];
+    case "tracepoint":
+    case "raw_tracepoint":
+      return [{ type: hook.type, name: hook.name }];
+    case "fentry":
+    case "fexit":
+      return [{ type: hook.type, function: hook.function }];
+  }
+}
+
+export function describeHook(h: ConcreteHook): string {
+  switch (h.type) {
+    case "xdp":
+      return `xdp ${h.ifname}${h.netns ? ` in netns ${h.netns}` : ""}`;
+    case "tcx":
+      return `tcx ${h.direction} ${h.ifname}${h.netns ? ` in netns ${h.netns}` : ""}`;
+    case "cgroup":
+      return `cgroup ${h.attachType} ${h.path}`;
+    case "tracepoint":
+    case "raw_tracepoint":
+      return `${h.type} ${h.name}`;
+    case "fentry":
+    case "fexit":
+      return `${h.type} ${h.function}`;
+  }
+}

@@ -1,0 +1,67 @@
+// Loads one desired program from its object bytes, configured as its manifest says (type,
+// globals, map sizes, bindings to pinned Maps, pins of its own maps). In "verify" mode nothing is
+// pinned or created under the bpffs root: existing pinned Maps are reused read-only, others are
+// stand-ins that go away with the object.
+import { existsSync } from "node:fs";
+import { posix } from "node:path";
+import { loadObject, type ObjectFile } from "./object.ts";
+import { openPinnedMap } from "./pins.ts";
+import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "./constants.ts";
+import type { ProgramHandle, MapHandle } from "./handles.ts";
+import type { DesiredProgram } from "../core/desired.ts";
+import { layout } from "../core/layout.ts";
+
+export interface LoadedProgram {
+  program: ProgramHandle;
+  /** the object's maps by name (own and bound), for pinning and inspection */
+  maps: Map<string, MapHandle>;
+  loadNs: number;
+}
+
+export async function loadDesiredProgram(d: DesiredProgram, bytes: Buffer, opts: { root: string; mode: "verify" | "apply" }): Promise<LoadedProgram> {
+  const bound: MapHandle[] = [];
+  const objName = posix.basename(d.objectPath).replace(/\.(bpf\.c|o)$/, "");
+  const pinRoot = opts.mode === "apply" ? layout.objectMapsDir(opts.root, d.name) : "/nonexistent-bpfops-verify";
+  const t0 = process.hrtime.bigint();
+  let obj: ObjectFile | undefined;
+  try {
+    obj = await loadObject(bytes, { pinRoot, name: objName }, (o) => {
+      for (const p of o.programs()) if (p.name !== d.program) o.setAutoload(p.name, false);
+      const prog = o.programs().find((p) => p.name === d.program)!;
+      if (progTypeName(prog.type) !== d.type || d.attachType) {
+        o.setProgramType(d.program, ProgType[d.type as ProgTypeName], d.attachType ? AttachType[d.attachType as AttachTypeName] : undefined);
+      }
+      for (const [name, hex] of Object.entries(d.globals)) o.setGlobal(name, Buffer.from(hex, "hex"));
+      for (const m of o.maps()) {
+        if (m.internal) continue;
+        const ov = d.maps[m.name];
+        if (ov?.maxEntries) o.setMaxEntries(m.name, ov.maxEntries);
+        if (ov?.bind) {
+          const pin = layout.map(opts.root, ov.bind);
+          if (existsSync(pin)) {
+            const h = openPinnedMap(pin);
+            bound.push(h);
+            o.reuseMap(m.name, h);
+            // Already pinned where it belongs: no second pin under the object's directory.
+            o.setMapPinPath(m.name, null);
+          } else if (opts.mode === "apply") {
+            throw new Error(`Map/${ov.bind} is not pinned at ${pin}; create it first`);
+          } else {
+            // Verify before the Map exists: a stand-in of the Map's definition, never pinned.
+            if (ov.bindDef) o.setMaxEntries(m.name, ov.bindDef.maxEntries);
+            o.setMapPinPath(m.name, null);
+          }
+          continue;
+        }
+        const pinned = opts.mode === "apply" && (ov?.pin === true || (ov?.pin !== false && m.pinPath !== null));
+        o.setMapPinPath(m.name, pinned ? `${pinRoot}/${m.name}` : null);
+      }
+    });
+    const maps = new Map<string, MapHandle>();
+    for (const m of obj.maps()) if (!m.internal) maps.set(m.name, obj.map(m.name));
+    return { program: obj.program(d.program), maps, loadNs: Number(process.hrtime.bigint() - t0) };
+  } finally {
+    obj?.close();
+    for (const h of bound) h.close();
+  }
+}

@@ -1,0 +1,133 @@
+// Observes the live state a plan is made against: the pins under the bpffs root (maps, program
+// versions, links) with their kernel info, the interfaces of each namespace the desired state
+// names, and what is attached at each of its hooks, whoever attached it. Reads only.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { openPinnedLink, openPinnedMap, openPinnedProgram } from "./pins.ts";
+import { queryCgroupHook, queryTcxHook, queryXdpHook } from "./observe.ts";
+import { mapTypeName } from "./constants.ts";
+import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { netnsKey, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "../core/observed.ts";
+import type { DesiredState } from "../core/desired.ts";
+import type { CgroupAttachName } from "./attach.ts";
+
+function dirEntries(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Interfaces of a namespace, from `ip -json link show`; [] when the namespace does not exist. */
+export function listInterfaces(netns: string | null): string[] {
+  const args = netns ? ["-n", netns, "-json", "link", "show"] : ["-json", "link", "show"];
+  try {
+    const out = execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  } catch {
+    return [];
+  }
+}
+
+function observeMaps(root: string, desired: DesiredState): ObservedMap[] {
+  const out: ObservedMap[] = [];
+  for (const name of dirEntries(layout.mapsDir(root))) {
+    const m = openPinnedMap(layout.map(root, name));
+    try {
+      const i = m.info();
+      const entries: Record<string, string | null> = {};
+      for (const e of desired.maps.find((d) => d.name === name)?.entries ?? []) {
+        if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
+        entries[e.key] = m.lookup(Buffer.from(e.key, "hex"))?.toString("hex") ?? null;
+      }
+      const om: ObservedMap = { name, id: i.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
+      if (om.def.type === "prog_array") {
+        // Looking a prog_array slot up from user space returns the program's id.
+        om.slots = Array.from({ length: i.maxEntries }, (_, s) => {
+          const k = Buffer.alloc(4);
+          k.writeUInt32LE(s);
+          return m.lookup(k)?.readUInt32LE(0) ?? 0;
+        });
+      }
+      out.push(om);
+    } finally {
+      m.close();
+    }
+  }
+  return out;
+}
+
+function observePrograms(root: string): ObservedProgram[] {
+  const out: ObservedProgram[] = [];
+  for (const name of dirEntries(layout.programsDir(root))) {
+    for (const digest of dirEntries(layout.programDir(root, name))) {
+      const p = openPinnedProgram(layout.program(root, name, digest));
+      try {
+        const i = p.info();
+        out.push({ name, digest, id: i.id, tag: i.tag });
+      } finally {
+        p.close();
+      }
+    }
+  }
+  return out;
+}
+
+function observeLinks(root: string): ObservedLink[] {
+  const out: ObservedLink[] = [];
+  for (const [owner, dir] of [["Attachment", layout.linksDir(root)], ["Chain", layout.chainsDir(root)]] as const) {
+    for (const name of dirEntries(dir)) {
+      for (const key of dirEntries(join(dir, name))) {
+        const l = openPinnedLink(join(dir, name, key));
+        try {
+          const i = l.info();
+          // XDP and tcx links keep existing when their device goes; their ifindex becomes 0.
+          const attached = !(i.typeName === "xdp" || i.typeName === "tcx") || (i.ifindex ?? 0) !== 0;
+          out.push({ owner, name, hookKey: key, id: i.id, progId: i.progId, attached });
+        } finally {
+          l.close();
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): ObservedHook {
+  try {
+    switch (h.type) {
+      case "xdp": {
+        if (!(interfaces[netnsKey(h.netns)] ?? []).includes(h.ifname)) return { hook: h, present: false, progIds: [] };
+        const q = queryXdpHook({ ifname: h.ifname, netns: h.netns });
+        return { hook: h, present: true, progIds: q.progId ? [q.progId] : [] };
+      }
+      case "tcx": {
+        if (!(interfaces[netnsKey(h.netns)] ?? []).includes(h.ifname)) return { hook: h, present: false, progIds: [] };
+        return { hook: h, present: true, progIds: queryTcxHook({ ifname: h.ifname, netns: h.netns, direction: h.direction }).progIds };
+      }
+      case "cgroup":
+        if (!existsSync(h.path)) return { hook: h, present: false, progIds: [] };
+        return { hook: h, present: true, progIds: queryCgroupHook(h.path, h.attachType as CgroupAttachName).progIds };
+      default:
+        return { hook: h, present: true, progIds: [] };
+    }
+  } catch (e) {
+    return { hook: h, present: false, progIds: [], error: (e as Error).message };
+  }
+}
+
+export function observeState(root: string, desired: DesiredState): ObservedState {
+  const interfaces: Record<string, string[]> = {};
+  const hooks = [...desired.attachments.map((a) => a.hook), ...desired.chains.map((c) => c.hook)];
+  for (const h of hooks) {
+    if ((h.type === "xdp" || h.type === "tcx") && !(netnsKey(h.netns) in interfaces)) interfaces[netnsKey(h.netns)] = listInterfaces(h.netns ?? null);
+  }
+  const observedHooks: Record<string, ObservedHook> = {};
+  for (const h of hooks) {
+    const present = h.type === "xdp" || h.type === "tcx" ? interfaces[netnsKey(h.netns)]! : [];
+    for (const c of concreteHooks(h, present)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces);
+  }
+  return { root, maps: observeMaps(root, desired), programs: observePrograms(root), links: observeLinks(root), hooks: observedHooks, interfaces };
+}

@@ -1,0 +1,45 @@
+// `--verify`: every new or changed program goes through the kernel verifier without being
+// attached or pinned; the verdict, instruction count and (on rejection) the log tail come back,
+// and everything loaded is released before returning.
+import { readFileSync } from "node:fs";
+import { loadDesiredProgram } from "./load-program.ts";
+import { VerifierRejectedError } from "./errors.ts";
+import type { DesiredProgram } from "../core/desired.ts";
+
+export interface VerifyResult {
+  program: string;
+  source: string;
+  verdict: "accepted" | "rejected" | "error";
+  verifiedInstructions?: number;
+  loadMs?: number;
+  /** on rejection: the verifier log's last lines */
+  logTail?: string;
+  error?: string;
+  code?: string;
+}
+
+// CAP_SYS_ADMIN (21) or CAP_BPF (39) in the effective set.
+export function hasBpfPrivileges(): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+  if (!m) return false;
+  const caps = BigInt(`0x${m[1]}`);
+  return (caps & (1n << 21n)) !== 0n || (caps & (1n << 39n)) !== 0n;
+}
+
+export async function verifyPrograms(programs: DesiredProgram[], objects: Map<string, Buffer>, root: string): Promise<VerifyResult[]> {
+  const out: VerifyResult[] = [];
+  for (const d of programs) {
+    const base = { program: d.name, source: d.source };
+    try {
+      const loaded = await loadDesiredProgram(d, objects.get(d.objectPath)!, { root, mode: "verify" });
+      const info = loaded.program.info();
+      out.push({ ...base, verdict: "accepted", verifiedInstructions: info.verifiedInstructions, loadMs: loaded.loadNs / 1e6 });
+      loaded.program.close();
+      for (const m of loaded.maps.values()) m.close();
+    } catch (e) {
+      if (e instanceof VerifierRejectedError) out.push({ ...base, verdict: "rejected", code: e.code, error: e.message, logTail: e.logTail(12) });
+      else out.push({ ...base, verdict: "error", code: (e as { code?: string }).code ?? "Error", error: (e as Error).message });
+    }
+  }
+  return out;
+}

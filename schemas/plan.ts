@@ -1,0 +1,41 @@
+// The JSON shape of `bpfops reconcile --dry-run --output json`: the plan as data. This schema is
+// the documented contract of that output (README links here); the CLI validates against it.
+import { z } from "zod";
+
+export const PlanActionJson = z.strictObject({
+  op: z.enum(["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked"]),
+  kind: z.enum(["Map", "Program", "Attachment", "Chain"]),
+  name: z.string(),
+  hook: z.string().optional().describe("pin name of the hook, e.g. xdp@lab-dst@dst0"),
+  where: z.string().optional().describe("the hook, for people: 'xdp dst0 in netns lab-dst'"),
+  slot: z.int().optional().describe("chain slot of a stage swap"),
+  strategy: z.enum(["link-update", "chain-slot", "chain-rebuild", "make-before-break", "takeover"]).optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  reason: z.string(),
+  source: z.string().optional().describe("manifest file"),
+});
+
+export const VerifyResultJson = z.strictObject({
+  program: z.string(),
+  source: z.string(),
+  verdict: z.enum(["accepted", "rejected", "error"]),
+  verifiedInstructions: z.int().optional(),
+  loadMs: z.number().optional(),
+  logTail: z.string().optional(),
+  error: z.string().optional(),
+  code: z.string().optional(),
+});
+
+export const PlanJson = z.strictObject({
+  apiVersion: z.literal("bpfops.dev/v1alpha1"),
+  kind: z.literal("Plan"),
+  source: z.string().describe("directory or url@ref the manifests came from"),
+  revision: z.string().optional().describe("git commit"),
+  bpffsRoot: z.string(),
+  changes: z.boolean(),
+  summary: z.record(z.string(), z.int()),
+  actions: z.array(PlanActionJson),
+  verify: z.array(VerifyResultJson).optional(),
+});
+export type PlanJson = z.infer<typeof PlanJson>;
