@@ -3,6 +3,9 @@
 import { Command } from "commander";
 import { BpfopsError } from "../core/errors.ts";
 
+// Errors are reported as JSON too when the command was asked for JSON output.
+let jsonOutput = false;
+
 const program = new Command()
   .name("bpfops")
   .description("GitOps for eBPF: reconcile eBPF programs, maps and hooks to manifests in git")
@@ -33,6 +36,7 @@ program
   .action(async (opts) => {
     const { runReconcile } = await import("./reconcile.ts");
     if (opts.output !== "text" && opts.output !== "json") throw new BpfopsError("InvalidArgument", `--output must be text or json, not ${opts.output}`);
+    jsonOutput = opts.output === "json";
     process.exitCode = await runReconcile(opts);
   });
 
@@ -53,7 +57,7 @@ try {
 } catch (e) {
   const err = e as Error;
   console.error(`bpfops: ${err.message}`);
-  if (process.argv.includes("json") && e instanceof BpfopsError) {
+  if (jsonOutput) {
     console.log(JSON.stringify({ error: { code: err instanceof BpfopsError ? err.code : "Error", message: err.message, ...("issues" in err ? { issues: (err as { issues: unknown }).issues } : {}) } }, null, 2));
   }
   if (e instanceof BpfopsError && "verifierLog" in e) console.error(String((e as { verifierLog: string }).verifierLog).trimEnd().split("\n").slice(-20).join("\n"));
