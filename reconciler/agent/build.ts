@@ -48,9 +48,14 @@ export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
 
   const objects = new Map<string, ObjectFacts>();
   const bytesByPath = new Map<string, Buffer>();
+  // Many programs share one object: resolve, compile and inspect each path once.
+  const byPath = new Map<string, ObjectFacts>();
   for (const m of manifests) {
     if (m.manifest.kind !== "Program") continue;
-    objects.set(m.id, resolveObject(tree, m.file, m.manifest.spec.object, opts.cacheDir, bytesByPath));
+    const key = posix.join(posix.dirname(m.file), m.manifest.spec.object);
+    let facts = byPath.get(key);
+    if (!facts) byPath.set(key, (facts = resolveObject(tree, m.file, m.manifest.spec.object, opts.cacheDir, bytesByPath)));
+    objects.set(m.id, facts);
   }
   const { validated, issues: crossIssues } = validateManifests(manifests, objects);
   issues.push(...crossIssues);

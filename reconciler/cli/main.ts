@@ -9,6 +9,7 @@ let jsonOutput = false;
 const program = new Command()
   .name("bpfops")
   .description("GitOps for eBPF: reconcile eBPF programs, maps and hooks to manifests in git")
+  .version("0.1.0")
   .showHelpAfterError();
 
 program
