@@ -203,6 +203,23 @@ describe("bpfops reconcile --dry-run", () => {
     await expect.poll(() => kernelIds(), { timeout: 5000, interval: 50 }).toEqual(before);
   });
 
+  it("reads the manifests of a git ref (--repo --ref), not the work tree, and names the commit", (ctx) => {
+    needs(ctx);
+    const lab = tempLab();
+    const dir = tempRepo(manifests(lab, { tcx: false }));
+    const git = (...args: string[]) => spawnSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" });
+    git("init", "-q", "-b", "main");
+    git("add", "-A");
+    git("commit", "-q", "-m", "v1");
+    const commit = git("rev-parse", "HEAD").stdout.trim();
+    writeFileSync(join(dir, "filter.yaml"), "this: [is not committed\n");
+    const r = cli(["--repo", dir, "--ref", "main", "--bpffs", tempPinRoot(), "--output", "json", "--cache", join(dir, ".cache")]);
+    expect(r.status, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.revision).toBe(commit);
+    expect(out.actions.map((a: { kind: string; name: string }) => `${a.kind}/${a.name}`)).toEqual(["Map/pod-rules", "Program/pod-filter", "Attachment/pod-filter-dst"]);
+  });
+
   it("an identical state prints no changes and exits 0", async (ctx) => {
     needs(ctx, "xdpLink", "tcx");
     const lab = tempLab();
