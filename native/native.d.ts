@@ -118,6 +118,7 @@ export interface NativeAddon {
   BpfObject: typeof BpfObject;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
+  flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   objPin(fd: number, path: string): void;
   objGet(path: string): number;
   fdKind(fd: number): "prog" | "map" | "link" | "btf" | "other";

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -26,6 +27,17 @@ static Napi::Value DupFd(const Napi::CallbackInfo& info) {
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) ThrowErrno(info.Env(), errno, "dup", "dup fd " + std::to_string(fd));
   return Napi::Number::New(info.Env(), d);
+}
+
+// flock(fd, exclusive, wait): true when the lock is held, false when it is busy and wait is false.
+static Napi::Value Flock(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  bool exclusive = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool wait = info.Length() > 2 && info[2].ToBoolean().Value();
+  int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  if (flock(fd, op) == 0) return Napi::Boolean::New(info.Env(), true);
+  if (errno == EWOULDBLOCK && !wait) return Napi::Boolean::New(info.Env(), false);
+  ThrowErrno(info.Env(), errno, "flock", "lock fd " + std::to_string(fd));
 }
 
 static Napi::Value ObjPin(const Napi::CallbackInfo& info) {
@@ -249,6 +261,7 @@ static Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
 void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("objPin", Napi::Function::New(env, ObjPin));
   exports.Set("objGet", Napi::Function::New(env, ObjGet));
   exports.Set("fdKind", Napi::Function::New(env, FdKind));

@@ -24,8 +24,9 @@ program
 
 program
   .command("reconcile")
-  .description("reconcile this host's kernel to the manifests (now: --dry-run, the plan only)")
+  .description("reconcile this host's kernel to the manifests: prepare, commit atomically, prune")
   .option("--dry-run", "print the plan and change nothing")
+  .option("--no-wait", "fail at once when another reconcile of the same bpffs root is running")
   .option("--path <dir>", "manifests directory (in a git work tree, objects may live anywhere in the repository)")
   .option("--repo <url>", "git repository (local path or http(s) URL) to read the manifests from")
   .option("--ref <ref>", "branch, tag or commit with --repo", "HEAD")

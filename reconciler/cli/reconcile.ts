@@ -11,6 +11,8 @@ import { plan } from "../core/plan.ts";
 import { hasBpfPrivileges, verifyPrograms, type VerifyResult } from "../kernel/verify.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { planJson, renderPlanText } from "./plan-output.ts";
+import { applyRevision } from "../agent/apply.ts";
+import { acquireHostLock } from "../kernel/host-lock.ts";
 
 export interface ReconcileOptions {
   dryRun?: boolean;
@@ -23,6 +25,8 @@ export interface ReconcileOptions {
   labels?: string;
   cache?: string;
   showUnchanged?: boolean;
+  /** wait for another reconcile of the same root to finish (default), or fail at once */
+  wait?: boolean;
 }
 
 export function parseLabels(s: string | undefined): Record<string, string> {
@@ -56,7 +60,7 @@ async function openSource(opts: ReconcileOptions, cacheDir: string): Promise<{ t
 }
 
 export async function runReconcile(opts: ReconcileOptions): Promise<number> {
-  if (!opts.dryRun) throw new BpfopsError("NotImplemented", "only `reconcile --dry-run` is available in this version; applying a plan comes next");
+  if (!opts.dryRun) return runApply(opts);
   if (opts.verify && !hasBpfPrivileges()) {
     throw new BpfopsError("PermissionDenied", "--verify loads programs into the kernel verifier and needs CAP_BPF (or CAP_SYS_ADMIN): run as root, or drop --verify for the plan alone");
   }
@@ -76,4 +80,29 @@ export async function runReconcile(opts: ReconcileOptions): Promise<number> {
   else console.log(renderPlanText(p, ctx, verify, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: opts.showUnchanged ?? true }));
   if (verify?.some((v) => v.verdict !== "accepted")) return 3;
   return p.changes ? 1 : 0;
+}
+
+/** `bpfops reconcile`: apply the plan (prepare, commit, prune) under the host's reconcile lock. */
+async function runApply(opts: ReconcileOptions): Promise<number> {
+  if (!hasBpfPrivileges()) throw new BpfopsError("PermissionDenied", "reconcile changes the kernel and needs CAP_BPF and CAP_NET_ADMIN: run as root (or use --dry-run)");
+  const cacheDir = opts.cache ?? defaultCacheDir();
+  const { tree, manifestDir } = await openSource(opts, cacheDir);
+  const build = buildRevision(tree, { manifestDir, labels: parseLabels(opts.labels), cacheDir });
+  const root = resolve(opts.bpffs);
+  const lock = acquireHostLock(root, { wait: opts.wait ?? true });
+  try {
+    const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
+    const report = await applyRevision(build, root, { ...(build.revision ? { revision: build.revision } : {}), ...(killAt ? { killBeforeStep: Number(killAt) } : {}) });
+    const ctx = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+    if (opts.output === "json") console.log(JSON.stringify({ ...planJson(report.plan, ctx, undefined), applied: true, timings: report.timings, notes: report.notes }, null, 2));
+    else {
+      console.log(renderPlanText(report.plan, ctx, undefined, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: false }));
+      for (const n of report.notes) console.log(`note: ${n}`);
+      const t = report.timings;
+      if (report.plan.changes) console.log(`applied in ${(t.observeMs + t.prepareMs + t.commitMs + t.pruneMs).toFixed(1)} ms (prepare ${t.prepareMs.toFixed(1)}, commit ${t.commitMs.toFixed(1)}, prune ${t.pruneMs.toFixed(1)}; kernel calls ${t.kernelMs.toFixed(1)})`);
+    }
+    return 0;
+  } finally {
+    lock.release();
+  }
 }

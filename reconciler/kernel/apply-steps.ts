@@ -11,12 +11,12 @@ import type { DesiredMap, DesiredProgram } from "../core/desired.ts";
 import { NotSupportedError } from "../core/errors.ts";
 import { dirname } from "node:path";
 
-/** Creates the Map and pins it at maps/<name>. */
-export function createPinnedMap(root: string, d: DesiredMap): MapHandle {
+/** Creates the Map and pins it at maps/<name> (or at `at`, for a replacement being prepared). */
+export function createPinnedMap(root: string, d: DesiredMap, at = layout.map(root, d.name)): MapHandle {
   ensureBpffsDir(layout.mapsDir(root));
   const m = MapHandle.create({ ...d.def, type: MapType[d.def.type as MapTypeName] }, d.name);
   try {
-    m.pin(layout.map(root, d.name));
+    m.pin(at);
   } catch (e) {
     m.close();
     throw e;
@@ -42,10 +42,10 @@ export function writeInitialEntries(m: MapHandle, d: DesiredMap): number {
 }
 
 /** Loads a program version and pins it at programs/<name>/<digest>; its own maps pin under objmaps/. */
-export async function loadPinnedProgram(root: string, d: DesiredProgram, bytes: Buffer): Promise<ProgramHandle> {
+export async function loadPinnedProgram(root: string, d: DesiredProgram, bytes: Buffer, mapPin?: (name: string) => string): Promise<ProgramHandle> {
   ensureBpffsDir(layout.objectMapsDir(root, d.name));
   ensureBpffsDir(layout.programDir(root, d.name));
-  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply" });
+  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", ...(mapPin ? { mapPin } : {}) });
   for (const m of loaded.maps.values()) m.close();
   try {
     loaded.program.pin(layout.program(root, d.name, d.digest));
@@ -75,9 +75,13 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook): LinkHandl
   }
 }
 
-/** Attaches and pins the link at links/<attachment>/<hook key> (or chains/<chain>/<hook key>). */
-export function attachPinned(root: string, owner: { kind: "Attachment" | "Chain"; name: string }, program: ProgramHandle, h: ConcreteHook): LinkHandle {
-  const path = owner.kind === "Attachment" ? layout.link(root, owner.name, hookKey(h)) : layout.chainLink(root, owner.name, hookKey(h));
+export function linkPin(root: string, owner: { kind: "Attachment" | "Chain"; name: string }, h: ConcreteHook): string {
+  return owner.kind === "Attachment" ? layout.link(root, owner.name, hookKey(h)) : layout.chainLink(root, owner.name, hookKey(h));
+}
+
+/** Attaches and pins the link at links/<attachment>/<hook key> (or chains/<chain>/<hook key>, or at). */
+export function attachPinned(root: string, owner: { kind: "Attachment" | "Chain"; name: string }, program: ProgramHandle, h: ConcreteHook, at?: string): LinkHandle {
+  const path = at ?? linkPin(root, owner, h);
   ensureBpffsDir(dirname(path));
   const link = attachToHook(program, h);
   try {

@@ -18,7 +18,11 @@ export interface LoadedProgram {
   loadNs: number;
 }
 
-export async function loadDesiredProgram(d: DesiredProgram, bytes: Buffer, opts: { root: string; mode: "verify" | "apply" }): Promise<LoadedProgram> {
+export async function loadDesiredProgram(
+  d: DesiredProgram,
+  bytes: Buffer,
+  opts: { root: string; mode: "verify" | "apply"; /** where a bound Map is pinned, when not at maps/<name> (a replacement being prepared) */ mapPin?: (name: string) => string },
+): Promise<LoadedProgram> {
   const bound: MapHandle[] = [];
   const objName = posix.basename(d.objectPath).replace(/\.(bpf\.c|o)$/, "");
   const pinRoot = opts.mode === "apply" ? layout.objectMapsDir(opts.root, d.name) : "/nonexistent-bpfops-verify";
@@ -37,7 +41,7 @@ export async function loadDesiredProgram(d: DesiredProgram, bytes: Buffer, opts:
         const ov = d.maps[m.name];
         if (ov?.maxEntries) o.setMaxEntries(m.name, ov.maxEntries);
         if (ov?.bind) {
-          const pin = layout.map(opts.root, ov.bind);
+          const pin = opts.mapPin?.(ov.bind) ?? layout.map(opts.root, ov.bind);
           if (existsSync(pin)) {
             const h = openPinnedMap(pin);
             bound.push(h);

@@ -39,9 +39,9 @@ function deleteNetns(name: string): void {
  * dst0 10.199.0.2/24) and extra source addresses 10.199.0.101.. on src0. The pid in the name
  * lets sweepStaleLabs() remove what a killed run left behind, and nothing else.
  */
-export function createLab(opts: { prefix?: string; extraSourceAddrs?: number } = {}): Lab {
+export function createLab(opts: { prefix?: string; extraSourceAddrs?: number; /** exactly <prefix>-src and <prefix>-dst (the example manifests name these) */ fixedNames?: boolean } = {}): Lab {
   const prefix = opts.prefix ?? "bpfops-t";
-  const id = `${prefix}-${process.pid.toString(36)}-${counter++}`;
+  const id = opts.fixedNames ? prefix : `${prefix}-${process.pid.toString(36)}-${counter++}`;
   const src = `${id}-src`;
   const dst = `${id}-dst`;
   installExitHook();
