@@ -102,8 +102,9 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
         madePins.push(layout.map(root, d.name));
         writeInitialEntries(m, d);
         m.close();
+        recordProvenance(root, layout.map(root, d.name), { manifest: d.source, revision: opts.revision });
       } else if (a.op === "recreate" || a.op === "migrate") {
-        const next = `${layout.map(root, d.name)}.next`;
+        const next = `${layout.map(root, d.name)}~next`;
         unpin(next); // a leftover of a killed run
         const m = createPinnedMap(root, d, next);
         madePins.push(next);
@@ -143,11 +144,12 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     for (const [name, r] of replacements) {
       steps.next();
       const final = layout.map(root, name);
-      renameSync(final, `${final}.prev`);
+      renameSync(final, `${final}~prev`);
       renameSync(r.next, final);
+      recordProvenance(root, final, { manifest: r.def.source, revision: opts.revision });
       undo.push(() => {
         renameSync(final, r.next);
-        renameSync(`${final}.prev`, final);
+        renameSync(`${final}~prev`, final);
       });
     }
     for (const a of plan.actions.filter((x) => x.op === "set-entries")) {
@@ -230,7 +232,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     if (a.op === "swap" && a.strategy === "make-before-break") {
       steps.next();
       // Make before break: the new link goes beside the old one; prune detaches the old.
-      const newPin = `${pin}.new`;
+      const newPin = `${pin}~new`;
       unpin(newPin);
       const link = await timed(() => attachPinned(root, owner, prog, h, newPin));
       madePins.push(newPin);
@@ -245,16 +247,16 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
   for (const { oldPin, newPin } of deferredDetach) {
     steps.next();
     const old = openPinnedLink(oldPin);
-    await timed(() => old.detach());
+    await timed(() => detachIfSupported(old));
     old.close();
-    renameSync(newPin, oldPin); // atomically replaces the old link's pin
+    renameSync(newPin, oldPin); // atomically replaces the old link's pin, releasing the old link
   }
   for (const a of plan.actions.filter((x) => x.op === "prune")) {
     steps.next();
     if (a.kind === "Attachment" || a.kind === "Chain") {
       const pin = a.kind === "Attachment" ? layout.link(root, a.name, a.hook!) : layout.chainLink(root, a.name, a.hook!);
       const link = openPinnedLink(pin);
-      await timed(() => link.detach());
+      await timed(() => detachIfSupported(link));
       link.close();
       unpin(pin);
       forgetProvenance(root, pin);
@@ -266,12 +268,25 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
       if (removeIfEmpty(layout.programDir(root, a.name))) removePinTree(layout.objectMapsDir(root, a.name));
     } else if (a.kind === "Map") {
       unpin(layout.map(root, a.name));
+      forgetProvenance(root, layout.map(root, a.name));
     }
   }
-  for (const name of replacements.keys()) unpin(`${layout.map(root, name)}.prev`);
+  for (const name of replacements.keys()) unpin(`${layout.map(root, name)}~prev`);
   for (const p of programs.values()) p.close();
   const pruneMs = ms(t0);
   return { plan, notes, timings: { observeMs, prepareMs, commitMs, pruneMs, kernelMs: Number(kernelNs) / 1e6 }, steps: steps.n };
+}
+
+/**
+ * Detaches a link from its hook at once. Links without BPF_LINK_DETACH (perf-event links of
+ * tracepoints) detach when their last reference goes: unpinning, right after, does that.
+ */
+function detachIfSupported(link: LinkHandle): void {
+  try {
+    link.detach();
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EOPNOTSUPP") throw e;
+  }
 }
 
 function slotKey(slot: number): Buffer {
@@ -301,7 +316,7 @@ function migrateEntries(from: MapHandle, to: MapHandle): { copied: number; dropp
 }
 
 /**
- * A run killed between the two renames of a map switch leaves maps/<name>.prev and no
+ * A run killed between the two renames of a map switch leaves maps/<name>~prev and no
  * maps/<name>: put the old map back, so that the next plan sees it (and its data) again.
  */
 function recoverInterruptedSwitches(root: string): void {
@@ -312,8 +327,8 @@ function recoverInterruptedSwitches(root: string): void {
     return;
   }
   for (const n of names) {
-    if (!n.endsWith(".prev")) continue;
-    const final = layout.map(root, n.slice(0, -".prev".length));
+    if (!n.endsWith("~prev")) continue;
+    const final = layout.map(root, n.slice(0, -"~prev".length));
     if (!pinExists(final)) renameSync(`${layout.mapsDir(root)}/${n}`, final);
     else unpin(`${layout.mapsDir(root)}/${n}`);
   }

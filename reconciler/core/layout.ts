@@ -1,6 +1,7 @@
 // Where bpfops keeps what it owns under its bpffs root: the pin names encode ownership (the
 // manifest kind and name) and provenance (a program's content digest), so the kernel itself is the
-// inventory. Pure naming; no I/O.
+// inventory. Pure naming; no I/O. bpffs refuses '.' in names: hook keys escape it, and pins being
+// replaced carry "~next", "~prev" or "~new".
 import type { Hook } from "../../schemas/manifest.ts";
 
 export const DIGEST_CHARS = 16;

@@ -24,6 +24,11 @@ export function createPinnedMap(root: string, d: DesiredMap, at = layout.map(roo
   return m;
 }
 
+/** Array maps always hold every key: an all-zero value there is an entry nobody has written. */
+export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): boolean {
+  return (mapType === "array" || mapType === "percpu_array") && value !== null && value.every((b) => b === 0);
+}
+
 /**
  * Writes the Map's initial entries; entries already present stay as the datapath or an operator
  * left them unless the manifest says overwriteEntries. Returns how many were written.
@@ -31,8 +36,15 @@ export function createPinnedMap(root: string, d: DesiredMap, at = layout.map(roo
 export function writeInitialEntries(m: MapHandle, d: DesiredMap): number {
   let written = 0;
   for (const e of d.entries) {
+    const key = Buffer.from(e.key, "hex");
+    if (!d.overwriteEntries && d.def.type.endsWith("array")) {
+      if (!isUnwrittenArrayValue(d.def.type, m.lookup(key))) continue;
+      m.update(key, Buffer.from(e.value, "hex"));
+      written++;
+      continue;
+    }
     try {
-      m.update(Buffer.from(e.key, "hex"), Buffer.from(e.value, "hex"), d.overwriteEntries ? MapUpdateFlags.any : MapUpdateFlags.noExist);
+      m.update(key, Buffer.from(e.value, "hex"), d.overwriteEntries ? MapUpdateFlags.any : MapUpdateFlags.noExist);
       written++;
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;

@@ -45,9 +45,10 @@ export async function loadDesiredProgram(
           if (existsSync(pin)) {
             const h = openPinnedMap(pin);
             bound.push(h);
-            o.reuseMap(m.name, h);
-            // Already pinned where it belongs: no second pin under the object's directory.
+            // Already pinned where it belongs: no second pin under the object's directory. (Before
+            // reuseMap, which renames the object's map after the map it reuses.)
             o.setMapPinPath(m.name, null);
+            o.reuseMap(m.name, h);
           } else if (opts.mode === "apply") {
             throw new Error(`Map/${ov.bind} is not pinned at ${pin}; create it first`);
           } else {

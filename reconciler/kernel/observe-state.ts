@@ -11,6 +11,7 @@ import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layou
 import { netnsKey, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { CgroupAttachName } from "./attach.ts";
+import { isUnwrittenArrayValue } from "./apply-steps.ts";
 
 function dirEntries(dir: string): string[] {
   try {
@@ -40,7 +41,8 @@ function observeMaps(root: string, desired: DesiredState): ObservedMap[] {
       const entries: Record<string, string | null> = {};
       for (const e of desired.maps.find((d) => d.name === name)?.entries ?? []) {
         if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
-        entries[e.key] = m.lookup(Buffer.from(e.key, "hex"))?.toString("hex") ?? null;
+        const v = m.lookup(Buffer.from(e.key, "hex"));
+        entries[e.key] = !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : v.toString("hex");
       }
       const om: ObservedMap = { name, id: i.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
       if (om.def.type === "prog_array") {

@@ -1,18 +1,14 @@
 // Planning against real kernel state: owned objects built in the bpffs layout are recognized as
 // unchanged, changed, or gone; foreign programs on a hook are conflicts; --verify reports the
 // verifier's verdict; and a dry run leaves every id and pin as it was.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
-import { buildRevision } from "../../reconciler/agent/build.ts";
+import { describe, expect, it } from "vitest";
+import { applyRevision } from "../../reconciler/agent/apply.ts";
+import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
 import { observeState } from "../../reconciler/kernel/observe-state.ts";
 import { plan, type PlanAction } from "../../reconciler/core/plan.ts";
-import { attachPinned, createPinnedMap, loadPinnedProgram, writeInitialEntries } from "../../reconciler/kernel/apply-steps.ts";
-import { concreteHooks } from "../../reconciler/core/layout.ts";
-import { listInterfaces } from "../../reconciler/kernel/observe-state.ts";
 import { kernelIds } from "../../reconciler/kernel/observe.ts";
 import { listPins } from "../../reconciler/kernel/pins.ts";
 import { loadObject } from "../../reconciler/kernel/object.ts";
@@ -20,7 +16,6 @@ import { attachXdpLink } from "../../reconciler/kernel/attach.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 
-const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
 
 function manifests(lab: Lab, o: { version?: number; tcx?: boolean; srcFilter?: "none" | "plain" | "takeover" } = {}): Record<string, string> {
   const files: Record<string, string> = {
@@ -60,40 +55,13 @@ spec: { program: pod-filter, takeover: ${o.srcFilter === "takeover"}, hook: { ty
   return files;
 }
 
-function tempRepo(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "bpfops-repo-"));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(join(dir, "objs"));
-  for (const o of ["pod_filter.o", "tcx_counter.o", "test/t_rejected.o"]) copyFileSync(BPF(o), join(dir, "objs", o.split("/").pop()!));
-  writeRepo(dir, files);
-  return dir;
-}
-
-function writeRepo(dir: string, files: Record<string, string>): void {
-  for (const f of ["filter.yaml", "tcx.yaml", "src.yaml", "bad.yaml"]) rmSync(join(dir, f), { force: true });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-}
-
 function build(dir: string) {
-  return buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(dir, ".cache") });
+  return buildRepo(dir);
 }
 
-/** Puts what a build asks for into the kernel in bpfops's layout (what `reconcile` will do). */
+/** Puts what a build asks for into the kernel (the reconcile under test elsewhere). */
 async function applyAll(root: string, dir: string): Promise<void> {
-  const b = build(dir);
-  for (const m of b.desired.maps) {
-    const h = createPinnedMap(root, m);
-    writeInitialEntries(h, m);
-    h.close();
-  }
-  const progs = new Map<string, Awaited<ReturnType<typeof loadPinnedProgram>>>();
-  for (const p of b.desired.programs) progs.set(p.name, await loadPinnedProgram(root, p, b.objects.get(p.objectPath)!));
-  for (const a of b.desired.attachments) {
-    const h = a.hook;
-    const present = h.type === "xdp" || h.type === "tcx" ? listInterfaces(h.netns ?? null) : [];
-    for (const c of concreteHooks(h, present)) attachPinned(root, { kind: "Attachment", name: a.name }, progs.get(a.program)!, c).close();
-  }
-  for (const p of progs.values()) p.close();
+  await applyRevision(buildRepo(dir), root);
 }
 
 function planFor(root: string, dir: string) {

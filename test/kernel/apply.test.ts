@@ -1,0 +1,274 @@
+// `reconcile` applying revisions to the real kernel: upgrades under traffic lose nothing and keep
+// map contents; bad revisions change nothing; maps follow their change policy; removed objects
+// are pruned; a second run is a no-op; and only one reconcile runs at a time.
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { applyRevision, ApplyRefusedError } from "../../reconciler/agent/apply.ts";
+import { VerifierRejectedError } from "../../reconciler/kernel/errors.ts";
+import { encodePodRule, readPodStats, ruleKey, readPerCpuU64 } from "../../reconciler/kernel/pod-rules.ts";
+import { podFlows, podRules } from "../../reconciler/lab/drills.ts";
+import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
+import { kernelIds, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
+import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
+import { acquireHostLock } from "../../reconciler/kernel/host-lock.ts";
+import { layout } from "../../reconciler/core/layout.ts";
+import type { Lab } from "../../reconciler/lab/netlab.ts";
+import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+
+interface Opts {
+  filterVersion?: number;
+  counterVersion?: number;
+  stageVersion?: number;
+  chain?: boolean;
+  tcx?: boolean;
+  extra?: string;
+  rulesMaxEntries?: number;
+}
+
+/** The pod filter (rules from drills.podRules) on lab.dst, a tcx counter, and a 2-stage chain on lab.src. */
+function repoFiles(lab: Lab, o: Opts = {}): Record<string, string> {
+  const entries = podRules(lab).map((r, i) => `    - { key: ${i}, value: "hex:${encodePodRule(r).toString("hex")}" }`).join("\n");
+  const files: Record<string, string> = {
+    "filter.yaml": `${HDR}kind: Map
+metadata: { name: pod-rules }
+spec:
+  type: array
+  keySize: 4
+  valueSize: 32
+  maxEntries: ${o.rulesMaxEntries ?? 64}
+  entries:
+${entries}
+---
+${HDR}kind: Program
+metadata: { name: pod-filter }
+spec: { object: objs/pod_filter.o, program: pod_filter, globals: { filter_version: ${o.filterVersion ?? 1} }, maps: { pod_rules: { bind: pod-rules }, pod_stats: { pin: true } } }
+---
+${HDR}kind: Attachment
+metadata: { name: pod-filter }
+spec: { program: pod-filter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }
+`,
+  };
+  if (o.tcx ?? true) {
+    files["tcx.yaml"] = `${HDR}kind: Program
+metadata: { name: counter }
+spec: { object: objs/tcx_counter.o, program: tcx_counter, globals: { counter_version: ${o.counterVersion ?? 1} }, maps: { tcx_counts: { pin: true } } }
+---
+${HDR}kind: Attachment
+metadata: { name: counter }
+spec: { program: counter, hook: { type: tcx, netns: ${lab.dst.netns}, interfaces: [dst0], direction: ingress } }
+`;
+  }
+  if (o.chain) {
+    const stage = (name: string, index: number) => `${HDR}kind: Program
+metadata: { name: ${name} }
+spec: { object: objs/xdp_stage.o, program: xdp_stage, globals: { stage_index: ${index}, stage_version: ${o.stageVersion ?? 1} }, maps: { xdp_chain: { bind: chain-slots }, xdp_stage_stats: { pin: true } } }
+`;
+    // Chain on the dst side instead of the filter: the dispatcher drops what falls through an empty slot.
+    files["filter.yaml"] = files["filter.yaml"]!.replace(`interfaces: [dst0]`, `interfaces: [nonexistent0]`).replace(/---\n[^]*kind: Attachment[^]*$/, "");
+    files["chain.yaml"] = `${HDR}kind: Map
+metadata: { name: chain-slots }
+spec: { type: prog_array, keySize: 4, valueSize: 4, maxEntries: 8 }
+---
+${HDR}kind: Program
+metadata: { name: dispatcher }
+spec: { object: objs/xdp_dispatcher.o, program: xdp_dispatcher, globals: { fallthrough_action: 1 }, maps: { xdp_chain: { bind: chain-slots }, xdp_chain_stats: { pin: true } } }
+---
+${stage("stage-a", 0)}---
+${stage("stage-b", 1)}---
+${HDR}kind: Chain
+metadata: { name: pipeline }
+spec: { root: dispatcher, progArray: chain-slots, stages: [stage-a, stage-b], hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }
+`;
+  }
+  if (o.extra) files["extra.yaml"] = o.extra;
+  return files;
+}
+
+const apply = (dir: string, root: string) => applyRevision(buildRepo(dir), root);
+const snapshot = (root: string) => ({ ids: kernelIds(), pins: listPins(root) });
+
+describe("reconcile applies a revision", () => {
+  it("upgrades the filter and the tcx counter under traffic: nothing legitimate lost, every packet of death dropped, maps kept", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate", "tcxLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab));
+    const first = await apply(dir, root);
+    expect(first.plan.summary).toMatchObject({ create: 1, load: 2, attach: 2 });
+    // An operator's rule, written straight into the pinned map: the upgrade must keep it.
+    const rules = closeAtEnd(openPinnedMap(layout.map(root, "pod-rules")));
+    rules.update(ruleKey(20), encodePodRule({ action: "drop", protocol: "udp", dport: 9999 }));
+    const rulesBefore = rules.entries().map((e) => e.value.toString("hex"));
+    const filterBefore = queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId;
+
+    writeRepo(dir, repoFiles(lab, { filterVersion: 2, counterVersion: 2 }));
+    const flows = podFlows(lab);
+    let upgrade: Awaited<ReturnType<typeof apply>> | undefined;
+    const r = await runTraffic(lab, {
+      flows,
+      pps: 40_000,
+      count: 60_000,
+      during: async () => {
+        await new Promise((res) => setTimeout(res, 400));
+        upgrade = await apply(dir, root);
+      },
+    });
+    expect(upgrade!.plan.actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}${a.strategy ? ` ${a.strategy}` : ""}`)).toEqual([
+      "load Program/counter",
+      "load Program/pod-filter",
+      "swap Attachment/counter link-update",
+      "swap Attachment/pod-filter link-update",
+      "prune Program/counter",
+      "prune Program/pod-filter",
+    ]);
+    expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).not.toBe(filterBefore);
+    const death = flows.filter((f) => f.name.startsWith("death")).map((f) => f.name);
+    const legit = flows.filter((f) => !f.name.startsWith("death")).map((f) => f.name);
+    expect(r.socketDrops).toBe(0);
+    expect(sum(r.received, legit)).toBe(sum(r.sent, legit));
+    expect(sum(r.received, death)).toBe(0);
+    // The counters live in pinned maps shared by both versions: they saw every packet.
+    const stats = openPinnedMap(`${layout.objectMapsDir(root, "pod-filter")}/pod_stats`);
+    expect(readPodStats(stats).reduce((a, s) => a + s.dropped, 0n)).toBe(BigInt(sum(r.sent, death)));
+    stats.close();
+    const counts = openPinnedMap(`${layout.objectMapsDir(root, "counter")}/tcx_counts`);
+    expect(readPerCpuU64(counts, 1) + readPerCpuU64(counts, 2)).toBe(BigInt(sum(r.received)));
+    counts.close();
+    expect(rules.entries().map((e) => e.value.toString("hex"))).toEqual(rulesBefore);
+    // Applied: a second reconcile changes nothing.
+    expect((await apply(dir, root)).plan.changes).toBe(false);
+  });
+
+  it("swaps a chain stage with one slot update under traffic, never leaving the slot empty", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab, { chain: true, tcx: false }));
+    writeRepo(dir, repoFiles(lab, { chain: true, tcx: false }));
+    await apply(dir, root);
+    writeRepo(dir, repoFiles(lab, { chain: true, tcx: false, stageVersion: 2 }));
+    let upgrade: Awaited<ReturnType<typeof apply>> | undefined;
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("through the chain") }];
+    const r = await runTraffic(lab, { flows, pps: 40_000, count: 40_000, during: async () => void (upgrade = await apply(dir, root)) });
+    expect(upgrade!.plan.actions.filter((a) => a.kind === "Chain" && a.op === "swap").map((a) => `${a.slot} ${a.strategy}`)).toEqual(["0 chain-slot", "1 chain-slot"]);
+    expect(r.received.udp).toBe(40_000);
+    const chainStats = openPinnedMap(`${layout.objectMapsDir(root, "dispatcher")}/xdp_chain_stats`);
+    expect(readPerCpuU64(chainStats, 1)).toBe(0n); // nothing fell through an empty slot
+    chainStats.close();
+  });
+
+  it("a revision with a program the verifier rejects changes nothing; the error names the program", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab, { tcx: false }));
+    await apply(dir, root);
+    const before = snapshot(root);
+    const bad = `${HDR}kind: Program\nmetadata: { name: unchecked }\nspec: { object: objs/t_rejected.o, program: unchecked_read }\n`;
+    writeRepo(dir, repoFiles(lab, { tcx: false, filterVersion: 5, extra: bad }));
+    const err = await apply(dir, root).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerifierRejectedError);
+    expect((err as VerifierRejectedError).program).toBe("unchecked_read");
+    await expect.poll(() => snapshot(root), { timeout: 5000, interval: 50 }).toEqual(before);
+  });
+
+  it("a missing interface or an incompatible map under keep is refused before anything changes", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab, { tcx: false }));
+    await apply(dir, root);
+    const before = snapshot(root);
+    writeRepo(dir, { ...repoFiles(lab, { tcx: false, filterVersion: 3 }), "x.yaml": `${HDR}kind: Attachment\nmetadata: { name: gone }\nspec: { program: pod-filter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [eth9] } }\n` });
+    await expect(apply(dir, root)).rejects.toMatchObject({ code: "Blocked", message: expect.stringMatching(/Attachment\/gone \(xdp eth9 in netns .*\): .*interface not found/) });
+    writeRepo(dir, repoFiles(lab, { tcx: false, filterVersion: 3, rulesMaxEntries: 128 }));
+    const err = await apply(dir, root).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplyRefusedError);
+    expect((err as Error).message).toMatch(/Map\/pod-rules: definition changed \(maxEntries 64 -> 128\) and onChange is keep.* \[filter\.yaml\]/);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  it("migrate copies the entries that fit into the new map and reports the rest; recreate starts empty", async (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    const mapDoc = (max: number, policy: string) => `${HDR}kind: Map\nmetadata: { name: table }\nspec: { type: hash, keySize: 4, valueSize: 8, maxEntries: ${max}, onChange: ${policy} }\n`;
+    const dir = tempRepo({ "m.yaml": mapDoc(8, "migrate") });
+    await apply(dir, root);
+    const m = openPinnedMap(layout.map(root, "table"));
+    for (let i = 0; i < 6; i++) m.update(ruleKey(i), Buffer.alloc(8, i));
+    m.close();
+    writeRepo(dir, { "m.yaml": mapDoc(4, "migrate") });
+    const r = await apply(dir, root);
+    expect(r.plan.actions).toMatchObject([{ op: "migrate", kind: "Map", name: "table" }]);
+    expect(r.notes).toEqual(["Map/table: migrated 4 entries, 2 did not fit and were left behind"]);
+    const after = openPinnedMap(layout.map(root, "table"));
+    expect(after.info().maxEntries).toBe(4);
+    expect(after.entries()).toHaveLength(4);
+    after.close();
+    writeRepo(dir, { "m.yaml": mapDoc(16, "recreate") });
+    await apply(dir, root);
+    const fresh = openPinnedMap(layout.map(root, "table"));
+    expect([fresh.info().maxEntries, fresh.entries().length]).toEqual([16, 0]);
+    fresh.close();
+    expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/table", "/state"]);
+  });
+
+  it("prunes what the revision no longer names, and only that", async (ctx) => {
+    needs(ctx, "xdpLink", "tcx");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab));
+    await apply(dir, root);
+    writeRepo(dir, repoFiles(lab, { tcx: false }));
+    const r = await apply(dir, root);
+    expect(r.plan.actions.filter((a) => a.op === "prune").map((a) => `${a.kind}/${a.name}`)).toEqual(["Attachment/counter", "Program/counter"]);
+    expect(queryTcxHook({ ifname: "dst0", netns: lab.dst.netns, direction: "ingress" }).progIds).toEqual([]);
+    expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).not.toBe(0);
+    expect(listPins(root).map((p) => p.path.slice(root.length)).filter((p) => p.includes("counter"))).toEqual([]);
+  });
+
+  it("a tracepoint program is replaced make-before-break", async (ctx) => {
+    needs(ctx, "tracefs");
+    const root = tempPinRoot();
+    const doc = (v: number) => `${HDR}kind: Program\nmetadata: { name: getppid }\nspec: { object: objs/tp_counter.o, program: count_getppid, globals: { target_tgid: ${v} } }\n---\n${HDR}kind: Attachment\nmetadata: { name: getppid }\nspec: { program: getppid, hook: { type: tracepoint, name: syscalls/sys_enter_getppid } }\n`;
+    const dir = tempRepo({ "tp.yaml": doc(1) });
+    await apply(dir, root);
+    writeRepo(dir, { "tp.yaml": doc(2) });
+    const r = await apply(dir, root);
+    expect(r.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "make-before-break" });
+    expect(listPins(root).filter((p) => p.kind === "link").map((p) => p.path.slice(root.length))).toEqual(["/links/getppid/tracepoint@syscalls%2Fsys_enter_getppid"]);
+    expect((await apply(dir, root)).plan.changes).toBe(false);
+  });
+});
+
+describe("bpfops reconcile (CLI)", () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", ...args], { encoding: "utf8" });
+
+  it("applies, then prints no changes and exits 0 on the second run", (ctx) => {
+    needs(ctx, "xdpLink", "tcx");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab));
+    const first = cli(["--path", dir, "--bpffs", root]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/applied in [\d.]+ ms/);
+    const second = cli(["--path", dir, "--bpffs", root]);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/No changes: \d+ objects as the manifests say\./);
+  });
+
+  it("one reconcile at a time: a second one without --wait says who holds the lock", (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    const lock = acquireHostLock(root, { wait: false });
+    try {
+      const dir = tempRepo({ "m.yaml": `${HDR}kind: Map\nmetadata: { name: t }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
+      const r = cli(["--path", dir, "--bpffs", root, "--no-wait"]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`another reconcile of ${root} is running \\(pid ${process.pid}\\)`));
+    } finally {
+      lock.release();
+    }
+  });
+});

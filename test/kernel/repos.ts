@@ -1,0 +1,32 @@
+// Throwaway manifests repositories for kernel tests: a temp directory with copies of the BPF
+// objects, manifests written from templates, and builds of it; removed when the test ends.
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { onTestFinished } from "vitest";
+import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
+import { buildRevision } from "../../reconciler/agent/build.ts";
+import { BPF } from "./harness.ts";
+
+export const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
+const OBJECTS = ["pod_filter.o", "tcx_counter.o", "tp_counter.o", "xdp_dispatcher.o", "xdp_stage.o", "test/t_rejected.o"];
+
+/** A repository directory holding objs/<object>.o and the given manifest files. */
+export function tempRepo(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "bpfops-repo-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "objs"));
+  for (const o of OBJECTS) copyFileSync(BPF(o), join(dir, "objs", o.split("/").pop()!));
+  writeRepo(dir, files);
+  return dir;
+}
+
+/** Replaces every manifest in the repository with these. */
+export function writeRepo(dir: string, files: Record<string, string>): void {
+  for (const f of readdirSync(dir)) if (f.endsWith(".yaml")) rmSync(join(dir, f));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+}
+
+export function buildRepo(dir: string) {
+  return buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(dir, ".cache") });
+}
