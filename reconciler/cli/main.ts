@@ -43,6 +43,19 @@ program
   });
 
 program
+  .command("status")
+  .description("what is applied on this host, per object, read from the kernel (ids, run counts, provenance)")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--output <format>", "text or json", "text")
+  .option("--stats-for <seconds>", "turn BPF run-time stats on for this long first, so run counts move", parseFloat)
+  .action(async (opts: { bpffs: string; output: "text" | "json"; statsFor?: number }) => {
+    const { runStatus, collectStats } = await import("./status.ts");
+    jsonOutput = opts.output === "json";
+    if (opts.statsFor) await collectStats(opts.statsFor);
+    process.exitCode = runStatus(opts);
+  });
+
+program
   .command("features")
   .description("probe what this kernel supports (cached per process)")
   .option("--output <format>", "text or json", "text")

@@ -258,6 +258,34 @@ describe("bpfops reconcile (CLI)", () => {
     expect(second.stdout).toMatch(/No changes: \d+ objects as the manifests say\./);
   });
 
+  it("bpftool prog show, link show and map dump agree with bpfops status", (ctx) => {
+    needs(ctx, "xdpLink", "tcx");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab));
+    expect(cli(["--path", dir, "--bpffs", root]).status).toBe(0);
+    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" });
+    expect(status.status, status.stderr).toBe(0);
+    const objects = JSON.parse(status.stdout).objects as Array<{ kind: string; name: string; id: number; detail: Record<string, unknown>; provenance?: { manifest: string } }>;
+    const bpftool = (...args: string[]) => JSON.parse(spawnSync("bpftool", ["-j", ...args], { encoding: "utf8" }).stdout);
+    const progs = new Map((bpftool("prog", "show") as Array<{ id: number; tag: string; name: string }>).map((p) => [p.id, p]));
+    const links = new Map((bpftool("link", "show") as Array<{ id: number; prog_id: number }>).map((l) => [l.id, l]));
+    const programs = objects.filter((o) => o.kind === "Program");
+    expect(programs.map((p) => p.name).sort()).toEqual(["counter", "pod-filter"]);
+    for (const p of programs) {
+      expect(progs.get(p.id)).toMatchObject({ tag: p.detail.tag, name: p.detail.kernelName });
+      expect(p.provenance?.manifest).toMatch(/^(filter|tcx)\.yaml$/);
+    }
+    const attached = objects.filter((o) => o.kind === "Attachment");
+    expect(attached).toHaveLength(2);
+    for (const l of attached) expect(links.get(l.id)).toMatchObject({ prog_id: l.detail.progId });
+    const rules = objects.find((o) => o.kind === "Map" && o.name === "pod-rules")!;
+    const dump = bpftool("map", "dump", "pinned", `${root}/maps/pod-rules`) as unknown[];
+    expect(dump).toHaveLength(rules.detail.entries as number);
+    const human = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" }).stdout;
+    expect(human).toMatch(/Attachment\/pod-filter\s+id \d+\s+xdp@.*dst0: xdp link running prog \d+  \[filter\.yaml\]/);
+  });
+
   it("one reconcile at a time: a second one without --wait says who holds the lock", (ctx) => {
     needs(ctx);
     const root = tempPinRoot();
