@@ -19,7 +19,7 @@ import { recordProvenance, forgetProvenance } from "../kernel/provenance.ts";
 
 export interface ApplyOptions {
   revision?: string;
-  /** test hook: SIGKILL this process just before commit-or-prune step number N (0-based) */
+  /** test hook: SIGKILL this process just before step number N (0-based) of prepare, commit or prune */
   killBeforeStep?: number;
 }
 
@@ -96,7 +96,9 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
   const notes: string[] = [];
   try {
     for (const a of plan.actions.filter((x) => x.kind === "Map")) {
-      const d = desired.maps.find((m) => m.name === a.name)!;
+      const d = desired.maps.find((m) => m.name === a.name);
+      if (!d || (a.op !== "create" && a.op !== "recreate" && a.op !== "migrate")) continue;
+      steps.next();
       if (a.op === "create") {
         const m = createPinnedMap(root, d);
         madePins.push(layout.map(root, d.name));
@@ -124,6 +126,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
         programs.set(d.name, openPinnedProgram(pin));
         continue;
       }
+      steps.next();
       const p = await timed(() => loadPinnedProgram(root, d, build.objects.get(d.objectPath)!, mapPin));
       madePins.push(pin);
       programs.set(d.name, p);

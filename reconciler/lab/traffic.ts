@@ -75,7 +75,16 @@ function toWorkerFlows(flows: Flow[]): WorkerFlow[] {
  */
 export async function runTraffic(
   lab: Lab,
-  opts: { flows: Flow[]; pps: number; count: number; during?: () => Promise<void>; senderCgroup?: string },
+  opts: {
+    flows: Flow[];
+    pps: number;
+    /** packets to send (at most, with stopWhenDuringEnds) */
+    count: number;
+    during?: () => Promise<void>;
+    /** stop sending as soon as `during` has finished, rather than after `count` packets */
+    stopWhenDuringEnds?: boolean;
+    senderCgroup?: string;
+  },
 ): Promise<TrafficReport> {
   const flows = toWorkerFlows(opts.flows);
   const receiver = new Worker(lab.dst.netns, "receive", { flows });
@@ -93,6 +102,7 @@ export async function runTraffic(
         await done.catch(() => undefined);
         throw e;
       }
+      if (opts.stopWhenDuringEnds) sender.command("stop");
     }
     const result = await done;
     // Let in-flight packets reach the receiver before counting.
