@@ -1,38 +1,69 @@
-// `bpfops demo` (npm start): the packet-of-death filter in a throwaway lab, under mixed
-// traffic, hot-swapped to a new version and given an emergency rule, with per-phase counts.
+// `bpfops demo` (npm start): the example manifests committed to a throwaway git repository and
+// reconciled into a throwaway lab; under mixed traffic, a commit adding a filter rule and a commit
+// upgrading the filter program are reconciled in turn, with sent / dropped / passed / lost for each.
+import * as fs from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import git from "isomorphic-git";
 import { createLab, type Lab } from "../lab/netlab.ts";
-import { podFilterTarget, podFlows, swapUnderTraffic } from "../lab/drills.ts";
 import { runTraffic, sum, type Flow, type TrafficReport } from "../lab/traffic.ts";
-import { ensureBpffsDir, removePinTree } from "../kernel/pins.ts";
-import { ruleKey, encodePodRule, type PodStat } from "../kernel/pod-rules.ts";
-import { queryXdpHook } from "../kernel/observe.ts";
+import { bpfObject } from "../lab/drills.ts";
+import { gitTree } from "../sources/repo-tree.ts";
+import { buildRevision } from "../agent/build.ts";
+import { applyRevision, type ApplyReport } from "../agent/apply.ts";
+import { removePinTree } from "../kernel/pins.ts";
+import { encodePodRule } from "../kernel/pod-rules.ts";
+import { renderPlanText } from "./plan-output.ts";
 
+const LAB = "bpfops-lab"; // the example manifests name bpfops-lab-src and bpfops-lab-dst
 const isDeath = (name: string) => name.startsWith("death");
 
-function table(title: string, flows: Flow[], r: TrafficReport, dropped: bigint): void {
+function demoFlows(lab: Lab): Flow[] {
+  return [
+    { name: "good", dport: 5000, payload: Buffer.from("GET /healthz"), weight: 6 },
+    { name: "good-5001", dport: 5001, payload: Buffer.from("xx harmless payload") },
+    { name: "death-port", dport: 6666, payload: Buffer.from("exploit on 6666") },
+    { name: "death-pattern", dport: 5001, payload: Buffer.concat([Buffer.from("xx"), Buffer.from("deadbeef", "hex"), Buffer.from(" payload of death")]) },
+    { name: "death-host", dport: 5000, payload: Buffer.from("from a bad host"), source: lab.src.extraAddrs[0]! },
+  ];
+}
+
+function report(title: string, flows: Flow[], r: TrafficReport): void {
   const legit = flows.filter((f) => !isDeath(f.name)).map((f) => f.name);
   const death = flows.filter((f) => isDeath(f.name)).map((f) => f.name);
-  const lost = sum(r.sent, legit) - sum(r.received, legit);
   console.log(`\n${title}`);
-  console.log(`  ${"flow".padEnd(16)}${"sent".padStart(9)}${"received".padStart(10)}`);
-  for (const f of flows) console.log(`  ${f.name.padEnd(16)}${String(r.sent[f.name] ?? 0).padStart(9)}${String(r.received[f.name] ?? 0).padStart(10)}`);
+  console.log(`  ${"flow".padEnd(14)}${"sent".padStart(9)}${"received".padStart(10)}`);
+  for (const f of flows) console.log(`  ${f.name.padEnd(14)}${String(r.sent[f.name] ?? 0).padStart(9)}${String(r.received[f.name] ?? 0).padStart(10)}`);
   console.log(
-    `  sent ${sum(r.sent)}  dropped ${dropped} (packets of death: ${sum(r.sent, death)}, got through: ${sum(r.received, death)})  passed ${sum(r.received, legit)}  lost ${lost}` +
-      `  (${Math.round(sum(r.sent) / r.seconds)} pps)`,
+    `  sent ${sum(r.sent)}  dropped ${sum(r.sent, death) - sum(r.received, death)} of ${sum(r.sent, death)} packets of death` +
+      `  passed ${sum(r.received, legit)}  lost ${sum(r.sent, legit) - sum(r.received, legit)}  (${Math.round(sum(r.sent) / r.seconds)} pps)`,
   );
 }
 
-function droppedSince(before: PodStat[], after: PodStat[]): bigint {
-  return after.reduce((a, s, i) => a + s.dropped - (before[i]?.dropped ?? 0n), 0n);
+async function commit(dir: string, message: string): Promise<string> {
+  for (const f of await git.statusMatrix({ fs, dir })) {
+    if (f[1] !== f[2]) await git.add({ fs, dir, filepath: f[0] });
+  }
+  return git.commit({ fs, dir, message, author: { name: "bpfops demo", email: "demo@bpfops.invalid" } });
+}
+
+function changes(r: ApplyReport): string {
+  const t = r.timings;
+  return `applied in ${(t.observeMs + t.prepareMs + t.commitMs + t.pruneMs).toFixed(1)} ms (kernel calls ${t.kernelMs.toFixed(1)} ms)`;
 }
 
 export async function runDemo(opts: { pps: number; seconds: number }): Promise<void> {
   const count = Math.round(opts.pps * opts.seconds);
-  const pinRoot = `/sys/fs/bpf/bpfops-demo-${process.pid}`;
+  const root = `/sys/fs/bpf/bpfops-demo-${process.pid}`;
+  const repo = mkdtempSync(join(tmpdir(), "bpfops-demo-repo-"));
+  const cache = join(tmpdir(), "bpfops-cache");
   let lab: Lab | undefined;
   const cleanup = () => {
     lab?.destroy();
-    removePinTree(pinRoot);
+    removePinTree(root);
+    rmSync(repo, { recursive: true, force: true });
   };
   const onSignal = () => {
     cleanup();
@@ -40,43 +71,62 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   try {
-    lab = createLab({ prefix: "bpfops-demo" });
-    ensureBpffsDir(pinRoot);
-    console.log(`lab ${lab.id}: ${lab.src.netns} (${lab.src.addr}, bad host ${lab.src.extraAddrs[0]}) --veth--> ${lab.dst.netns} (${lab.dst.addr})`);
-    const filter = await podFilterTarget(lab, pinRoot);
-    const [v1, v2] = filter.programs;
-    const hook = { ifname: lab.dst.ifname, netns: lab.dst.netns };
-    console.log(`packet-of-death filter v1 (prog id ${v1.id}) attached to ${lab.dst.ifname} as XDP link ${filter.link.info().id} (${queryXdpHook(hook).mode} mode), 4 rules in pinned map ${pinRoot}/pod_rules`);
-    const flows = podFlows(lab);
+    sweepFixedLab();
+    lab = createLab({ prefix: LAB, fixedNames: true });
+    console.log(`lab: ${lab.src.netns} (${lab.src.addr}, bad host ${lab.src.extraAddrs[0]}) --veth--> ${lab.dst.netns} (${lab.dst.addr})`);
 
-    let before = filter.stats();
-    const r1 = await runTraffic(lab, { flows, pps: opts.pps, count });
-    table("1. filter v1 under mixed traffic", flows, r1, droppedSince(before, filter.stats()));
+    // The manifests repository: the example manifests and the BPF sources they compile.
+    cpSync("manifests", join(repo, "manifests"), { recursive: true });
+    for (const f of readdirSync(bpfObject("."))) if (f.endsWith(".bpf.c") || (f.endsWith(".h") && f !== "vmlinux.h")) cpSync(bpfObject(f), join(repo, "bpf", f));
+    await git.init({ fs, dir: repo, defaultBranch: "main" });
+    let rev = await commit(repo, "example manifests");
 
-    before = filter.stats();
-    const { traffic: r2, swapNs } = await swapUnderTraffic(lab, filter, { flows, pps: opts.pps, count, swaps: 1 });
-    table(`2. hot swap v1 -> v2 (prog id ${v2.id}) mid-stream: one BPF_LINK_UPDATE, ${(swapNs[0]! / 1e6).toFixed(2)} ms`, flows, r2, droppedSince(before, filter.stats()));
-    console.log(`  hook now runs prog id ${queryXdpHook(hook).progId}`);
+    const reconcile = async (): Promise<ApplyReport> => {
+      const tree = await gitTree(repo, "main", join(cache, "git"));
+      const b = buildRevision(tree, { manifestDir: "manifests", labels: {}, cacheDir: cache });
+      return applyRevision(b, root, { revision: rev });
+    };
+    const first = await reconcile();
+    console.log(`\nreconcile ${rev.slice(0, 12)} into ${root}:`);
+    console.log(renderPlanText(first.plan, { source: `${repo}/manifests`, revision: rev, bpffsRoot: root }, undefined, { colour: !!process.stdout.isTTY, showUnchanged: false }).split("\n").slice(1).join("\n"));
+    console.log(`  ${changes(first)}`);
 
-    // An emergency rule for a new packet of death goes in with one map update, no reload.
-    const newDeath: Flow = { name: "death-new", dport: 7777, payload: Buffer.from("new exploit") };
-    const flows3 = [...flows, newDeath];
-    before = filter.stats();
-    const r3 = await runTraffic(lab, {
-      flows: flows3,
-      pps: opts.pps,
-      count,
-      during: async () => {
-        await new Promise((r) => setTimeout(r, (opts.seconds * 1000) / 2));
-        filter.rules.update(ruleKey(4), encodePodRule({ action: "drop", protocol: "udp", dport: 7777 }));
-      },
-    });
-    table("3. emergency rule (drop udp/7777) added mid-stream with one map update", flows3, r3, droppedSince(before, filter.stats()));
-    console.log("  death-new packets got through only until the rule landed; nothing legitimate was lost");
-    filter.close();
+    const flows = demoFlows(lab);
+    report("1. the example revision under mixed traffic (death-host is not in the rules yet)", flows, await runTraffic(lab, { flows, pps: opts.pps, count }));
+
+    // Commit 2: a rule for the bad host, as an initial entry of the pinned rules map.
+    const filter = join(repo, "manifests/pod-filter.yaml");
+    const rule = encodePodRule({ action: "drop", source: `${lab.src.extraAddrs[0]}/32` }).toString("hex");
+    writeFileSync(filter, readFileSync(filter, "utf8").replace("---\napiVersion: bpfops.dev/v1alpha1\nkind: Program", `    # drop everything from the bad host\n    - key: 2\n      value: hex:${rule}\n---\napiVersion: bpfops.dev/v1alpha1\nkind: Program`));
+    rev = await commit(repo, "drop the bad host");
+    let applied: ApplyReport | undefined;
+    const half = async () => {
+      await new Promise((r) => setTimeout(r, (opts.seconds * 1000) / 2));
+      applied = await reconcile();
+    };
+    const r2 = await runTraffic(lab, { flows, pps: opts.pps, count, during: half });
+    report(`2. commit ${rev.slice(0, 12)} "drop the bad host" reconciled mid-stream: ${applied!.plan.actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}`).join(", ")}; ${changes(applied!)}`, flows, r2);
+    console.log("  death-host got through only until the rule landed");
+
+    // Commit 3: a new version of the filter program, swapped in with one BPF_LINK_UPDATE.
+    writeFileSync(filter, readFileSync(filter, "utf8").replace("filter_version: 1", "filter_version: 2"));
+    rev = await commit(repo, "pod-filter v2");
+    const r3 = await runTraffic(lab, { flows, pps: opts.pps, count, during: half });
+    const swaps = applied!.plan.actions.filter((a) => a.op === "swap").map((a) => `${a.kind}/${a.name} ${a.where} (${a.strategy})`);
+    report(`3. commit ${rev.slice(0, 12)} "pod-filter v2" reconciled mid-stream: swap ${swaps.join(", ")}; ${changes(applied!)}`, flows, r3);
+
+    const again = await reconcile();
+    console.log(`\na fourth reconcile of the same commit: ${again.plan.changes ? "changes?!" : "no changes"}`);
   } finally {
     cleanup();
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
   }
-  console.log("\nlab removed: namespaces, links, programs and pins are gone");
+  console.log("lab removed: namespaces, links, programs, pins and the repository are gone");
+}
+
+/** Removes the fixed-name lab namespaces a killed demo left behind (they carry the demo's names). */
+function sweepFixedLab(): void {
+  for (const ns of [`${LAB}-src`, `${LAB}-dst`]) {
+    if (fs.existsSync(`/var/run/netns/${ns}`)) execFileSync("ip", ["netns", "del", ns]);
+  }
 }
