@@ -157,4 +157,5 @@ export interface NativeAddon {
   vmlinuxBtfId(name: string, kind?: "func" | "struct"): number;
   privateNetns(): number;
   ifindex(ifname: string, netns?: NetnsRef): number;
+  interfaces(netns?: NetnsRef): string[];
 }

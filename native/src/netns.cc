@@ -81,7 +81,21 @@ static Napi::Value Ifindex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ResolveIfindex(info.Env(), ifname, ctx));
 }
 
+// interfaces(netns?): names of the network interfaces in a namespace.
+static Napi::Value Interfaces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NetnsGuard guard(env, OptArg(info, 0), "list interfaces");
+  struct if_nameindex* list = if_nameindex();
+  if (!list) ThrowErrno(env, errno, "if_nameindex", "list interfaces" + (guard.Describe().empty() ? "" : " in " + guard.Describe()));
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (struct if_nameindex* p = list; p->if_index != 0; p++) out.Set(n++, Napi::String::New(env, p->if_name));
+  if_freenameindex(list);
+  return out;
+}
+
 void RegisterNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("privateNetns", Napi::Function::New(env, PrivateNetns));
   exports.Set("ifindex", Napi::Function::New(env, Ifindex));
+  exports.Set("interfaces", Napi::Function::New(env, Interfaces));
 }

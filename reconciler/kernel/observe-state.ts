@@ -1,10 +1,11 @@
 // Observes the live state a plan is made against: the pins under the bpffs root (maps, program
 // versions, links) with their kernel info, the interfaces of each namespace the desired state
 // names, and what is attached at each of its hooks, whoever attached it. Reads only.
-import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openPinnedLink, openPinnedMap, openPinnedProgram } from "./pins.ts";
+import { native } from "./native.ts";
+import { fromNative } from "./errors.ts";
 import { queryCgroupHook, queryTcxHook, queryXdpHook } from "./observe.ts";
 import { mapTypeName } from "./constants.ts";
 import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
@@ -21,14 +22,13 @@ function dirEntries(dir: string): string[] {
   }
 }
 
-/** Interfaces of a namespace, from `ip -json link show`; [] when the namespace does not exist. */
+/** Interfaces of a namespace; [] when the namespace does not exist. */
 export function listInterfaces(netns: string | null): string[] {
-  const args = netns ? ["-n", netns, "-json", "link", "show"] : ["-json", "link", "show"];
   try {
-    const out = execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-    return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
-  } catch {
-    return [];
+    return native.interfaces(netns).sort();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return [];
+    throw fromNative(e);
   }
 }
 
