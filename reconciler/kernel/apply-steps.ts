@@ -14,14 +14,18 @@ import { dirname } from "node:path";
 /** Creates the Map and pins it at maps/<name> (or at `at`, for a replacement being prepared). */
 export function createPinnedMap(root: string, d: DesiredMap, at = layout.map(root, d.name)): MapHandle {
   ensureBpffsDir(layout.mapsDir(root));
-  const m = MapHandle.create({ ...d.def, type: MapType[d.def.type as MapTypeName] }, d.name);
+  return pinOrClose(MapHandle.create({ ...d.def, type: MapType[d.def.type as MapTypeName] }, d.name), at);
+}
+
+/** Pins a fresh handle at path; if the pin fails, the handle is closed (the object goes away). */
+function pinOrClose<T extends { pin(path: string): void; close(): void }>(h: T, path: string): T {
   try {
-    m.pin(at);
+    h.pin(path);
   } catch (e) {
-    m.close();
+    h.close();
     throw e;
   }
-  return m;
+  return h;
 }
 
 /** Array maps always hold every key: an all-zero value there is an entry nobody has written. */
@@ -59,13 +63,7 @@ export async function loadPinnedProgram(root: string, d: DesiredProgram, bytes: 
   ensureBpffsDir(layout.programDir(root, d.name));
   const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", ...(mapPin ? { mapPin } : {}) });
   for (const m of loaded.maps.values()) m.close();
-  try {
-    loaded.program.pin(layout.program(root, d.name, d.digest));
-  } catch (e) {
-    loaded.program.close();
-    throw e;
-  }
-  return loaded.program;
+  return pinOrClose(loaded.program, layout.program(root, d.name, d.digest));
 }
 
 /** Attaches a program to one concrete hook as a link (not pinned). */
@@ -95,12 +93,5 @@ export function linkPin(root: string, owner: { kind: "Attachment" | "Chain"; nam
 export function attachPinned(root: string, owner: { kind: "Attachment" | "Chain"; name: string }, program: ProgramHandle, h: ConcreteHook, at?: string): LinkHandle {
   const path = at ?? linkPin(root, owner, h);
   ensureBpffsDir(dirname(path));
-  const link = attachToHook(program, h);
-  try {
-    link.pin(path);
-  } catch (e) {
-    link.close();
-    throw e;
-  }
-  return link;
+  return pinOrClose(attachToHook(program, h), path);
 }
