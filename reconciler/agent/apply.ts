@@ -14,7 +14,8 @@ import type { Build } from "./build.ts";
 import { observeState } from "../kernel/observe-state.ts";
 import { attachPinned, createPinnedMap, linkPin, loadPinnedProgram, writeInitialEntries } from "../kernel/apply-steps.ts";
 import { ensureBpffsDir, openPinnedLink, openPinnedMap, openPinnedProgram, unpin, removePinTree, pinExists } from "../kernel/pins.ts";
-import { ProgramHandle, type LinkHandle, type MapHandle } from "../kernel/handles.ts";
+import { LinkHandle, ProgramHandle, type MapHandle } from "../kernel/handles.ts";
+import { listLinks } from "../kernel/observe.ts";
 import { recordProvenance, forgetProvenance } from "../kernel/provenance.ts";
 
 export interface ApplyOptions {
@@ -81,10 +82,15 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
 
   const refused = plan.actions.filter((a) => a.op === "conflict" || a.op === "blocked");
   if (refused.length) throw new ApplyRefusedError(refused);
-  for (const a of plan.actions) {
-    if (a.strategy === "takeover" || a.strategy === "chain-rebuild" && a.op === "swap") {
-      throw new BpfopsError("NotSupported", `${a.kind}/${a.name}: the ${a.strategy} strategy is not implemented yet; nothing was changed`);
-    }
+  // Takeover swaps the other tool's link in place; a program attached without a link (netlink)
+  // has no link to update, and replacing it would not be atomic in the same way.
+  const foreignLinks = new Map<string, number>();
+  for (const a of plan.actions.filter((x) => x.strategy === "takeover")) {
+    const ownedIds = new Set(observed.programs.map((p) => p.id));
+    const foreign = (observed.hooks[a.hook!]?.progIds ?? []).filter((id) => !ownedIds.has(id));
+    const link = listLinks().find((l) => l.typeName === "xdp" && foreign.includes(l.progId));
+    if (!link) throw new BpfopsError("NotSupported", `${a.kind}/${a.name}: takeover of ${a.where}: prog id ${foreign.join(",")} is attached without a BPF link (netlink), which bpfops cannot take over atomically; nothing was changed`);
+    foreignLinks.set(a.hook!, link.id);
   }
 
   // --- prepare ---------------------------------------------------------------------------
@@ -230,6 +236,18 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
         l.close();
       });
       link.close();
+      return;
+    }
+    if (a.op === "swap" && a.strategy === "takeover") {
+      steps.next();
+      const link = LinkHandle.fromId(foreignLinks.get(a.hook!)!);
+      const old = ProgramHandle.fromId(link.info().progId);
+      await timed(() => link.update(prog, old));
+      undo.push(() => link.update(old, prog));
+      ensureBpffsDir(dirname(pin));
+      link.pin(pin); // from here on the link is bpfops's: pinned in its layout
+      madePins.push(pin);
+      recordProvenance(root, pin, { manifest: a.source, revision: opts.revision });
       return;
     }
     if (a.op === "swap" && a.strategy === "make-before-break") {

@@ -13,7 +13,7 @@ import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { acquireHostLock } from "../../reconciler/kernel/host-lock.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
-import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
 
 interface Opts {
@@ -24,6 +24,8 @@ interface Opts {
   tcx?: boolean;
   extra?: string;
   rulesMaxEntries?: number;
+  chainSlots?: number;
+  takeover?: boolean;
 }
 
 /** The pod filter (rules from drills.podRules) on lab.dst, a tcx counter, and a 2-stage chain on lab.src. */
@@ -46,7 +48,7 @@ spec: { object: objs/pod_filter.o, program: pod_filter, globals: { filter_versio
 ---
 ${HDR}kind: Attachment
 metadata: { name: pod-filter }
-spec: { program: pod-filter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }
+spec: { program: pod-filter, takeover: ${o.takeover ?? false}, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }
 `,
   };
   if (o.tcx ?? true) {
@@ -68,7 +70,7 @@ spec: { object: objs/xdp_stage.o, program: xdp_stage, globals: { stage_index: ${
     files["filter.yaml"] = files["filter.yaml"]!.replace(`interfaces: [dst0]`, `interfaces: [nonexistent0]`).replace(/---\n[^]*kind: Attachment[^]*$/, "");
     files["chain.yaml"] = `${HDR}kind: Map
 metadata: { name: chain-slots }
-spec: { type: prog_array, keySize: 4, valueSize: 4, maxEntries: 8 }
+spec: { type: prog_array, keySize: 4, valueSize: 4, maxEntries: ${o.chainSlots ?? 8}, onChange: recreate }
 ---
 ${HDR}kind: Program
 metadata: { name: dispatcher }
@@ -156,6 +158,55 @@ describe("reconcile applies a revision", () => {
     const chainStats = openPinnedMap(`${layout.objectMapsDir(root, "dispatcher")}/xdp_chain_stats`);
     expect(readPerCpuU64(chainStats, 1)).toBe(0n); // nothing fell through an empty slot
     chainStats.close();
+  });
+
+  it("rebuilds a chain beside the old one when its prog-array is replaced, and switches it with one root update", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(repoFiles(lab, { chain: true, tcx: false }));
+    await apply(dir, root);
+    writeRepo(dir, repoFiles(lab, { chain: true, tcx: false, chainSlots: 16 }));
+    let upgrade: Awaited<ReturnType<typeof apply>> | undefined;
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("through the chain") }];
+    const r = await runTraffic(lab, { flows, pps: 40_000, count: 40_000, during: async () => void (upgrade = await apply(dir, root)) });
+    expect(upgrade!.plan.actions.filter((a) => a.op !== "unchanged" && a.op !== "load" && a.op !== "prune").map((a) => `${a.op} ${a.kind}/${a.name} ${a.strategy ?? ""}`.trim())).toEqual([
+      "recreate Map/chain-slots",
+      "swap Chain/pipeline chain-rebuild",
+      "swap Chain/pipeline link-update",
+    ]);
+    expect(r.received.udp).toBe(40_000);
+    const chainStats = openPinnedMap(`${layout.objectMapsDir(root, "dispatcher")}/xdp_chain_stats`);
+    expect(readPerCpuU64(chainStats, 1)).toBe(0n);
+    chainStats.close();
+    const slots = openPinnedMap(layout.map(root, "chain-slots"));
+    expect(slots.info().maxEntries).toBe(16);
+    slots.close();
+    expect((await apply(dir, root)).plan.changes).toBe(false);
+  });
+
+  it("takes over another tool's XDP link atomically when the manifest says takeover", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const { loadObject } = await import("../../reconciler/kernel/object.ts");
+    const { attachXdpLink } = await import("../../reconciler/kernel/attach.ts");
+    const other = closeAtEnd(await loadObject(BPF("pod_filter.o"), { pinRoot: tempPinRoot() }));
+    const foreign = closeAtEnd(other.program("pod_filter"));
+    const link = closeAtEnd(attachXdpLink(foreign, { ifname: "dst0", netns: lab.dst.netns }));
+    const dir = tempRepo(repoFiles(lab, { tcx: false }));
+    await expect(apply(dir, root)).rejects.toMatchObject({ code: "Conflict" });
+    writeRepo(dir, repoFiles(lab, { tcx: false, takeover: true }));
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("legit") }];
+    let taken: Awaited<ReturnType<typeof apply>> | undefined;
+    const r = await runTraffic(lab, { flows, pps: 40_000, count: 40_000, during: async () => void (taken = await apply(dir, root)) });
+    expect(taken!.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "takeover" });
+    expect(r.received.udp).toBe(40_000);
+    const now = queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId;
+    expect(now).not.toBe(foreign.id);
+    expect(link.info().progId).toBe(now); // the same link, now running bpfops's program
+    expect(listPins(root).some((p) => p.kind === "link" && p.path.includes("/links/pod-filter/"))).toBe(true);
+    expect((await apply(dir, root)).plan.changes).toBe(false);
   });
 
   it("a revision with a program the verifier rejects changes nothing; the error names the program", async (ctx) => {
