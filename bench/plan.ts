@@ -83,9 +83,8 @@ function scaling(): void {
   console.log("  Per-program cost that stays flat (or falls) as N grows means linear growth or better.");
 }
 
-try {
-  coldCli();
-  scaling();
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
+
+coldCli();
+scaling();

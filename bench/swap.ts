@@ -137,11 +137,12 @@ async function loads(): Promise<void> {
   }
 }
 
-try {
-  ensureBpffsDir(root);
-  await swaps();
-  await sleep(10);
-  await loads();
-} finally {
-  removePinTree(root);
-}
+// Cleans up on every way out, also a crash or a closed pipe (`| head`), where finally never runs;
+// the lab removes its own namespaces at exit.
+process.on("exit", () => removePinTree(root));
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
+
+ensureBpffsDir(root);
+await swaps();
+await sleep(10);
+await loads();

@@ -47,7 +47,7 @@ export interface ObservedState {
   programs: ObservedProgram[];
   links: ObservedLink[];
   hooks: Record<string, ObservedHook>;
-  /** interfaces present per network namespace ("host" for the agent's own) */
+  /** interfaces present per network namespace ("host" for the agent's own): those the hooks name, or all where a hook uses a glob */
   interfaces: Record<string, string[]>;
 }
 

@@ -11,6 +11,7 @@ import { mapTypeName } from "./constants.ts";
 import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
+import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "./attach.ts";
 import { isUnwrittenArrayValue } from "./apply-steps.ts";
 
@@ -120,12 +121,44 @@ function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): Obs
   }
 }
 
-export function observeState(root: string, desired: DesiredState): ObservedState {
-  const interfaces: Record<string, string[]> = {};
-  const hooks = [...desired.attachments.map((a) => a.hook), ...desired.chains.map((c) => c.hook)];
+/**
+ * The interfaces present in each namespace the hooks name. A namespace whose hooks only name
+ * interfaces exactly is asked about those names alone; a netlink dump of every link (slow with
+ * thousands of interfaces) is made only where a glob needs it.
+ */
+function presentInterfaces(hooks: Hook[]): Record<string, string[]> {
+  const wanted = new Map<string, { names: Set<string>; glob: boolean; netns: string | null }>();
   for (const h of hooks) {
-    if ((h.type === "xdp" || h.type === "tcx") && !(netnsKey(h.netns) in interfaces)) interfaces[netnsKey(h.netns)] = listInterfaces(h.netns ?? null);
+    if (h.type !== "xdp" && h.type !== "tcx") continue;
+    const key = netnsKey(h.netns);
+    const w = wanted.get(key) ?? { names: new Set<string>(), glob: false, netns: h.netns ?? null };
+    for (const i of h.interfaces) {
+      if (/[*?]/.test(i)) w.glob = true;
+      else w.names.add(i);
+    }
+    wanted.set(key, w);
   }
+  const out: Record<string, string[]> = {};
+  for (const [key, w] of wanted) {
+    if (w.glob) {
+      out[key] = listInterfaces(w.netns);
+      continue;
+    }
+    out[key] = [...w.names].filter((name) => {
+      try {
+        native.ifindex(name, w.netns);
+        return true;
+      } catch {
+        return false; // no such interface, or no such namespace
+      }
+    });
+  }
+  return out;
+}
+
+export function observeState(root: string, desired: DesiredState): ObservedState {
+  const hooks = [...desired.attachments.map((a) => a.hook), ...desired.chains.map((c) => c.hook)];
+  const interfaces = presentInterfaces(hooks);
   const observedHooks: Record<string, ObservedHook> = {};
   for (const h of hooks) {
     const present = h.type === "xdp" || h.type === "tcx" ? interfaces[netnsKey(h.netns)]! : [];
