@@ -97,6 +97,9 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
   t0 = process.hrtime.bigint();
   const madePins: string[] = []; // undone if prepare or commit fails
   const programs = new Map<string, ProgramHandle>();
+  // Handles the undo log may need (old programs, a taken-over link): closed when the run ends.
+  const held: Array<{ close(): void }> = [];
+  const hold = <T extends { close(): void }>(h: T): T => (held.push(h), h);
   const replacements = new Map<string, { next: string; def: DesiredMap }>();
   const steps = new StepCounter(opts.killBeforeStep);
   const notes: string[] = [];
@@ -177,7 +180,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
             steps.next();
             const stage = c.stages[slot];
             const old = pa.lookup(slotKey(slot))?.readUInt32LE(0) ?? 0;
-            const oldProg = old ? ProgramHandle.fromId(old) : null;
+            const oldProg = old ? hold(ProgramHandle.fromId(old)) : null;
             await timed(() => pa.setProgramSlot(slot, stage ? programs.get(stage)! : null));
             const paPin = layout.map(root, c.progArray);
             undo.push(() => {
@@ -204,7 +207,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
         // Best effort: the next reconcile converges what could not be undone here.
       }
     }
-    for (const h of programs.values()) h.close();
+    for (const h of [...programs.values(), ...held]) h.close();
     for (const p of madePins.reverse()) unpin(p);
     throw e;
   }
@@ -228,7 +231,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     if (a.op === "swap" && a.strategy === "link-update") {
       steps.next();
       const link = openPinnedLink(pin);
-      const old = ProgramHandle.fromId(link.info().progId);
+      const old = hold(ProgramHandle.fromId(link.info().progId));
       await timed(() => link.update(prog, old));
       undo.push(() => {
         const l = openPinnedLink(pin);
@@ -240,8 +243,8 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     }
     if (a.op === "swap" && a.strategy === "takeover") {
       steps.next();
-      const link = LinkHandle.fromId(foreignLinks.get(a.hook!)!);
-      const old = ProgramHandle.fromId(link.info().progId);
+      const link = hold(LinkHandle.fromId(foreignLinks.get(a.hook!)!));
+      const old = hold(ProgramHandle.fromId(link.info().progId));
       await timed(() => link.update(prog, old));
       undo.push(() => link.update(old, prog));
       ensureBpffsDir(dirname(pin));
@@ -293,7 +296,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     }
   }
   for (const name of replacements.keys()) unpin(`${layout.map(root, name)}~prev`);
-  for (const p of programs.values()) p.close();
+  for (const h of [...programs.values(), ...held]) h.close();
   const pruneMs = ms(t0);
   return { plan, notes, timings: { observeMs, prepareMs, commitMs, pruneMs, kernelMs: Number(kernelNs) / 1e6 }, steps: steps.n };
 }

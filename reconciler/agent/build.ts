@@ -6,7 +6,7 @@ import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-m
 import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
 import { whyNotBpfElf } from "../core/object-summary.ts";
 import { validateManifests, type ObjectFacts } from "../core/validate.ts";
-import { buildDesired, sha256, type DesiredState } from "../core/desired.ts";
+import { buildDesired, checkSelection, sha256, type DesiredState } from "../core/desired.ts";
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
 import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
@@ -59,6 +59,7 @@ export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
   }
   const { validated, issues: crossIssues } = validateManifests(manifests, objects);
   issues.push(...crossIssues);
+  if (!issues.length) issues.push(...checkSelection(validated, opts.labels));
   if (issues.length) throw new ManifestInvalidError(issues);
   return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
 }

@@ -4,6 +4,8 @@
 import { createHash } from "node:crypto";
 import type { Hook } from "../../schemas/manifest.ts";
 import type { ObjectFacts, Validated } from "./validate.ts";
+import type { LocatedManifest } from "./parse-manifests.ts";
+import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
 import { effectiveProgramType, encodeValue } from "./validate.ts";
 
 export interface MapDefinition {
@@ -87,6 +89,33 @@ export function selects(selector: { matchLabels: Record<string, string> } | unde
 }
 
 const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name);
+
+/**
+ * Manifests this host selects that depend on manifests it does not select (an Attachment whose
+ * Program's hostSelector leaves this host out): the revision cannot be applied here as written.
+ */
+export function checkSelection(v: Validated, labels: Record<string, string>): ManifestIssue[] {
+  const issues: ManifestIssue[] = [];
+  const on = (m: { manifest: { spec: { hostSelector?: { matchLabels: Record<string, string> } } } } | undefined) => !!m && selects(m.manifest.spec.hostSelector, labels);
+  const need = (from: LocatedManifest, path: Array<string | number>, kind: "Program" | "Map", name: string) => {
+    const target = kind === "Program" ? v.programs.get(name) : v.maps.get(name);
+    if (target && !on(target)) {
+      issues.push({ code: "NotSelected", file: from.file, ...from.locate(path), manifest: from.id, field: fieldPath(path), message: `${from.id} runs on this host, but ${kind}/${name} does not (its hostSelector leaves this host out)` });
+    }
+  };
+  for (const a of v.attachments.values()) if (on(a)) need(a, ["spec", "program"], "Program", a.manifest.spec.program);
+  for (const c of v.chains.values()) {
+    if (!on(c)) continue;
+    need(c, ["spec", "root"], "Program", c.manifest.spec.root);
+    need(c, ["spec", "progArray"], "Map", c.manifest.spec.progArray);
+    c.manifest.spec.stages.forEach((st, i) => need(c, ["spec", "stages", i], "Program", st));
+  }
+  for (const p of v.programs.values()) {
+    if (!on(p)) continue;
+    for (const [om, o] of Object.entries(p.manifest.spec.maps ?? {})) if (o.bind) need(p, ["spec", "maps", om, "bind"], "Map", o.bind);
+  }
+  return issues;
+}
 
 /**
  * Builds the desired state for a host with these labels. Expects manifests that passed

@@ -7,7 +7,7 @@ export type IssueCode =
   | "SchemaViolation" | "UnknownKind" | "UnsupportedApiVersion"
   | "DuplicateName" | "UnknownReference" | "WrongProgramType" | "ChainCycle" | "ChainStageType" | "PathEscape"
   | "ObjectMissing" | "ObjectNotElf" | "ObjectUnreadable" | "CompileFailed" | "ProgramNotInObject" | "GlobalNotInObject"
-  | "GlobalSize" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "NoSelectedInterfaces";
+  | "GlobalSize" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "NotSelected";
 
 export interface ManifestIssue {
   code: IssueCode;

@@ -13,7 +13,7 @@ import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { acquireHostLock } from "../../reconciler/kernel/host-lock.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
-import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { BPF, closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
 import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
 
 interface Opts {
@@ -207,6 +207,30 @@ describe("reconcile applies a revision", () => {
     expect(link.info().progId).toBe(now); // the same link, now running bpfops's program
     expect(listPins(root).some((p) => p.kind === "link" && p.path.includes("/links/pod-filter/"))).toBe(true);
     expect((await apply(dir, root)).plan.changes).toBe(false);
+  });
+
+  it("swaps a cgroup program with a link update while a process in the cgroup sends", async (ctx) => {
+    needs(ctx, "cgroupLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const cg = tempCgroup();
+    const doc = (v: number) =>
+      `${HDR}kind: Program\nmetadata: { name: egress }\nspec: { object: objs/t_cgroup_skb.o, program: cg_egress, globals: { cg_version: ${v} }, maps: { cg_counts: { pin: true } } }\n---\n` +
+      `${HDR}kind: Attachment\nmetadata: { name: egress }\nspec: { program: egress, hook: { type: cgroup, path: ${cg}, attachType: cgroup_inet_egress } }\n`;
+    const dir = tempRepo({ "cg.yaml": doc(1) });
+    await apply(dir, root);
+    writeRepo(dir, { "cg.yaml": doc(2) });
+    let upgrade: Awaited<ReturnType<typeof apply>> | undefined;
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("from the cgroup") }];
+    const r = await runTraffic(lab, { flows, pps: 20_000, count: 20_000, senderCgroup: cg, during: async () => void (upgrade = await apply(dir, root)) });
+    expect(upgrade!.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "link-update" });
+    expect(r.received.udp).toBe(20_000);
+    const counts = openPinnedMap(`${layout.objectMapsDir(root, "egress")}/cg_counts`);
+    const at = (i: number) => counts.lookup(ruleKey(i))!.readBigUInt64LE(0);
+    expect(at(0)).toBe(20_000n); // every packet the cgroup sent went through one version or the other
+    expect(at(2) > 0n && at(3) > 0n).toBe(true); // both versions ran
+    expect(at(2) + at(3)).toBe(20_000n);
+    counts.close();
   });
 
   it("a revision with a program the verifier rejects changes nothing; the error names the program", async (ctx) => {

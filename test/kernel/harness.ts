@@ -1,6 +1,9 @@
 // Shared set-up for kernel tests: privilege and feature gates (skip, or fail under
 // BPFOPS_REQUIRE_KERNEL=1), per-test bpffs roots and labs that are always removed, and fd counts.
-import { readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { onTestFinished, type TestContext } from "vitest";
 import { probeFeature, type FeatureName } from "../../reconciler/kernel/features.ts";
 import { ensureBpffsDir, removePinTree } from "../../reconciler/kernel/pins.ts";
@@ -46,6 +49,20 @@ export function tempLab(): Lab {
   const lab = createLab({ prefix: "bpfops-t" });
   onTestFinished(() => lab.destroy());
   return lab;
+}
+
+/** A fresh cgroup v2 directory (cgroup2 mounted on a temp dir for the test), removed when it ends. */
+export function tempCgroup(): string {
+  const mnt = mkdtempSync(join(tmpdir(), "bpfops-cg2-"));
+  execFileSync("mount", ["-t", "cgroup2", "none", mnt]);
+  const cg = join(mnt, `bpfops-test-${process.pid}`);
+  mkdirSync(cg);
+  onTestFinished(() => {
+    rmdirSync(cg);
+    execFileSync("umount", [mnt]);
+    rmdirSync(mnt);
+  });
+  return cg;
 }
 
 /** Closes handles when the test ends (in reverse order), whatever happened. */

@@ -1,17 +1,13 @@
 // The object loader against the kernel: objects written for libbpf load as libbpf loads them
 // (map-in-map and prog-array initial values, CO-RE, .data/.bss/.rodata, ring buffers, cgroup
 // programs, unknown sections, max_entries 0), run on their hooks, and fail with clear errors.
-import { mkdirSync, mkdtempSync, rmdirSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadObject, ObjectFile } from "../../reconciler/kernel/object.ts";
 import { attachCgroupLink, attachRawTracepointLink, attachTracepointLink, attachXdpLink } from "../../reconciler/kernel/attach.ts";
 import { VerifierRejectedError, KernelError } from "../../reconciler/kernel/errors.ts";
 import { queryCgroupHook } from "../../reconciler/kernel/observe.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
-import { BPF, closeAtEnd, getppidCaller, needs, tempLab, tempPinRoot, u32 } from "./harness.ts";
+import { BPF, closeAtEnd, getppidCaller, needs, tempCgroup, tempLab, tempPinRoot, u32 } from "./harness.ts";
 
 const flow = { name: "udp", dport: 5000, payload: Buffer.from("loader test") };
 
@@ -107,15 +103,7 @@ describe("object loader", () => {
 
   it("a cgroup_skb program counts what a cgroup's process sends", async (ctx) => {
     needs(ctx);
-    const mnt = mkdtempSync(join(tmpdir(), "bpfops-cg2-"));
-    execFileSync("mount", ["-t", "cgroup2", "none", mnt]);
-    onTestFinished(() => {
-      execFileSync("umount", [mnt]);
-      rmdirSync(mnt);
-    });
-    const cg = join(mnt, `bpfops-test-${process.pid}`);
-    mkdirSync(cg);
-    onTestFinished(() => rmdirSync(cg));
+    const cg = tempCgroup();
     const o = closeAtEnd(await loadObject(BPF("test/t_cgroup_skb.o"), { pinRoot: tempPinRoot() }));
     const counts = closeAtEnd(o.map("cg_counts"));
     const prog = closeAtEnd(o.program("cg_egress"));
