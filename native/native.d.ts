@@ -130,6 +130,7 @@ export interface NativeAddon {
   mapLookupBatch(fd: number, keySize: number, valueSize: number, maxEntries: number): { keys: Buffer; values: Buffer; count: number };
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string): number;
+  mapCreateStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): number;
   progArraySet(mapFd: number, slot: number, progFd: number): void;
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;

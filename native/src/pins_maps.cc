@@ -2,6 +2,7 @@
 // out of maps (lookup, update, delete, iteration, batches, prog-array slots, ring buffers).
 #include "common.h"
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -215,6 +216,37 @@ static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// mapCreateStringHash(keySize, valueSize, maxEntries, name): a hash map from char[keySize] to
+// char[valueSize], with BTF so that bpftool prints keys and values as strings.
+static Napi::Value MapCreateStringHash(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ksize = static_cast<uint32_t>(IntArg(info, 0, "keySize"));
+  uint32_t vsize = static_cast<uint32_t>(IntArg(info, 1, "valueSize"));
+  uint32_t max = static_cast<uint32_t>(IntArg(info, 2, "maxEntries"));
+  std::string name = StrArg(info, 3, "name");
+  btf* b = btf__new_empty();
+  if (!b) ThrowErrno(env, errno ? errno : ENOMEM, "btf__new_empty", "create map " + name);
+  int u32 = btf__add_int(b, "unsigned int", 4, 0);
+  int chr = btf__add_int(b, "char", 1, BTF_INT_CHAR);
+  int key = btf__add_array(b, u32, chr, ksize);
+  int val = btf__add_array(b, u32, chr, vsize);
+  int ret = (u32 < 0 || chr < 0 || key < 0 || val < 0) ? -EINVAL : btf__load_into_kernel(b);
+  if (ret) {
+    btf__free(b);
+    ThrowErrno(env, LibbpfErr(ret), "BPF_BTF_LOAD", "create map " + name + ": load its BTF");
+  }
+  LIBBPF_OPTS(bpf_map_create_opts, mo);
+  mo.btf_fd = btf__fd(b);
+  mo.btf_key_type_id = key;
+  mo.btf_value_type_id = val;
+  std::string kname = name.substr(0, 15);
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, kname.c_str(), ksize, vsize, max, &mo);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  btf__free(b);  // the map keeps its own reference to the BTF
+  if (fd < 0) ThrowErrno(env, err, "BPF_MAP_CREATE", "create map " + name);
+  return Napi::Number::New(env, fd);
+}
+
 // progArraySet(mapFd, slot, progFd | -1): one atomic slot update (or delete for -1).
 static Napi::Value ProgArraySet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -273,6 +305,7 @@ void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapLookupBatch", Napi::Function::New(env, MapLookupBatch));
   exports.Set("mapUpdateBatch", Napi::Function::New(env, MapUpdateBatch));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
+  exports.Set("mapCreateStringHash", Napi::Function::New(env, MapCreateStringHash));
   exports.Set("progArraySet", Napi::Function::New(env, ProgArraySet));
   exports.Set("ringbufDrain", Napi::Function::New(env, RingbufDrain));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));

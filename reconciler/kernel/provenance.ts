@@ -1,10 +1,11 @@
 // Provenance kept in the kernel: a pinned hash map <root>/state from each owned pin (its path
 // under the root) to a small JSON record of the manifest file, git revision and time it came from.
-// `bpftool map dump pinned <root>/state` shows it; `bpfops status` reads it.
+// `bpftool map dump pinned <root>/state` prints it as text; `bpfops status` reads it.
 import { createHash } from "node:crypto";
 import { relative } from "node:path";
 import { MapHandle } from "./handles.ts";
-import { MapType } from "./constants.ts";
+import { native } from "./native.ts";
+import { kernelCall } from "./errors.ts";
 import { openPinnedMap, pinExists } from "./pins.ts";
 
 const KEY_SIZE = 64;
@@ -33,7 +34,8 @@ function keyFor(root: string, pin: string): Buffer {
 function openState(root: string, create: boolean): MapHandle | null {
   if (pinExists(statePin(root))) return openPinnedMap(statePin(root));
   if (!create) return null;
-  const m = MapHandle.create({ type: MapType.hash, keySize: KEY_SIZE, valueSize: VALUE_SIZE, maxEntries: MAX_RECORDS }, "bpfops_state");
+  // Keys and values are char arrays in BTF, so `bpftool map dump` prints them as text.
+  const m = MapHandle.fromFd(kernelCall(() => native.mapCreateStringHash(KEY_SIZE, VALUE_SIZE, MAX_RECORDS, "bpfops_state")), "bpfops_state");
   m.pin(statePin(root));
   return m;
 }
