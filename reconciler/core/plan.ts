@@ -1,7 +1,7 @@
 // plan(desired, observed): the ordered actions that take this host from what it runs to what the
 // manifests say, each with its reason and, for swaps, the strategy. Pure and deterministic: the
 // same input always gives the same plan; maps first, then programs, chains, attachments, prunes.
-import type { DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
+import type { DesiredChain, DesiredState, MapDefinition } from "./desired.ts";
 import type { ObservedState } from "./observed.ts";
 import { netnsKey } from "./observed.ts";
 import { concreteHooks, DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, swapStrategy, type ConcreteHook } from "./layout.ts";
