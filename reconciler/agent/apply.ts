@@ -100,7 +100,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
   // Handles the undo log may need (old programs, a taken-over link): closed when the run ends.
   const held: Array<{ close(): void }> = [];
   const hold = <T extends { close(): void }>(h: T): T => (held.push(h), h);
-  const replacements = new Map<string, { next: string; def: DesiredMap }>();
+  const replacements = new Map<string, { next: string; def: DesiredMap; migrate: boolean }>();
   const steps = new StepCounter(opts.killBeforeStep);
   const notes: string[] = [];
   try {
@@ -125,7 +125,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
         }
         writeInitialEntries(m, d);
         m.close();
-        replacements.set(d.name, { next, def: d });
+        replacements.set(d.name, { next, def: d, migrate: a.op === "migrate" });
       }
     }
     const mapPin = (name: string) => replacements.get(name)?.next ?? layout.map(root, name);
@@ -156,6 +156,12 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
     for (const [name, r] of replacements) {
       steps.next();
       const final = layout.map(root, name);
+      // What the datapath wrote to the old map since prepare goes over too, just before the switch.
+      if (r.migrate) {
+        const next = openPinnedMap(r.next);
+        migrateEntries(openPinnedMap(final), next);
+        next.close();
+      }
       renameSync(final, `${final}~prev`);
       renameSync(r.next, final);
       recordProvenance(root, final, { manifest: r.def.source, revision: opts.revision });
