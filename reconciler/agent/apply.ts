@@ -6,10 +6,10 @@
 import { readdirSync, renameSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { plan as makePlan, type Plan, type PlanAction } from "../core/plan.ts";
-import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
-import { netnsKey, type ObservedState } from "../core/observed.ts";
+import { hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { observedHooksOf } from "../core/observed.ts";
 import { BpfopsError } from "../core/errors.ts";
-import type { DesiredMap, DesiredState } from "../core/desired.ts";
+import type { DesiredMap } from "../core/desired.ts";
 import type { Build } from "./build.ts";
 import { observeState } from "../kernel/observe-state.ts";
 import { attachPinned, createPinnedMap, linkPin, loadPinnedProgram, writeInitialEntries } from "../kernel/apply-steps.ts";
@@ -54,12 +54,6 @@ class StepCounter {
     if (this.killAt !== undefined && this.n === this.killAt) process.kill(process.pid, "SIGKILL");
     this.n++;
   }
-}
-
-/** Concrete hooks of a manifest hook, with the interfaces the observation found. */
-function hooksFor(h: DesiredState["attachments"][number]["hook"], observed: ObservedState): ConcreteHook[] {
-  const present = h.type === "xdp" || h.type === "tcx" ? (observed.interfaces[netnsKey(h.netns)] ?? []) : [];
-  return concreteHooks(h, present);
 }
 
 export async function applyRevision(build: Build, root: string, opts: ApplyOptions = {}): Promise<ApplyReport> {
@@ -199,11 +193,11 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
       } finally {
         pa.close();
       }
-      for (const a of chainActions.filter((x) => x.hook)) await commitHook(a, { kind: "Chain", name: c.name }, c.root, hooksFor(c.hook, observed));
+      for (const a of chainActions.filter((x) => x.hook)) await commitHook(a, { kind: "Chain", name: c.name }, c.root, observedHooksOf(c.hook, observed.interfaces));
     }
     for (const a of plan.actions.filter((x) => x.kind === "Attachment" && x.hook && x.op !== "prune")) {
       const d = desired.attachments.find((x) => x.name === a.name)!;
-      await commitHook(a, { kind: "Attachment", name: d.name }, d.program, hooksFor(d.hook, observed));
+      await commitHook(a, { kind: "Attachment", name: d.name }, d.program, observedHooksOf(d.hook, observed.interfaces));
     }
   } catch (e) {
     for (const u of undo.reverse()) {

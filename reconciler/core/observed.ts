@@ -1,7 +1,8 @@
 // The observed state of one host as plain data: what bpfops owns under its bpffs root (from pins)
 // and what is attached to every hook the desired state names (including programs of other tools).
 import type { MapDefinition } from "./desired.ts";
-import type { ConcreteHook } from "./layout.ts";
+import { concreteHooks, type ConcreteHook } from "./layout.ts";
+import type { Hook } from "../../schemas/manifest.ts";
 
 export interface ObservedMap {
   name: string;
@@ -52,3 +53,9 @@ export interface ObservedState {
 }
 
 export const netnsKey = (netns: string | null | undefined): string => netns ?? "host";
+
+/** The concrete hooks of a manifest hook, given the interfaces observed in its namespace. */
+export function observedHooksOf(hook: Hook, interfaces: Record<string, string[]>): ConcreteHook[] {
+  const present = hook.type === "xdp" || hook.type === "tcx" ? (interfaces[netnsKey(hook.netns)] ?? []) : [];
+  return concreteHooks(hook, present);
+}

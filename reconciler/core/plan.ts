@@ -3,8 +3,8 @@
 // same input always gives the same plan; maps first, then programs, chains, attachments, prunes.
 import type { DesiredChain, DesiredState, MapDefinition } from "./desired.ts";
 import type { ObservedState } from "./observed.ts";
-import { netnsKey } from "./observed.ts";
-import { concreteHooks, DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, swapStrategy, type ConcreteHook } from "./layout.ts";
+import { observedHooksOf } from "./observed.ts";
+import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, swapStrategy, type ConcreteHook } from "./layout.ts";
 
 export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked";
 export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover";
@@ -91,11 +91,6 @@ function planPrograms(desired: DesiredState, observed: ObservedState, out: PlanA
   return current;
 }
 
-function hooksOf(hook: DesiredChain["hook"] | DesiredState["attachments"][number]["hook"], observed: ObservedState): ConcreteHook[] {
-  const present = hook.type === "xdp" || hook.type === "tcx" ? (observed.interfaces[netnsKey(hook.netns)] ?? []) : [];
-  return concreteHooks(hook, present);
-}
-
 interface HookTarget {
   kind: "Attachment" | "Chain";
   name: string;
@@ -150,7 +145,7 @@ function planChain(c: DesiredChain, observed: ObservedState, current: Map<string
       if (pa.slots![slot]) out.push({ ...base, op: "swap", slot, strategy: "chain-slot", from: `prog id ${pa.slots![slot]}`, to: "empty", reason: `slot ${slot} is past the last stage: clear it` });
     }
   }
-  for (const h of hooksOf(c.hook, observed)) planHook({ kind: "Chain", name: c.name, source: c.source, program: c.root, takeover: c.takeover }, h, observed, current, ownedIds, out);
+  for (const h of observedHooksOf(c.hook, observed.interfaces)) planHook({ kind: "Chain", name: c.name, source: c.source, program: c.root, takeover: c.takeover }, h, observed, current, ownedIds, out);
 }
 
 export function plan(desired: DesiredState, observed: ObservedState): Plan {
@@ -161,12 +156,12 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
   for (const c of desired.chains) planChain(c, observed, current, replacedMaps, ownedIds, out);
   const wantedHooks = new Set<string>();
   for (const a of desired.attachments) {
-    for (const h of hooksOf(a.hook, observed)) {
+    for (const h of observedHooksOf(a.hook, observed.interfaces)) {
       wantedHooks.add(`Attachment/${a.name}/${hookKey(h)}`);
       planHook({ kind: "Attachment", name: a.name, source: a.source, program: a.program, takeover: a.takeover }, h, observed, current, ownedIds, out);
     }
   }
-  for (const c of desired.chains) for (const h of hooksOf(c.hook, observed)) wantedHooks.add(`Chain/${c.name}/${hookKey(h)}`);
+  for (const c of desired.chains) for (const h of observedHooksOf(c.hook, observed.interfaces)) wantedHooks.add(`Chain/${c.name}/${hookKey(h)}`);
 
   // Prune, last: links first (they hold programs), then program versions, then maps.
   for (const l of observed.links) {

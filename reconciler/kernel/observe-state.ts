@@ -8,8 +8,8 @@ import { native } from "./native.ts";
 import { fromNative } from "./errors.ts";
 import { queryCgroupHook, queryTcxHook, queryXdpHook } from "./observe.ts";
 import { mapTypeName } from "./constants.ts";
-import { concreteHooks, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
-import { netnsKey, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "../core/observed.ts";
+import { hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "./attach.ts";
@@ -161,8 +161,7 @@ export function observeState(root: string, desired: DesiredState): ObservedState
   const interfaces = presentInterfaces(hooks);
   const observedHooks: Record<string, ObservedHook> = {};
   for (const h of hooks) {
-    const present = h.type === "xdp" || h.type === "tcx" ? interfaces[netnsKey(h.netns)]! : [];
-    for (const c of concreteHooks(h, present)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces);
+    for (const c of observedHooksOf(h, interfaces)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces);
   }
   return { root, maps: observeMaps(root, desired), programs: observePrograms(root), links: observeLinks(root), hooks: observedHooks, interfaces };
 }
