@@ -53,6 +53,11 @@ export function encodeValue(v: string | number | boolean, size: number): Buffer 
     const b = Buffer.from(v.slice(4).replace(/\s+/g, ""), "hex");
     return b.length === size ? b : null;
   }
+  return encodeInteger(v, size);
+}
+
+/** An integer (or boolean) little-endian in size bytes, signed or unsigned; null when it does not fit. */
+export function encodeInteger(v: number | bigint | boolean, size: number): Buffer | null {
   const n = typeof v === "boolean" ? (v ? 1n : 0n) : BigInt(v);
   if (size > 8 || size < 1) return null;
   const bits = BigInt(size * 8);

@@ -4,6 +4,7 @@ import { native } from "./native.ts";
 import { fromNative, kernelCall } from "./errors.ts";
 import { MapHandle, ProgramHandle } from "./handles.ts";
 import { AttachType, ProgType, type AttachTypeName, type ProgTypeName } from "./constants.ts";
+import { encodeInteger } from "../core/validate.ts";
 import type { BpfObject, NativeGlobal, NativeObjectMap, NativeObjectProgram } from "../../native/native.d.ts";
 
 export interface OpenOptions {
@@ -131,11 +132,8 @@ export async function loadObject(source: string | Buffer, opts: OpenOptions & Lo
 }
 
 function encodeScalar(value: number | bigint | boolean, size: number, what: string): Buffer {
-  const n = typeof value === "boolean" ? (value ? 1n : 0n) : BigInt(value);
   if (size === 0 || size > 8) throw new RangeError(`${what}: a number cannot fill a ${size}-byte variable; pass a Buffer`);
-  const max = (1n << BigInt(size * 8)) - 1n;
-  if (n > max || n < -(max >> 1n) - 1n) throw new RangeError(`${what}: ${n} does not fit in ${size} bytes`);
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, n) & max);
-  return b.subarray(0, size);
+  const b = encodeInteger(value, size);
+  if (!b) throw new RangeError(`${what}: ${BigInt(value)} does not fit in ${size} bytes`);
+  return b;
 }
