@@ -14,7 +14,7 @@ import type { Build } from "./build.ts";
 import { observeState } from "../kernel/observe-state.ts";
 import { attachPinned, createPinnedMap, linkPin, loadPinnedProgram, writeInitialEntries } from "../kernel/apply-steps.ts";
 import { ensureBpffsDir, openPinnedLink, openPinnedMap, openPinnedProgram, unpin, removePinTree, pinExists } from "../kernel/pins.ts";
-import { LinkHandle, ProgramHandle, type MapHandle } from "../kernel/handles.ts";
+import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
 import { listLinks } from "../kernel/observe.ts";
 import { recordProvenance, forgetProvenance } from "../kernel/provenance.ts";
 
@@ -22,6 +22,11 @@ export interface ApplyOptions {
   revision?: string;
   /** test hook: SIGKILL this process just before step number N (0-based) of prepare, commit or prune */
   killBeforeStep?: number;
+}
+
+/** Wall time of a whole apply, from its phase timings. */
+export function appliedMs(t: ApplyReport["timings"]): number {
+  return t.observeMs + t.prepareMs + t.commitMs + t.pruneMs;
 }
 
 export interface ApplyReport {
@@ -179,7 +184,7 @@ export async function applyRevision(build: Build, root: string, opts: ApplyOptio
           for (const slot of slots) {
             steps.next();
             const stage = c.stages[slot];
-            const old = pa.lookup(slotKey(slot))?.readUInt32LE(0) ?? 0;
+            const old = pa.lookup(u32Key(slot))?.readUInt32LE(0) ?? 0;
             const oldProg = old ? hold(ProgramHandle.fromId(old)) : null;
             await timed(() => pa.setProgramSlot(slot, stage ? programs.get(stage)! : null));
             const paPin = layout.map(root, c.progArray);
@@ -311,12 +316,6 @@ function detachIfSupported(link: LinkHandle): void {
   } catch (e) {
     if ((e as { code?: string }).code !== "EOPNOTSUPP") throw e;
   }
-}
-
-function slotKey(slot: number): Buffer {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(slot);
-  return k;
 }
 
 /** Copies every entry of from into to that fits (same key and value size, room left). */

@@ -12,7 +12,7 @@ import { runTraffic, sum, type Flow, type TrafficReport } from "../lab/traffic.t
 import { bpfObject } from "../lab/drills.ts";
 import { gitTree } from "../sources/repo-tree.ts";
 import { buildRevision } from "../agent/build.ts";
-import { applyRevision, type ApplyReport } from "../agent/apply.ts";
+import { applyRevision, appliedMs, type ApplyReport } from "../agent/apply.ts";
 import { removePinTree } from "../kernel/pins.ts";
 import { encodePodRule } from "../kernel/pod-rules.ts";
 import { renderPlanText } from "./plan-output.ts";
@@ -51,7 +51,7 @@ async function commit(dir: string, message: string): Promise<string> {
 
 function changes(r: ApplyReport): string {
   const t = r.timings;
-  return `applied in ${(t.observeMs + t.prepareMs + t.commitMs + t.pruneMs).toFixed(1)} ms (kernel calls ${t.kernelMs.toFixed(1)} ms)`;
+  return `applied in ${appliedMs(t).toFixed(1)} ms (kernel calls ${t.kernelMs.toFixed(1)} ms)`;
 }
 
 export async function runDemo(opts: { pps: number; seconds: number }): Promise<void> {

@@ -5,13 +5,13 @@ import { relative, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { accessSync, constants } from "node:fs";
 import { directoryTree, gitTopLevel, gitTree, type RepoTree } from "../sources/repo-tree.ts";
-import { buildRevision } from "../agent/build.ts";
+import { buildRevision, type Build } from "../agent/build.ts";
 import { observeState } from "../kernel/observe-state.ts";
 import { plan } from "../core/plan.ts";
 import { hasBpfPrivileges, verifyPrograms, type VerifyResult } from "../kernel/verify.ts";
 import { BpfopsError } from "../core/errors.ts";
-import { planJson, renderPlanText } from "./plan-output.ts";
-import { applyRevision } from "../agent/apply.ts";
+import { planJson, renderPlanText, type PlanContext } from "./plan-output.ts";
+import { applyRevision, appliedMs } from "../agent/apply.ts";
 import { acquireHostLock } from "../kernel/host-lock.ts";
 
 export interface ReconcileOptions {
@@ -59,6 +59,11 @@ async function openSource(opts: ReconcileOptions, cacheDir: string): Promise<{ t
   return { tree: directoryTree(top), manifestDir: relative(top, dir) || "." };
 }
 
+/** Where the plan came from, for its header and JSON. */
+function planContext(tree: RepoTree, manifestDir: string, build: Build, root: string): PlanContext {
+  return { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+}
+
 export async function runReconcile(opts: ReconcileOptions): Promise<number> {
   if (!opts.dryRun) return runApply(opts);
   if (opts.verify && !hasBpfPrivileges()) {
@@ -75,7 +80,7 @@ export async function runReconcile(opts: ReconcileOptions): Promise<number> {
     const changed = new Set(p.actions.filter((a) => a.kind === "Program" && a.op === "load").map((a) => a.name));
     verify = await verifyPrograms(build.desired.programs.filter((d) => changed.has(d.name)), build.objects, root);
   }
-  const ctx = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+  const ctx = planContext(tree, manifestDir, build, root);
   if (opts.output === "json") console.log(JSON.stringify(planJson(p, ctx, verify), null, 2));
   else console.log(renderPlanText(p, ctx, verify, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: opts.showUnchanged ?? true }));
   if (verify?.some((v) => v.verdict !== "accepted")) return 3;
@@ -93,13 +98,13 @@ async function runApply(opts: ReconcileOptions): Promise<number> {
   try {
     const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
     const report = await applyRevision(build, root, { ...(build.revision ? { revision: build.revision } : {}), ...(killAt ? { killBeforeStep: Number(killAt) } : {}) });
-    const ctx = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+    const ctx = planContext(tree, manifestDir, build, root);
     if (opts.output === "json") console.log(JSON.stringify({ ...planJson(report.plan, ctx, undefined), applied: true, timings: report.timings, notes: report.notes }, null, 2));
     else {
       console.log(renderPlanText(report.plan, ctx, undefined, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: false }));
       for (const n of report.notes) console.log(`note: ${n}`);
       const t = report.timings;
-      if (report.plan.changes) console.log(`applied in ${(t.observeMs + t.prepareMs + t.commitMs + t.pruneMs).toFixed(1)} ms (prepare ${t.prepareMs.toFixed(1)}, commit ${t.commitMs.toFixed(1)}, prune ${t.pruneMs.toFixed(1)}; kernel calls ${t.kernelMs.toFixed(1)})`);
+      if (report.plan.changes) console.log(`applied in ${appliedMs(t).toFixed(1)} ms (prepare ${t.prepareMs.toFixed(1)}, commit ${t.commitMs.toFixed(1)}, prune ${t.pruneMs.toFixed(1)}; kernel calls ${t.kernelMs.toFixed(1)})`);
     }
     return 0;
   } finally {

@@ -222,6 +222,13 @@ export class LinkHandle extends KernelHandle {
   }
 }
 
+/** A u32 map key (array index, prog-array slot) in the kernel's byte order. */
+export function u32Key(n: number): Buffer {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(n);
+  return k;
+}
+
 let cpus = 0;
 export function possibleCpus(): number {
   if (!cpus) cpus = kernelCall(() => native.possibleCpus());

@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openPinnedLink, openPinnedMap, openPinnedProgram } from "./pins.ts";
 import { native } from "./native.ts";
+import { u32Key } from "./handles.ts";
 import { fromNative } from "./errors.ts";
 import { queryCgroupHook, queryTcxHook, queryXdpHook } from "./observe.ts";
 import { mapTypeName } from "./constants.ts";
@@ -48,11 +49,7 @@ function observeMaps(root: string, desired: DesiredState): ObservedMap[] {
       const om: ObservedMap = { name, id: i.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
       if (om.def.type === "prog_array") {
         // Looking a prog_array slot up from user space returns the program's id.
-        om.slots = Array.from({ length: i.maxEntries }, (_, s) => {
-          const k = Buffer.alloc(4);
-          k.writeUInt32LE(s);
-          return m.lookup(k)?.readUInt32LE(0) ?? 0;
-        });
+        om.slots = Array.from({ length: i.maxEntries }, (_, s) => m.lookup(u32Key(s))?.readUInt32LE(0) ?? 0);
       }
       out.push(om);
     } finally {

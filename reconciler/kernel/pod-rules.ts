@@ -1,6 +1,6 @@
 // Byte layouts of the packet-of-death filter's maps (bpf/pod_filter.h): encoding rules for
 // pod_rules and decoding the per-CPU drop/pass counters of pod_stats.
-import type { MapHandle } from "./handles.ts";
+import { u32Key, type MapHandle } from "./handles.ts";
 
 export const POD_MAX_RULES = 64;
 export const POD_PATTERN_MAX = 16;
@@ -49,11 +49,8 @@ export function encodePodRule(rule: PodRule | null): Buffer {
   return b;
 }
 
-export function ruleKey(index: number): Buffer {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(index);
-  return k;
-}
+/** The pod_rules (and pod_stats) key of a rule slot. */
+export const ruleKey = u32Key;
 
 /** Writes rules to slots 0..n-1 and clears the rest of the table. */
 export function writePodRules(rules: MapHandle, list: PodRule[]): void {
@@ -90,7 +87,7 @@ export function totalPodStats(stats: PodStat[]): PodStat {
 
 /** Sums a per-CPU array of u64 at index. */
 export function readPerCpuU64(map: MapHandle, index: number, fieldOffset = 0): bigint {
-  const v = map.lookup(ruleKey(index));
+  const v = map.lookup(u32Key(index));
   if (!v) return 0n;
   return map.splitPerCpu(v).reduce((a, cpu) => a + cpu.readBigUInt64LE(fieldOffset), 0n);
 }
