@@ -229,6 +229,13 @@ export function u32Key(n: number): Buffer {
   return k;
 }
 
+/** Sums a per-CPU array of u64 at index. */
+export function readPerCpuU64(map: MapHandle, index: number, fieldOffset = 0): bigint {
+  const v = map.lookup(u32Key(index));
+  if (!v) return 0n;
+  return map.splitPerCpu(v).reduce((a, cpu) => a + cpu.readBigUInt64LE(fieldOffset), 0n);
+}
+
 let cpus = 0;
 export function possibleCpus(): number {
   if (!cpus) cpus = kernelCall(() => native.possibleCpus());

@@ -84,10 +84,3 @@ export function readPodStats(stats: MapHandle): PodStat[] {
 export function totalPodStats(stats: PodStat[]): PodStat {
   return stats.reduce((a, s) => ({ dropped: a.dropped + s.dropped, passed: a.passed + s.passed }), { dropped: 0n, passed: 0n });
 }
-
-/** Sums a per-CPU array of u64 at index. */
-export function readPerCpuU64(map: MapHandle, index: number, fieldOffset = 0): bigint {
-  const v = map.lookup(u32Key(index));
-  if (!v) return 0n;
-  return map.splitPerCpu(v).reduce((a, cpu) => a + cpu.readBigUInt64LE(fieldOffset), 0n);
-}

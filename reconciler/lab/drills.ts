@@ -4,8 +4,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { loadObject } from "../kernel/object.ts";
 import { attachTcxLink, attachXdpLink } from "../kernel/attach.ts";
-import type { LinkHandle, MapHandle, ProgramHandle } from "../kernel/handles.ts";
-import { readPerCpuU64, readPodStats, writePodRules, type PodRule, type PodStat } from "../kernel/pod-rules.ts";
+import { readPerCpuU64, type LinkHandle, type MapHandle, type ProgramHandle } from "../kernel/handles.ts";
+import { readPodStats, writePodRules, type PodRule, type PodStat } from "../kernel/pod-rules.ts";
 import { runTraffic, type Flow, type TrafficReport } from "./traffic.ts";
 import type { Lab } from "./netlab.ts";
 
