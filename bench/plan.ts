@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { directoryTree } from "../reconciler/sources/repo-tree.ts";
 import { buildRevision } from "../reconciler/agent/build.ts";
-import { observeState } from "../reconciler/kernel/observe-state.ts";
+import { observeState } from "../reconciler/host/observe-state.ts";
 import { plan } from "../reconciler/core/plan.ts";
 import { bpfObject } from "../reconciler/lab/drills.ts";
 
@@ -53,7 +53,7 @@ function generate(n: number): string {
   return dir;
 }
 
-function scaling(): void {
+async function scaling(): Promise<void> {
   console.log("\nin-process, median of 5 (generated repositories; N programs + N maps + N attachments)");
   console.log(`  ${"N".padStart(5)}  ${"build".padStart(9)}  ${"observe".padStart(9)}  ${"plan".padStart(9)}  ${"total/N".padStart(9)}`);
   let baseline = 0;
@@ -62,7 +62,7 @@ function scaling(): void {
     const t = { build: [] as number[], observe: [] as number[], plan: [] as number[] };
     for (let r = 0; r < 5; r++) {
       let t0 = process.hrtime.bigint();
-      const b = buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(work, "cache") });
+      const b = await buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(work, "cache") });
       t.build.push(ms(t0));
       t0 = process.hrtime.bigint();
       const o = observeState(root, b.desired);
@@ -87,4 +87,4 @@ process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
 
 coldCli();
-scaling();
+await scaling();

@@ -6,9 +6,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { directoryTree } from "../reconciler/sources/repo-tree.ts";
-import { buildRevision } from "../reconciler/agent/build.ts";
-import { applyRevision } from "../reconciler/agent/apply.ts";
+import { reconcileOnce } from "../reconciler/agent/reconcile-once.ts";
 import { removePinTree } from "../reconciler/kernel/pins.ts";
 import { bpfObject } from "../reconciler/lab/drills.ts";
 
@@ -40,8 +38,7 @@ function repo(n: number, version: number): string {
 
 async function reconcile(dir: string, root: string) {
   const t0 = process.hrtime.bigint();
-  const b = buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(work, "cache") });
-  const r = await applyRevision(b, root);
+  const r = await reconcileOnce({ kind: "directory", path: dir }, { mode: "apply", root, labels: {}, cacheDir: join(work, "cache"), allowEmpty: true });
   return { totalMs: ms(t0), r };
 }
 
@@ -59,7 +56,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 7; i++) runs.push(await reconcile(repo(n, 3 + (i % 2)), root));
     runs.sort((a, b) => a.totalMs - b.totalMs);
     const { totalMs, r } = runs[3]!;
-    const kernel = r.timings.kernelMs;
+    const kernel = r.applied!.timings.kernelMs;
     console.log(`  ${String(n).padStart(4)}  ${totalMs.toFixed(1).padStart(7)} ms  ${kernel.toFixed(1).padStart(7)} ms  ${(totalMs - kernel).toFixed(1).padStart(7)} ms  ${((100 * (totalMs - kernel)) / totalMs).toFixed(0)}%  (${r.plan.summary.load} loads, ${r.plan.summary.swap} swaps)`);
   }
   console.log("  kernel = program load + verification and the link-update calls; bpfops = everything else");

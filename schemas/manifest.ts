@@ -86,6 +86,8 @@ export const MapSpec = z.strictObject({
   entries: z.array(z.strictObject({ key: Bytes, value: Bytes })).max(65536).optional(),
   /** write initial entries over values the datapath or an operator wrote */
   overwriteEntries: z.boolean().default(false),
+  /** false: when this manifest leaves the repository, the map stays pinned (and its data with it) */
+  prune: z.boolean().default(true),
   hostSelector: HostSelector.optional(),
 });
 

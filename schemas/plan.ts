@@ -3,9 +3,17 @@
 import { z } from "zod";
 
 export const PlanActionJson = z.strictObject({
-  op: z.enum(["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked"]),
-  kind: z.enum(["Map", "Program", "Attachment", "Chain"]),
+  op: z.enum(["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked", "unowned"]),
+  kind: z.enum(["Map", "Program", "Attachment", "Chain", "Other"]),
   name: z.string(),
+  pin: z.string().optional().describe("the pin the action makes, changes or prunes (a chain's prog-array)"),
+  linkPin: z.string().optional(),
+  digest: z.string().optional().describe("the program version's content digest"),
+  linkId: z.int().optional().describe("the link a swap updates or a prune removes"),
+  expectProgId: z.int().optional().describe("the program a swap expects to replace (compare-and-swap)"),
+  progId: z.int().optional(),
+  mapId: z.int().optional(),
+  entries: z.int().optional().describe("initial entries to write"),
   hook: z.string().optional().describe("pin name of the hook, e.g. xdp@lab-dst@dst0"),
   where: z.string().optional().describe("the hook, for people: 'xdp dst0 in netns lab-dst'"),
   slot: z.int().optional().describe("chain slot of a stage swap"),
@@ -15,6 +23,8 @@ export const PlanActionJson = z.strictObject({
   reason: z.string(),
   source: z.string().optional().describe("manifest file"),
 });
+
+export type PlanActionJson = z.infer<typeof PlanActionJson>;
 
 export const VerifyResultJson = z.strictObject({
   program: z.string(),

@@ -6,6 +6,8 @@
 #include <sched.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 NetnsGuard::NetnsGuard(Napi::Env env, const Napi::Value& netns, const std::string& context) {
   if (netns.IsUndefined() || netns.IsNull()) return;
@@ -42,8 +44,12 @@ NetnsGuard::NetnsGuard(Napi::Env env, const Napi::Value& netns, const std::strin
 
 NetnsGuard::~NetnsGuard() {
   if (orig_ < 0) return;
-  // Returning to the original namespace cannot fail for a namespace we came from.
-  setns(orig_, CLONE_NEWNET);
+  // Returning to the original namespace cannot fail for a namespace we came from; if it ever
+  // did, this thread would go on making calls in the wrong namespace: stop the process loudly.
+  if (setns(orig_, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "bpfops: fatal: setns back to the original network namespace failed (errno %d)\n", errno);
+    abort();
+  }
   close(orig_);
 }
 

@@ -239,6 +239,8 @@ static Napi::Value MapCreateStringHash(const Napi::CallbackInfo& info) {
   mo.btf_fd = btf__fd(b);
   mo.btf_key_type_id = key;
   mo.btf_value_type_id = val;
+  // Entries are allocated as they are written: a few records must not cost maxEntries of memory.
+  mo.map_flags = BPF_F_NO_PREALLOC;
   std::string kname = name.substr(0, 15);
   int fd = bpf_map_create(BPF_MAP_TYPE_HASH, kname.c_str(), ksize, vsize, max, &mo);
   int err = fd < 0 ? LibbpfErr(fd) : 0;

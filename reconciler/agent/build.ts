@@ -18,6 +18,7 @@ export interface BuildOptions {
   labels: Record<string, string>;
   /** where compiled .bpf.c objects are cached */
   cacheDir: string;
+  signal?: AbortSignal;
 }
 
 export interface Build {
@@ -28,7 +29,7 @@ export interface Build {
   revision?: string;
 }
 
-export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
+export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise<Build> {
   const issues: ManifestIssue[] = [];
   const files = tree.listFiles(opts.manifestDir).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
   if (files.length > LIMITS.files) {
@@ -54,7 +55,7 @@ export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
     if (m.manifest.kind !== "Program") continue;
     const key = posix.join(posix.dirname(m.file), m.manifest.spec.object);
     let facts = byPath.get(key);
-    if (!facts) byPath.set(key, (facts = resolveObject(tree, m.file, m.manifest.spec.object, opts.cacheDir, bytesByPath)));
+    if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath)));
     objects.set(m.id, facts);
   }
   const { validated, issues: crossIssues } = validateManifests(manifests, objects);
@@ -64,7 +65,7 @@ export function buildRevision(tree: RepoTree, opts: BuildOptions): Build {
   return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
 }
 
-function resolveObject(tree: RepoTree, manifestFile: string, object: string, cacheDir: string, bytesByPath: Map<string, Buffer>): ObjectFacts {
+async function resolveObject(tree: RepoTree, manifestFile: string, object: string, opts: BuildOptions, bytesByPath: Map<string, Buffer>): Promise<ObjectFacts> {
   const path = repoPath(posix.join(posix.dirname(manifestFile), object));
   if (!path) return { ok: false, path: object, code: "PathEscape", message: `object path "${object}" leaves the repository` };
   const outside = tree.whyOutside(path);
@@ -74,7 +75,7 @@ function resolveObject(tree: RepoTree, manifestFile: string, object: string, cac
   let bytes = raw;
   if (path.endsWith(".bpf.c")) {
     try {
-      bytes = compileBpfSource(tree, path, cacheDir);
+      bytes = await compileBpfSource(tree, path, opts.cacheDir, opts.signal ? { signal: opts.signal } : {});
     } catch (e) {
       return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${path}: ${(e as Error).message}` };
     }

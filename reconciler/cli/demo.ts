@@ -10,11 +10,10 @@ import git from "isomorphic-git";
 import { createLab, type Lab } from "../lab/netlab.ts";
 import { runTraffic, sum, type Flow, type TrafficReport } from "../lab/traffic.ts";
 import { bpfObject } from "../lab/drills.ts";
-import { gitTree } from "../sources/repo-tree.ts";
-import { buildRevision } from "../agent/build.ts";
-import { applyRevision, appliedMs, type ApplyReport } from "../agent/apply.ts";
+import { reconcileOnce, type ReconcileResult } from "../agent/reconcile-once.ts";
+import { actionView } from "./plan-output.ts";
 import { removePinTree } from "../kernel/pins.ts";
-import { encodePodRule } from "../kernel/pod-rules.ts";
+import { encodePodRule } from "../lab/pod-rules.ts";
 import { renderPlanText } from "./plan-output.ts";
 
 const LAB = "bpfops-lab"; // the example manifests name bpfops-lab-src and bpfops-lab-dst
@@ -49,9 +48,9 @@ async function commit(dir: string, message: string): Promise<string> {
   return git.commit({ fs, dir, message, author: { name: "bpfops demo", email: "demo@bpfops.invalid" } });
 }
 
-function changes(r: ApplyReport): string {
+function changes(r: ReconcileResult): string {
   const t = r.timings;
-  return `applied in ${appliedMs(t).toFixed(1)} ms (kernel calls ${t.kernelMs.toFixed(1)} ms)`;
+  return `applied in ${(t.observeMs + t.planMs + t.executeMs).toFixed(1)} ms (kernel calls ${r.applied!.timings.kernelMs.toFixed(1)} ms)`;
 }
 
 export async function runDemo(opts: { pps: number; seconds: number }): Promise<void> {
@@ -81,11 +80,7 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
     await git.init({ fs, dir: repo, defaultBranch: "main" });
     let rev = await commit(repo, "example manifests");
 
-    const reconcile = async (): Promise<ApplyReport> => {
-      const tree = await gitTree(repo, "main", join(cache, "git"));
-      const b = buildRevision(tree, { manifestDir: "manifests", labels: {}, cacheDir: cache });
-      return applyRevision(b, root, { revision: rev });
-    };
+    const reconcile = (): Promise<ReconcileResult> => reconcileOnce({ kind: "git", repo, ref: "main", path: "manifests" }, { mode: "apply", root, labels: {}, cacheDir: cache });
     const first = await reconcile();
     console.log(`\nreconcile ${rev.slice(0, 12)} into ${root}:`);
     console.log(renderPlanText(first.plan, { source: `${repo}/manifests`, revision: rev, bpffsRoot: root }, undefined, { colour: !!process.stdout.isTTY, showUnchanged: false }).split("\n").slice(1).join("\n"));
@@ -99,7 +94,7 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
     const rule = encodePodRule({ action: "drop", source: `${lab.src.extraAddrs[0]}/32` }).toString("hex");
     writeFileSync(filter, readFileSync(filter, "utf8").replace("---\napiVersion: bpfops.dev/v1alpha1\nkind: Program", `    # drop everything from the bad host\n    - key: 2\n      value: hex:${rule}\n---\napiVersion: bpfops.dev/v1alpha1\nkind: Program`));
     rev = await commit(repo, "drop the bad host");
-    let applied: ApplyReport | undefined;
+    let applied: ReconcileResult | undefined;
     const half = async () => {
       await new Promise((r) => setTimeout(r, (opts.seconds * 1000) / 2));
       applied = await reconcile();
@@ -112,7 +107,7 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
     writeFileSync(filter, readFileSync(filter, "utf8").replace("filter_version: 1", "filter_version: 2"));
     rev = await commit(repo, "pod-filter v2");
     const r3 = await runTraffic(lab, { flows, pps: opts.pps, count, during: half });
-    const swaps = applied!.plan.actions.filter((a) => a.op === "swap").map((a) => `${a.kind}/${a.name} ${a.where} (${a.strategy})`);
+    const swaps = applied!.plan.actions.filter((a) => a.op === "swap").map((a) => actionView(a)).map((v) => `${v.kind}/${v.name} ${v.where} (${v.strategy})`);
     report(`3. commit ${rev.slice(0, 12)} "pod-filter v2" reconciled mid-stream: swap ${swaps.join(", ")}; ${changes(applied!)}`, flows, r3);
 
     const again = await reconcile();

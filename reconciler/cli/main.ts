@@ -1,13 +1,46 @@
 // The `bpfops` command line: parses arguments with commander and dispatches to subcommands.
-// Exit codes: 0 success, 1 changes (for diff-like commands), 2 or more an error.
-import { Command } from "commander";
+// Exit codes: 0 success, 1 changes (for diff-like commands), 2 an error, 3 a verifier rejection.
+import { Command, InvalidArgumentError, Option } from "commander";
 import { BpfopsError } from "../core/errors.ts";
+
+// A closed stdout (`bpfops ... | head`) ends the command quietly, never with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+const positiveNumber = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number, not "${v}"`);
+  return n;
+};
+const outputOption = () => new Option("--output <format>", "text or json").choices(["text", "json"]).default("text");
+
+const RECONCILE_HELP = `
+Exit codes:
+  --dry-run  0 no changes, 1 changes apply would make, 2 an error or a plan apply would refuse
+             (a conflict, a blocked hook), 3 a program the verifier rejects (--verify)
+  apply      0 applied (or nothing to do), 2 an error: nothing was changed, or what changed was rolled back
+
+Examples:
+  bpfops reconcile --dry-run --path manifests --verify
+  bpfops reconcile --repo https://git.example/ebpf.git --ref main --path hosts/edge
+  bpfops reconcile --path manifests --allow-empty     # prune everything bpfops owns here
+
+Environment:
+  NO_COLOR  plain text even on a terminal`;
 
 // Errors are reported as JSON too when the command was asked for JSON output.
 let jsonOutput = false;
 
 const program = new Command()
   .name("bpfops")
+  .exitOverride((err) => {
+    // commander's own usage errors (unknown option, bad choice) exit 2 like every other error.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  })
   .description("GitOps for eBPF: reconcile eBPF programs, maps and hooks to manifests in git")
   .version("0.1.0")
   .showHelpAfterError();
@@ -15,8 +48,8 @@ const program = new Command()
 program
   .command("demo")
   .description("hot-swap the packet-of-death filter under traffic in a throwaway lab of network namespaces")
-  .option("--pps <n>", "packets per second", (v) => parseInt(v, 10), 40_000)
-  .option("--seconds <n>", "seconds of traffic per phase", (v) => parseFloat(v), 2)
+  .option("--pps <n>", "packets per second", positiveNumber("--pps"), 40_000)
+  .option("--seconds <n>", "seconds of traffic per phase", positiveNumber("--seconds"), 2)
   .action(async (opts: { pps: number; seconds: number }) => {
     const { runDemo } = await import("./demo.ts");
     await runDemo(opts);
@@ -31,14 +64,15 @@ program
   .option("--repo <url>", "git repository (local path or http(s) URL) to read the manifests from")
   .option("--ref <ref>", "branch, tag or commit with --repo", "HEAD")
   .option("--verify", "load every new or changed program into the verifier, without attaching it")
-  .option("--output <format>", "text or json", "text")
+  .option("--allow-empty", "allow a revision that would prune every object bpfops owns on this host")
+  .addOption(outputOption())
   .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
   .option("--labels <k=v,...>", "this host's labels, for host selectors")
   .option("--cache <dir>", "cache for compiled .bpf.c objects and fetched repositories")
+  .addHelpText("after", RECONCILE_HELP)
   .action(async (opts) => {
-    const { runReconcile } = await import("./reconcile.ts");
-    if (opts.output !== "text" && opts.output !== "json") throw new BpfopsError("InvalidArgument", `--output must be text or json, not ${opts.output}`);
     jsonOutput = opts.output === "json";
+    const { runReconcile } = await import("./reconcile.ts");
     process.exitCode = await runReconcile(opts);
   });
 
@@ -46,19 +80,25 @@ program
   .command("status")
   .description("what is applied on this host, per object, read from the kernel (ids, run counts, provenance)")
   .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
-  .option("--output <format>", "text or json", "text")
-  .option("--stats-for <seconds>", "turn BPF run-time stats on for this long first, so run counts move", parseFloat)
-  .action(async (opts: { bpffs: string; output: "text" | "json"; statsFor?: number }) => {
+  .addOption(outputOption())
+  .option("--check", "exit 2 unless every owned link is enforcing on an existing hook")
+  .option("--stats-for <seconds>", "turn BPF run-time stats on for this long first, so run counts move", positiveNumber("--stats-for"))
+  .action(async (opts: { bpffs: string; output: "text" | "json"; statsFor?: number; check?: boolean }) => {
     const { runStatus, collectStats } = await import("./status.ts");
     jsonOutput = opts.output === "json";
-    if (opts.statsFor) await collectStats(opts.statsFor);
-    process.exitCode = runStatus(opts);
+    // Stats stay on while status reads, so the counts it prints are real ones.
+    const stats = opts.statsFor ? await collectStats(opts.statsFor) : null;
+    try {
+      process.exitCode = runStatus({ ...opts, statsOn: !!stats });
+    } finally {
+      stats?.close();
+    }
   });
 
 program
   .command("features")
   .description("probe what this kernel supports (cached per process)")
-  .option("--output <format>", "text or json", "text")
+  .addOption(outputOption())
   .action(async (opts: { output: string }) => {
     const { probeFeature } = await import("../kernel/features.ts");
     const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "bpfStats", "tracefs"] as const;

@@ -1,13 +1,16 @@
 // Renders a plan for people (one line per object, a symbol per change, a summary line; colour
-// only on a terminal) and for programs (JSON of schemas/plan.ts).
+// only on a terminal) and for programs (JSON of schemas/plan.ts). Both are made from the actions'
+// typed operands through one view, so text and JSON always say the same thing.
 import type { Plan, PlanAction } from "../core/plan.ts";
-import type { VerifyResult } from "../kernel/verify.ts";
-import { PlanJson } from "../../schemas/plan.ts";
+import { describeDef } from "../core/plan.ts";
+import { describeHook, DIGEST_CHARS } from "../core/layout.ts";
+import type { VerifyResult } from "../host/verify.ts";
+import { PlanJson, type PlanActionJson } from "../../schemas/plan.ts";
 
 const SYMBOL: Record<PlanAction["op"], string> = {
-  create: "+", load: "+", attach: "+", swap: "~", "set-entries": "~", recreate: "~", migrate: "~", prune: "-", unchanged: "=", conflict: "!", blocked: "!",
+  create: "+", load: "+", attach: "+", swap: "~", "set-entries": "~", recreate: "~", migrate: "~", prune: "-", unchanged: "=", conflict: "!", blocked: "!", unowned: "?",
 };
-const COLOUR: Record<string, string> = { "+": "32", "~": "33", "-": "31", "=": "2", "!": "1;31" };
+const COLOUR: Record<string, string> = { "+": "32", "~": "33", "-": "31", "=": "2", "!": "1;31", "?": "35" };
 
 export interface PlanContext {
   source: string;
@@ -19,12 +22,75 @@ function paint(on: boolean, code: string, s: string): string {
   return on ? `\x1b[${code}m${s}\x1b[0m` : s;
 }
 
+const short = (d: string) => d.slice(0, DIGEST_CHARS);
+
+/** What an action changes, for people and for JSON: derived from its operands. */
+export function actionView(a: PlanAction): PlanActionJson {
+  const v: PlanActionJson = { op: a.op, kind: a.kind, name: a.name, reason: a.reason, ...(a.source ? { source: a.source } : {}) };
+  if ("pin" in a) v.pin = a.pin;
+  if ("hook" in a) Object.assign(v, { hook: a.hook.key, where: describeHook(a.hook.hook), linkPin: a.linkPin });
+  if ("strategy" in a && a.strategy) v.strategy = a.strategy;
+  if ("slot" in a) v.slot = a.slot;
+  if ("linkId" in a) v.linkId = a.linkId;
+  if ("expectProgId" in a) v.expectProgId = a.expectProgId;
+  if ("progArrayPin" in a) v.pin = a.progArrayPin;
+  switch (a.kind) {
+    case "Map":
+      if ("mapId" in a && a.mapId !== undefined) v.mapId = a.mapId;
+      if ("def" in a && a.def) v.to = describeDef(a.def);
+      if ("fromDef" in a && a.fromDef) v.from = describeDef(a.fromDef);
+      if (a.op === "set-entries") v.entries = a.entries.length;
+      if (a.op === "prune") v.from = `map id ${a.mapId}`;
+      break;
+    case "Program":
+      if (a.op === "unowned") break;
+      v.digest = a.digest;
+      if (a.op === "load") {
+        v.to = short(a.digest);
+        if (a.fromDigests.length) v.from = a.fromDigests.join(",");
+      } else if (a.op === "unchanged") {
+        v.to = short(a.digest);
+        v.progId = a.progId;
+      } else if (a.op === "prune") {
+        v.from = a.digest;
+        v.progId = a.progId;
+      }
+      break;
+    default:
+      if ("stages" in a) v.to = a.stages.map((s) => s.stage).join(" -> ");
+      else if ("stage" in a) {
+        v.from = a.expectProgId ? `prog id ${a.expectProgId}` : "empty";
+        v.to = a.stage ?? "empty";
+      } else if ("program" in a) {
+        v.to = a.program;
+        if ("expectProgId" in a) v.from = `prog id ${a.expectProgId}`;
+        if ("heldBy" in a && a.heldBy) v.from = `foreign prog id ${a.heldBy.join(",")}`;
+      } else if (a.op === "prune" && "linkId" in a) v.from = `link id ${a.linkId}`;
+  }
+  return v;
+}
+
 function actionLine(a: PlanAction): string {
-  const id = `${a.kind}/${a.name}${a.slot !== undefined ? `[${a.slot}]` : ""}`;
-  const change = a.from && a.to ? `${a.from} -> ${a.to}` : (a.to ?? a.from ?? "");
-  const where = a.where ? ` ${a.where}` : a.hook ? ` ${a.hook}` : "";
-  const strategy = a.strategy ? ` (${a.strategy})` : "";
-  return `${id.padEnd(34)} ${a.op}${where}${strategy}${change ? `: ${change}` : ""} - ${a.reason}`;
+  const v = actionView(a);
+  const id = `${a.kind}/${a.name}${v.slot !== undefined ? `[${v.slot}]` : ""}`;
+  const change = v.from && v.to ? `${v.from} -> ${v.to}` : (v.to ?? v.from ?? "");
+  const where = v.where ? ` ${v.where}` : "";
+  const strategy = v.strategy ? ` (${v.strategy})` : "";
+  const unowned = a.op === "unowned" ? ` ${v.pin}` : "";
+  return `${id.padEnd(34)} ${a.op}${where}${unowned}${strategy}${change ? `: ${change}` : ""} - ${a.reason}`;
+}
+
+export function summaryLine(plan: Plan): string {
+  const s = plan.summary;
+  const parts = [
+    [s.create + s.load + s.attach, "to create"],
+    [s.swap + s["set-entries"] + s.recreate + s.migrate, "to change"],
+    [s.prune, "to prune"],
+    [s.unchanged, "unchanged"],
+    [s.conflict + s.blocked, "conflicts"],
+    ...(s.unowned ? [[s.unowned, "not bpfops's"] as const] : []),
+  ].map(([n, w]) => `${n} ${w}`);
+  return plan.changes ? `Plan: ${parts.join(", ")}.` : `No changes: ${s.unchanged} objects as the manifests say.${s.unowned ? ` ${s.unowned} pins under the root are not bpfops's.` : ""}`;
 }
 
 export function renderPlanText(plan: Plan, ctx: PlanContext, verify: VerifyResult[] | undefined, opts: { colour: boolean; showUnchanged: boolean }): string {
@@ -34,15 +100,7 @@ export function renderPlanText(plan: Plan, ctx: PlanContext, verify: VerifyResul
     const sym = SYMBOL[a.op];
     lines.push(paint(opts.colour, COLOUR[sym]!, `  ${sym} ${actionLine(a)}`));
   }
-  const s = plan.summary;
-  const parts = [
-    [s.create + s.load + s.attach, "to create"],
-    [s.swap + s["set-entries"] + s.recreate + s.migrate, "to change"],
-    [s.prune, "to prune"],
-    [s.unchanged, "unchanged"],
-    [s.conflict + s.blocked, "conflicts"],
-  ].map(([n, w]) => `${n} ${w}`);
-  lines.push(plan.changes ? `Plan: ${parts.join(", ")}.` : `No changes: ${s.unchanged} objects as the manifests say.`);
+  lines.push(summaryLine(plan));
   if (verify) {
     lines.push(`verifier (${verify.length} new or changed program${verify.length === 1 ? "" : "s"}):`);
     for (const v of verify) {
@@ -65,7 +123,7 @@ export function planJson(plan: Plan, ctx: PlanContext, verify: VerifyResult[] | 
     bpffsRoot: ctx.bpffsRoot,
     changes: plan.changes,
     summary: plan.summary,
-    actions: plan.actions,
+    actions: plan.actions.map(actionView),
     ...(verify ? { verify } : {}),
   });
 }

@@ -1,20 +1,16 @@
-// `bpfops reconcile --dry-run`: fetch the manifests (a directory or a git ref), build the desired
-// state, observe the kernel, print the plan and, with --verify, the verifier's verdicts. Changes
-// nothing. Exit: 0 no changes, 1 changes, 2 bad input or error, 3 a program the verifier rejects.
-import { relative, resolve } from "node:path";
+// `bpfops reconcile [--dry-run]`: one reconcileOnce run from a directory or a git ref, printed as
+// a plan (text or JSON). Exit codes, like kubectl diff: 0 no changes (or applied), 1 changes a
+// dry-run found, 2 an error or a plan apply would refuse (conflict, blocked), 3 a verifier rejection.
+import { resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { accessSync, constants } from "node:fs";
-import { directoryTree, gitTopLevel, gitTree, type RepoTree } from "../sources/repo-tree.ts";
-import { buildRevision, type Build } from "../agent/build.ts";
-import { observeState } from "../kernel/observe-state.ts";
-import { plan } from "../core/plan.ts";
-import { hasBpfPrivileges, verifyPrograms, type VerifyResult } from "../kernel/verify.ts";
+import { reconcileOnce, type RevisionSource } from "../agent/reconcile-once.ts";
+import { refusals } from "../core/plan.ts";
+import { hasBpfPrivileges } from "../host/verify.ts";
 import { BpfopsError } from "../core/errors.ts";
-import { planJson, renderPlanText, type PlanContext } from "./plan-output.ts";
-import { applyRevision, appliedMs } from "../agent/apply.ts";
-import { acquireHostLock } from "../kernel/host-lock.ts";
+import { planJson, renderPlanText } from "./plan-output.ts";
 
-export interface ReconcileOptions {
+export interface ReconcileCliOptions {
   dryRun?: boolean;
   path?: string;
   repo?: string;
@@ -24,22 +20,27 @@ export interface ReconcileOptions {
   bpffs: string;
   labels?: string;
   cache?: string;
+  allowEmpty?: boolean;
   showUnchanged?: boolean;
   /** wait for another reconcile of the same root to finish (default), or fail at once */
   wait?: boolean;
 }
 
+export const EXIT = { ok: 0, changes: 1, error: 2, rejected: 3 } as const;
+
 export function parseLabels(s: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (s ?? "").split(",").filter(Boolean)) {
     const [k, v, ...rest] = part.split("=");
-    if (!k || v === undefined || rest.length) throw new BpfopsError("InvalidArgument", `--labels: "${part}" is not key=value`);
+    if (!k?.trim() || v === undefined || rest.length || !/^[A-Za-z0-9._/-]+$/.test(k.trim()) || !/^[A-Za-z0-9._-]*$/.test(v.trim())) {
+      throw new BpfopsError("InvalidArgument", `--labels: "${part}" is not key=value (letters, digits, '.', '_', '-')`);
+    }
     out[k.trim()] = v.trim();
   }
   return out;
 }
 
-function defaultCacheDir(): string {
+export function defaultCacheDir(): string {
   try {
     accessSync("/var/cache", constants.W_OK);
     return "/var/cache/bpfops";
@@ -48,66 +49,50 @@ function defaultCacheDir(): string {
   }
 }
 
-async function openSource(opts: ReconcileOptions, cacheDir: string): Promise<{ tree: RepoTree; manifestDir: string }> {
-  if (opts.repo) {
-    return { tree: await gitTree(opts.repo, opts.ref ?? "HEAD", `${cacheDir}/git`), manifestDir: opts.path ?? "." };
-  }
-  const dir = resolve(opts.path ?? ".");
-  // Objects may live beside the manifests' directory (../bpf/x.bpf.c): the repository, not the
-  // directory, is the boundary they must stay within.
-  const top = (await gitTopLevel(dir)) ?? dir;
-  return { tree: directoryTree(top), manifestDir: relative(top, dir) || "." };
+/** --path or --repo: one of them is required (never the current directory by default). */
+export function sourceOf(opts: { path?: string; repo?: string; ref?: string }): RevisionSource {
+  if (opts.repo) return { kind: "git", repo: opts.repo, ref: opts.ref ?? "HEAD", ...(opts.path ? { path: opts.path } : {}) };
+  if (opts.ref && opts.ref !== "HEAD") throw new BpfopsError("InvalidArgument", "--ref needs --repo");
+  if (!opts.path) throw new BpfopsError("InvalidArgument", "say where the manifests are: --path DIR (a directory) or --repo URL|PATH [--ref REF] [--path DIR-IN-REPO]");
+  return { kind: "directory", path: opts.path };
 }
 
-/** Where the plan came from, for its header and JSON. */
-function planContext(tree: RepoTree, manifestDir: string, build: Build, root: string): PlanContext {
-  return { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
-}
-
-export async function runReconcile(opts: ReconcileOptions): Promise<number> {
-  if (!opts.dryRun) return runApply(opts);
-  if (opts.verify && !hasBpfPrivileges()) {
-    throw new BpfopsError("PermissionDenied", "--verify loads programs into the kernel verifier and needs CAP_BPF (or CAP_SYS_ADMIN): run as root, or drop --verify for the plan alone");
+export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
+  const source = sourceOf(opts);
+  if (opts.verify && !opts.dryRun) throw new BpfopsError("InvalidArgument", "--verify is a dry-run option (apply always verifies, by loading)");
+  if ((opts.verify || !opts.dryRun) && !hasBpfPrivileges()) {
+    throw new BpfopsError("PermissionDenied", opts.dryRun ? "--verify loads programs into the kernel verifier and needs CAP_BPF (or CAP_SYS_ADMIN): run as root, or drop --verify for the plan alone" : "reconcile changes the kernel and needs CAP_BPF and CAP_NET_ADMIN: run as root (or use --dry-run)");
   }
-  const cacheDir = opts.cache ?? defaultCacheDir();
-  const { tree, manifestDir } = await openSource(opts, cacheDir);
-  const build = buildRevision(tree, { manifestDir, labels: parseLabels(opts.labels), cacheDir });
-  const root = resolve(opts.bpffs);
-  const observed = observeState(root, build.desired);
-  const p = plan(build.desired, observed);
-  let verify: VerifyResult[] | undefined;
-  if (opts.verify) {
-    const changed = new Set(p.actions.filter((a) => a.kind === "Program" && a.op === "load").map((a) => a.name));
-    verify = await verifyPrograms(build.desired.programs.filter((d) => changed.has(d.name)), build.objects, root);
-  }
-  const ctx = planContext(tree, manifestDir, build, root);
-  if (opts.output === "json") console.log(JSON.stringify(planJson(p, ctx, verify), null, 2));
-  else console.log(renderPlanText(p, ctx, verify, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: opts.showUnchanged ?? true }));
-  if (verify?.some((v) => v.verdict !== "accepted")) return 3;
-  return p.changes ? 1 : 0;
-}
-
-/** `bpfops reconcile`: apply the plan (prepare, commit, prune) under the host's reconcile lock. */
-async function runApply(opts: ReconcileOptions): Promise<number> {
-  if (!hasBpfPrivileges()) throw new BpfopsError("PermissionDenied", "reconcile changes the kernel and needs CAP_BPF and CAP_NET_ADMIN: run as root (or use --dry-run)");
-  const cacheDir = opts.cache ?? defaultCacheDir();
-  const { tree, manifestDir } = await openSource(opts, cacheDir);
-  const build = buildRevision(tree, { manifestDir, labels: parseLabels(opts.labels), cacheDir });
-  const root = resolve(opts.bpffs);
-  const lock = acquireHostLock(root, { wait: opts.wait ?? true });
-  try {
-    const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
-    const report = await applyRevision(build, root, { ...(build.revision ? { revision: build.revision } : {}), ...(killAt ? { killBeforeStep: Number(killAt) } : {}) });
-    const ctx = planContext(tree, manifestDir, build, root);
-    if (opts.output === "json") console.log(JSON.stringify({ ...planJson(report.plan, ctx, undefined), applied: true, timings: report.timings, notes: report.notes }, null, 2));
-    else {
-      console.log(renderPlanText(report.plan, ctx, undefined, { colour: !!process.stdout.isTTY && !process.env.NO_COLOR, showUnchanged: false }));
-      for (const n of report.notes) console.log(`note: ${n}`);
-      const t = report.timings;
-      if (report.plan.changes) console.log(`applied in ${appliedMs(t).toFixed(1)} ms (prepare ${t.prepareMs.toFixed(1)}, commit ${t.commitMs.toFixed(1)}, prune ${t.pruneMs.toFixed(1)}; kernel calls ${t.kernelMs.toFixed(1)})`);
+  const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
+  const result = await reconcileOnce(source, {
+    mode: opts.dryRun ? "dry-run" : "apply",
+    root: opts.bpffs,
+    labels: parseLabels(opts.labels),
+    cacheDir: opts.cache ?? defaultCacheDir(),
+    verify: !!opts.verify,
+    allowEmpty: !!opts.allowEmpty,
+    wait: opts.wait ?? true,
+    onLockWait: (pid) => process.stderr.write(`bpfops: waiting for the reconcile of ${opts.bpffs} held by pid ${pid}\n`),
+    // Crash tests: SIGKILL this process just before step N of the apply.
+    ...(killAt ? { beforeStep: (n: number) => n === Number(killAt) && process.kill(process.pid, "SIGKILL") } : {}),
+  });
+  const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
+  const applied = result.applied;
+  if (opts.output === "json") {
+    const json = { ...planJson(result.plan, result.context, result.verify), ...(applied ? { applied: true, timings: { ...result.timings, ...applied.timings }, notes: applied.notes, survivors: applied.survivors } : {}) };
+    console.log(JSON.stringify(json, null, 2));
+  } else {
+    for (const r of result.recovered) console.log(`recovered: ${r}`);
+    console.log(renderPlanText(result.plan, result.context, result.verify, { colour, showUnchanged: opts.showUnchanged ?? !!opts.dryRun }));
+    if (applied) {
+      for (const n of applied.notes) console.log(`note: ${n}`);
+      for (const s of applied.survivors) console.log(`not pruned: ${s.pin}: ${s.error} (still owned; the next reconcile tries again)`);
+      const t = applied.timings;
+      if (result.plan.changes) console.log(`applied in ${(result.timings.observeMs + result.timings.planMs + result.timings.executeMs).toFixed(1)} ms (prepare ${t.prepareMs.toFixed(1)}, commit ${t.commitMs.toFixed(1)}, prune ${t.pruneMs.toFixed(1)}; kernel calls ${t.kernelMs.toFixed(1)})`);
     }
-    return 0;
-  } finally {
-    lock.release();
   }
+  if (applied) return applied.survivors.length ? EXIT.error : EXIT.ok;
+  if (result.verify?.some((v) => v.verdict !== "accepted")) return EXIT.rejected;
+  if (refusals(result.plan).length) return EXIT.error;
+  return result.plan.changes ? EXIT.changes : EXIT.ok;
 }

@@ -24,6 +24,8 @@ export interface DesiredMap {
   /** initial entries as hex */
   entries: Array<{ key: string; value: string }>;
   overwriteEntries: boolean;
+  /** false: the map stays pinned when its manifest leaves the repository */
+  prune: boolean;
 }
 
 export interface DesiredProgram {
@@ -136,6 +138,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       onChange: s.onChange,
       entries: (s.entries ?? []).map((e) => ({ key: encodeValue(e.key, s.keySize)!.toString("hex"), value: encodeValue(e.value, s.valueSize)!.toString("hex") })),
       overwriteEntries: s.overwriteEntries,
+      prune: s.prune,
     });
   }
   const programs: DesiredProgram[] = [];

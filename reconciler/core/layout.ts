@@ -2,9 +2,16 @@
 // manifest kind and name) and provenance (a program's content digest), so the kernel itself is the
 // inventory. Pure naming; no I/O. bpffs refuses '.' in names: hook keys escape it, and pins being
 // replaced carry "~next", "~prev" or "~new".
+import { createHash } from "node:crypto";
 import type { Hook } from "../../schemas/manifest.ts";
 
 export const DIGEST_CHARS = 16;
+
+/** bpffs names are at most 255 bytes; hook keys longer than this are hashed (the long form is in provenance). */
+export const MAX_PIN_NAME = 200;
+
+/** Suffixes of pins being replaced: a crash can leave them, and the next run recovers them. */
+export const PIN_SUFFIX = { next: "~next", prev: "~prev", new: "~new" } as const;
 
 export const layout = {
   mapsDir: (root: string) => `${root}/maps`,
@@ -31,6 +38,12 @@ export type ConcreteHook =
 
 /** A hook's pin name, unique per hook and readable: xdp@lab-dst@dst0, tcx-ingress@host@eth0... */
 export function hookKey(h: ConcreteHook): string {
+  const key = readableHookKey(h);
+  if (Buffer.byteLength(key) <= MAX_PIN_NAME) return key;
+  return `${h.type}@%23${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
+}
+
+function readableHookKey(h: ConcreteHook): string {
   const enc = (s: string) => encodeURIComponent(s).replace(/\./g, "%2E");
   switch (h.type) {
     case "xdp":

@@ -1,13 +1,18 @@
-// The observed state of one host as plain data: what bpfops owns under its bpffs root (from pins)
-// and what is attached to every hook the desired state names (including programs of other tools).
+// The observed state of one host as plain data: what bpfops owns under its bpffs root (pins that
+// its provenance records vouch for) and what is attached to every hook the desired state names.
 import type { MapDefinition } from "./desired.ts";
 import { concreteHooks, type ConcreteHook } from "./layout.ts";
 import type { Hook } from "../../schemas/manifest.ts";
 
 export interface ObservedMap {
   name: string;
+  pin: string;
   id: number;
+  /** the map id bpfops recorded when it pinned this map; differs from id when the pin was replaced */
+  recordedId?: number;
   def: MapDefinition;
+  /** applied with prune: false: never pruned when its manifest goes */
+  keep?: boolean;
   /** current values (hex) of the keys the desired state gives initial entries for; null: absent */
   entries: Record<string, string | null>;
   /** prog_array maps: program id in each slot (0: empty) */
@@ -18,15 +23,29 @@ export interface ObservedProgram {
   name: string;
   /** first 16 hex of the content digest, from the pin name */
   digest: string;
+  pin: string;
   id: number;
+  recordedId?: number;
   tag: string;
+  /** the maps the loaded program is bound to (prog info map_ids) */
+  mapIds: number[];
+}
+
+/** An object map a program pinned under objmaps/<program>/<map>. */
+export interface ObservedObjectMap {
+  program: string;
+  map: string;
+  pin: string;
+  id: number;
 }
 
 export interface ObservedLink {
   owner: "Attachment" | "Chain";
   name: string;
   hookKey: string;
+  pin: string;
   id: number;
+  recordedId?: number;
   progId: number;
   /** false when the link outlived its hook (the interface went away) */
   attached: boolean;
@@ -38,18 +57,33 @@ export interface ObservedHook {
   present: boolean;
   /** every program attached there, ours or not (XDP: at most one) */
   progIds: number[];
-  /** why the hook could not be read, when it could not */
+  /** the link holding each foreign program on this hook, found by the hook (type, netns, ifindex) */
+  foreignLinks?: Record<number, number>;
+  /** foreign programs that another bpfops root owns: program id -> that root */
+  otherRoots?: Record<number, string>;
+  /** why the hook could not be read or cannot be used here, when it cannot */
   error?: string;
+  /** the hook type cannot be attached on this kernel (a feature probe said so) */
+  unsupported?: boolean;
+}
+
+/** A pin under the root that bpfops's provenance does not vouch for: never pruned or overwritten. */
+export interface UnownedPin {
+  pin: string;
+  kind: "Map" | "Program" | "Attachment" | "Chain" | "Other";
+  name: string;
 }
 
 export interface ObservedState {
   root: string;
   maps: ObservedMap[];
   programs: ObservedProgram[];
+  objectMaps: ObservedObjectMap[];
   links: ObservedLink[];
   hooks: Record<string, ObservedHook>;
   /** interfaces present per network namespace ("host" for the agent's own): those the hooks name, or all where a hook uses a glob */
   interfaces: Record<string, string[]>;
+  unowned: UnownedPin[];
 }
 
 export const netnsKey = (netns: string | null | undefined): string => netns ?? "host";

@@ -1,37 +1,107 @@
 // plan(desired, observed): the ordered actions that take this host from what it runs to what the
-// manifests say, each with its reason and, for swaps, the strategy. Pure and deterministic: the
-// same input always gives the same plan; maps first, then programs, chains, attachments, prunes.
-import type { DesiredChain, DesiredState, MapDefinition } from "./desired.ts";
-import type { ObservedState } from "./observed.ts";
+// manifests say. Each action carries typed operands (pins, digests, hook identity, slot, the link
+// and the observed program id a swap replaces), so execution never re-derives what the plan
+// decided; text and JSON are rendered from them. Pure and deterministic: maps, programs, chains,
+// attachments, then prunes, each sorted by name.
+import type { DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
+import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
-import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, swapStrategy, type ConcreteHook } from "./layout.ts";
+import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, swapStrategy, type ConcreteHook } from "./layout.ts";
 
-export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked";
+export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked" | "unowned";
 export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover";
+export type ActionKind = "Map" | "Program" | "Attachment" | "Chain";
+export const ACTION_OPS: readonly ActionOp[] = ["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked", "unowned"];
 
-export interface PlanAction {
-  op: ActionOp;
-  kind: "Map" | "Program" | "Attachment" | "Chain";
+/** A hook's identity: its pin key and the concrete hook (type, netns, interface or cgroup, direction, attach type). */
+export interface HookRef {
+  key: string;
+  hook: ConcreteHook;
+}
+
+interface Base {
+  kind: ActionKind;
   name: string;
-  /** the hook key, for attachment and chain actions */
-  hook?: string;
-  /** a person-readable hook description */
-  where?: string;
-  /** chain slot, for stage swaps */
-  slot?: number;
-  strategy?: Strategy;
-  /** what is there now and what will be (digests, program names, sizes) */
-  from?: string;
-  to?: string;
   reason: string;
   /** the manifest file it comes from (none for prunes) */
   source?: string;
 }
 
+export interface MapEntryHex {
+  key: string;
+  value: string;
+}
+
+export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean } & (
+    | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean }
+    | { op: "recreate" | "migrate"; def: MapDefinition; fromDef: MapDefinition; mapId: number; entries: MapEntryHex[]; overwrite: boolean }
+    | { op: "set-entries"; mapId: number; entries: MapEntryHex[]; overwrite: boolean }
+    | { op: "unchanged"; mapId: number }
+    | { op: "conflict"; mapId?: number; def?: MapDefinition; fromDef?: MapDefinition }
+    | { op: "prune"; mapId: number }
+  );
+
+export type ProgramAction = Base & { kind: "Program"; pin: string; digest: string } & (
+    | {
+        op: "load";
+        spec: DesiredProgram;
+        /** Map manifest name -> the pin the load binds (a replaced map's "~next" pin) */
+        mapPins: Record<string, string>;
+        /** a stale version pinned at the same path is replaced (bound to old maps, or not the program bpfops pinned) */
+        replacesPin: boolean;
+        fromDigests: string[];
+      }
+    | { op: "unchanged"; progId: number; mapIds: number[] }
+    | { op: "prune"; progId: number; /** the last version: the program's object maps go too */ objectMapsDir?: string }
+  );
+
+interface HookBase extends Base {
+  kind: "Attachment" | "Chain";
+  hook: HookRef;
+  linkPin: string;
+}
+
+export type HookAction =
+  | (HookBase & { op: "attach"; program: string; programPin: string })
+  | (HookBase & { op: "swap"; strategy: "link-update" | "make-before-break" | "takeover"; program: string; programPin: string; linkId: number; expectProgId: number })
+  | (HookBase & { op: "unchanged"; program: string; linkId: number; progId: number })
+  | (HookBase & { op: "conflict" | "blocked"; program: string; heldBy?: number[] })
+  | (HookBase & { op: "prune"; linkId: number });
+
+export interface ChainSlotAction extends Base {
+  kind: "Chain";
+  op: "swap" | "unchanged";
+  strategy?: "chain-slot";
+  progArrayPin: string;
+  slot: number;
+  /** the program in the slot when observed (0: empty); the update expects it still there */
+  expectProgId: number;
+  stage: string | null;
+  /** the stage's program version pin; null empties the slot */
+  programPin: string | null;
+}
+
+export interface ChainRebuildAction extends Base {
+  kind: "Chain";
+  op: "create" | "swap";
+  strategy: "chain-rebuild";
+  progArrayPin: string;
+  stages: Array<{ slot: number; stage: string; programPin: string }>;
+}
+
+/** A pin under the root that bpfops did not make: reported, never pruned or overwritten. */
+export interface UnownedAction extends Base {
+  op: "unowned";
+  pin: string;
+}
+
+export type PlanAction = MapAction | ProgramAction | HookAction | ChainSlotAction | ChainRebuildAction | UnownedAction;
+
 export interface Plan {
+  root: string;
   actions: PlanAction[];
   summary: Record<ActionOp, number>;
-  /** anything other than unchanged */
+  /** anything other than unchanged (or unowned, which bpfops leaves alone) */
   changes: boolean;
 }
 
@@ -41,52 +111,99 @@ function defDiff(a: MapDefinition, b: MapDefinition): string[] {
   return (["type", "keySize", "valueSize", "maxEntries", "flags"] as const).filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k]} -> ${b[k]}`);
 }
 
-function planMaps(desired: DesiredState, observed: ObservedState, out: PlanAction[]): Set<string> {
+export function describeDef(d: MapDefinition): string {
+  return `${d.type} ${d.keySize}/${d.valueSize} x${d.maxEntries}`;
+}
+
+function pendingEntries(d: DesiredMap, o: ObservedMap): MapEntryHex[] {
+  return d.entries.filter((e) => {
+    const cur = o.entries[e.key];
+    return cur === null || cur === undefined || (d.overwriteEntries && cur !== e.value);
+  });
+}
+
+/** Maps: create, keep, replace (by policy) or repair. Returns the maps replaced in this plan. */
+function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: Set<string>, out: PlanAction[]): Set<string> {
   const replaced = new Set<string>();
+  const root = observed.root;
   for (const d of desired.maps) {
+    const pin = layout.map(root, d.name);
     const o = observed.maps.find((m) => m.name === d.name);
-    const base = { kind: "Map" as const, name: d.name, source: d.source };
+    const base = { kind: "Map" as const, name: d.name, source: d.source, pin, keep: !d.prune };
+    const entries = { entries: d.entries, overwrite: d.overwriteEntries };
     if (!o) {
-      out.push({ ...base, op: "create", to: describeDef(d.def), reason: d.entries.length ? `new map with ${d.entries.length} initial entries` : "new map" });
+      if (unownedPins.has(pin)) {
+        out.push({ ...base, op: "conflict", def: d.def, reason: `${pin} is pinned by someone else (bpfops has no record of it): remove it, or rename the Map` });
+        continue;
+      }
+      out.push({ ...base, op: "create", def: d.def, ...entries, reason: d.entries.length ? `new map with ${d.entries.length} initial entries` : "new map" });
+      continue;
+    }
+    if (o.recordedId !== undefined && o.recordedId !== o.id) {
+      // Someone pinned another map over ours: its contents are not ours to keep.
+      replaced.add(d.name);
+      out.push({ ...base, op: "recreate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `drift: the pin holds map id ${o.id}, bpfops pinned map id ${o.recordedId}; a fresh map replaces it` });
       continue;
     }
     const diff = defDiff(o.def, d.def);
     if (diff.length) {
+      if (d.onChange === "keep") {
+        out.push({ ...base, op: "conflict", mapId: o.id, def: d.def, fromDef: o.def, reason: `definition changed (${diff.join(", ")}) and onChange is keep: refusing to lose its contents` });
+        continue;
+      }
       replaced.add(d.name);
-      if (d.onChange === "keep") out.push({ ...base, op: "conflict", from: describeDef(o.def), to: describeDef(d.def), reason: `definition changed (${diff.join(", ")}) and onChange is keep: refusing to lose its contents` });
-      else if (d.onChange === "recreate") out.push({ ...base, op: "recreate", from: describeDef(o.def), to: describeDef(d.def), reason: `definition changed (${diff.join(", ")}); onChange recreate starts it empty` });
-      else out.push({ ...base, op: "migrate", from: describeDef(o.def), to: describeDef(d.def), reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit` });
+      if (d.onChange === "recreate") out.push({ ...base, op: "recreate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `definition changed (${diff.join(", ")}); onChange recreate starts it empty` });
+      else out.push({ ...base, op: "migrate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit` });
       continue;
     }
-    const pending = d.entries.filter((e) => {
-      const cur = o.entries[e.key];
-      return cur === null || cur === undefined || (d.overwriteEntries && cur !== e.value);
-    });
-    if (pending.length) out.push({ ...base, op: "set-entries", reason: `${pending.length} of ${d.entries.length} initial entries ${d.overwriteEntries ? "missing or different" : "missing"}` });
-    else out.push({ ...base, op: "unchanged", reason: "definition and initial entries in place" });
+    const pending = pendingEntries(d, o);
+    if (pending.length) out.push({ ...base, op: "set-entries", mapId: o.id, entries: pending, overwrite: d.overwriteEntries, reason: `${pending.length} of ${d.entries.length} initial entries ${d.overwriteEntries ? "missing or different" : "missing"}` });
+    else if (!!o.keep !== !d.prune) out.push({ ...base, op: "set-entries", mapId: o.id, entries: [], overwrite: false, reason: `prune: ${d.prune} is recorded` });
+    else out.push({ ...base, op: "unchanged", mapId: o.id, reason: "definition and initial entries in place" });
   }
   return replaced;
 }
 
-function describeDef(d: MapDefinition): string {
-  return `${d.type} ${d.keySize}/${d.valueSize} x${d.maxEntries}`;
+/** Why a pinned program version cannot be used as it is, or null when it can. */
+function whyStale(d: DesiredProgram, v: ObservedProgram, observed: ObservedState, replacedMaps: Set<string>): string | null {
+  if (v.recordedId !== undefined && v.recordedId !== v.id) return `drift: the pin holds prog id ${v.id}, bpfops pinned prog id ${v.recordedId}`;
+  for (const [objMap, o] of Object.entries(d.maps)) {
+    if (o.bind) {
+      if (replacedMaps.has(o.bind)) return `Map/${o.bind} is replaced: the program must be bound to the new map`;
+      const m = observed.maps.find((x) => x.name === o.bind);
+      if (!m) return `Map/${o.bind} is not pinned: the program must be bound to the map created now`;
+      if (!v.mapIds.includes(m.id)) return `drift: bound to map ids ${v.mapIds.join(",") || "none"}, but Map/${o.bind} is map id ${m.id}`;
+    } else if (o.pin) {
+      const m = observed.objectMaps.find((x) => x.program === d.name && x.map === objMap);
+      if (m && !v.mapIds.includes(m.id)) return `drift: bound to map ids ${v.mapIds.join(",") || "none"}, but its pinned map ${objMap} is map id ${m.id}`;
+    }
+  }
+  return null;
 }
 
-/** Programs: the id of the loaded version matching the desired digest, if one is loaded. */
-function planPrograms(desired: DesiredState, observed: ObservedState, out: PlanAction[]): Map<string, number | null> {
-  const current = new Map<string, number | null>();
+/** Programs: the pin of the version each Program manifest will run, loading it when needed. */
+function planPrograms(desired: DesiredState, observed: ObservedState, replacedMaps: Set<string>, out: PlanAction[]): Map<string, { pin: string; id: number | null }> {
+  const current = new Map<string, { pin: string; id: number | null }>();
+  const root = observed.root;
   for (const d of desired.programs) {
+    const pin = layout.program(root, d.name, d.digest);
     const versions = observed.programs.filter((p) => p.name === d.name);
     const same = versions.find((p) => p.digest === short(d.digest));
-    const base = { kind: "Program" as const, name: d.name, source: d.source };
-    if (same) {
-      current.set(d.name, same.id);
-      out.push({ ...base, op: "unchanged", to: short(d.digest), reason: `digest ${short(d.digest)} loaded as prog id ${same.id}` });
-    } else {
-      current.set(d.name, null);
-      const from = versions.map((v) => v.digest).join(",");
-      out.push({ ...base, op: "load", ...(from ? { from } : {}), to: short(d.digest), reason: from ? `changed: ${from} -> ${short(d.digest)} (object ${d.objectPath})` : `new program ${d.program} from ${d.objectPath}` });
+    const base = { kind: "Program" as const, name: d.name, source: d.source, pin, digest: d.digest };
+    const stale = same ? whyStale(d, same, observed, replacedMaps) : null;
+    if (same && !stale) {
+      current.set(d.name, { pin, id: same.id });
+      out.push({ ...base, op: "unchanged", progId: same.id, mapIds: same.mapIds, reason: `digest ${short(d.digest)} loaded as prog id ${same.id}` });
+      continue;
     }
+    current.set(d.name, { pin, id: null });
+    const mapPins: Record<string, string> = {};
+    for (const o of Object.values(d.maps)) {
+      if (o.bind) mapPins[o.bind] = replacedMaps.has(o.bind) ? `${layout.map(root, o.bind)}~next` : layout.map(root, o.bind);
+    }
+    const fromDigests = versions.map((v) => v.digest).filter((x) => x !== short(d.digest));
+    const reason = stale ? `reload ${short(d.digest)}: ${stale}` : fromDigests.length ? `changed: ${fromDigests.join(",")} -> ${short(d.digest)} (object ${d.objectPath})` : `new program ${d.program} from ${d.objectPath}`;
+    out.push({ ...base, op: "load", spec: d, mapPins, replacesPin: !!same, fromDigests, reason });
   }
   return current;
 }
@@ -99,50 +216,84 @@ interface HookTarget {
   takeover: boolean;
 }
 
+function linkPinOf(root: string, kind: "Attachment" | "Chain", name: string, key: string): string {
+  return kind === "Attachment" ? layout.link(root, name, key) : layout.chainLink(root, name, key);
+}
+
+function blockedReason(h: ConcreteHook, state: ObservedHook | undefined): string | null {
+  if (!state) return null;
+  if (state.unsupported) return state.error ?? `${h.type} hooks cannot be attached on this kernel`;
+  if (!state.present) return state.error ?? `${describeHook(h)}: ${h.type === "cgroup" ? "cgroup" : "interface"} not found (will retry)`;
+  return null;
+}
+
 /** One hook of an Attachment or a Chain's root: attach, swap, unchanged, conflict or blocked. */
-function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, current: Map<string, number | null>, ownedIds: Set<number>, out: PlanAction[]): void {
+function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, current: Map<string, { pin: string; id: number | null }>, ownedIds: Set<number>, out: PlanAction[]): void {
   const key = hookKey(h);
-  const base = { kind: t.kind, name: t.name, hook: key, where: describeHook(h), source: t.source };
+  const linkPin = linkPinOf(observed.root, t.kind, t.name, key);
+  const base = { kind: t.kind, name: t.name, source: t.source, hook: { key, hook: h }, linkPin, program: t.program };
   const link = observed.links.find((l) => l.owner === t.kind && l.name === t.name && l.hookKey === key && l.attached);
   const state = observed.hooks[key];
-  const want = current.get(t.program) ?? null;
-  if (state && !state.present) {
-    out.push({ ...base, op: "blocked", to: t.program, reason: state.error ?? `${describeHook(h)}: ${h.type === "cgroup" ? "cgroup" : "interface"} not found (will retry)` });
+  const want = current.get(t.program);
+  const blocked = blockedReason(h, state);
+  if (blocked) {
+    out.push({ ...base, op: "blocked", reason: blocked });
     return;
   }
+  if (!want) throw new Error(`plan: ${t.kind}/${t.name} names Program/${t.program}, which the desired state lacks`);
   const foreign = (state?.progIds ?? []).filter((id) => !ownedIds.has(id));
   if (!link) {
     if (isExclusiveHook(h) && foreign.length) {
-      if (t.takeover) out.push({ ...base, op: "swap", strategy: "takeover", from: `foreign prog id ${foreign.join(",")}`, to: t.program, reason: "takeover: replace the program another tool attached, atomically" });
-      else out.push({ ...base, op: "conflict", from: `foreign prog id ${foreign.join(",")}`, to: t.program, reason: `held by prog id ${foreign.join(",")}, which bpfops does not own (set takeover: true to replace it)` });
+      const otherRoot = foreign.map((id) => state?.otherRoots?.[id]).find((r) => r);
+      const foreignLink = state?.foreignLinks?.[foreign[0]!];
+      if (otherRoot) out.push({ ...base, op: "conflict", heldBy: foreign, reason: `held by prog id ${foreign.join(",")} of another bpfops root (${otherRoot}): two roots cannot own one hook` });
+      else if (!t.takeover) out.push({ ...base, op: "conflict", heldBy: foreign, reason: `held by prog id ${foreign.join(",")}, which bpfops does not own (set takeover: true to replace it)` });
+      else if (!foreignLink) out.push({ ...base, op: "conflict", heldBy: foreign, reason: `prog id ${foreign.join(",")} is attached without a BPF link (netlink), which bpfops cannot take over atomically` });
+      else out.push({ ...base, op: "swap", strategy: "takeover", programPin: want.pin, linkId: foreignLink, expectProgId: foreign[0]!, reason: `takeover: replace prog id ${foreign[0]} in link id ${foreignLink}, atomically` });
       return;
     }
-    out.push({ ...base, op: "attach", to: t.program, reason: "not attached" });
+    out.push({ ...base, op: "attach", programPin: want.pin, reason: "not attached" });
     return;
   }
-  if (want !== null && link.progId === want) {
-    out.push({ ...base, op: "unchanged", to: t.program, reason: `runs prog id ${want}` });
+  if (want.id !== null && link.progId === want.id) {
+    out.push({ ...base, op: "unchanged", linkId: link.id, progId: want.id, reason: `runs prog id ${want.id}` });
     return;
   }
   const strategy = swapStrategy(h);
-  out.push({ ...base, op: "swap", strategy, from: `prog id ${link.progId}`, to: t.program, reason: strategy === "link-update" ? "new program version: BPF_LINK_UPDATE against the old program" : "this hook's links cannot be updated: attach new, then detach old" });
+  out.push({
+    ...base,
+    op: "swap",
+    strategy,
+    programPin: want.pin,
+    linkId: link.id,
+    expectProgId: link.progId,
+    reason: strategy === "link-update" ? `BPF_LINK_UPDATE of link id ${link.id}, expecting prog id ${link.progId}` : "this hook's links cannot be updated: attach new, then detach old",
+  });
 }
 
-function planChain(c: DesiredChain, observed: ObservedState, current: Map<string, number | null>, replacedMaps: Set<string>, ownedIds: Set<number>, out: PlanAction[]): void {
-  const base = { kind: "Chain" as const, name: c.name, source: c.source };
+function planChain(c: DesiredChain, observed: ObservedState, current: Map<string, { pin: string; id: number | null }>, replacedMaps: Set<string>, ownedIds: Set<number>, out: PlanAction[]): void {
+  const base = { kind: "Chain" as const, name: c.name, source: c.source, progArrayPin: layout.map(observed.root, c.progArray) };
   const pa = observed.maps.find((m) => m.name === c.progArray);
+  const pinOf = (stage: string) => current.get(stage)!.pin;
   if (!pa || replacedMaps.has(c.progArray)) {
     // A new prog-array: the chain is built beside the old one and switched with one root update.
-    out.push({ ...base, op: pa ? "swap" : "create", strategy: "chain-rebuild", to: c.stages.join(" -> "), reason: pa ? `prog-array ${c.progArray} is replaced: build the chain beside the old one, then update the root` : `new chain of ${c.stages.length} stages` });
+    out.push({
+      ...base,
+      op: pa ? "swap" : "create",
+      strategy: "chain-rebuild",
+      stages: c.stages.map((stage, slot) => ({ slot, stage, programPin: pinOf(stage) })),
+      reason: pa ? `prog-array ${c.progArray} is replaced: build the chain beside the old one, then update the root` : `new chain of ${c.stages.length} stages`,
+    });
   } else {
     c.stages.forEach((stage, slot) => {
-      const want = current.get(stage) ?? null;
+      const want = current.get(stage)!;
       const have = pa.slots?.[slot] ?? 0;
-      if (want !== null && have === want) out.push({ ...base, op: "unchanged", slot, to: stage, reason: `slot ${slot} runs prog id ${want}` });
-      else out.push({ ...base, op: "swap", slot, strategy: "chain-slot", from: have ? `prog id ${have}` : "empty", to: stage, reason: `slot ${slot}: one prog-array update` });
+      if (want.id !== null && have === want.id) out.push({ ...base, op: "unchanged", slot, expectProgId: have, stage, programPin: want.pin, reason: `slot ${slot} runs prog id ${want.id}` });
+      else out.push({ ...base, op: "swap", strategy: "chain-slot", slot, expectProgId: have, stage, programPin: want.pin, reason: `slot ${slot}: one prog-array update` });
     });
     for (let slot = c.stages.length; slot < (pa.slots?.length ?? 0); slot++) {
-      if (pa.slots![slot]) out.push({ ...base, op: "swap", slot, strategy: "chain-slot", from: `prog id ${pa.slots![slot]}`, to: "empty", reason: `slot ${slot} is past the last stage: clear it` });
+      const have = pa.slots![slot]!;
+      if (have) out.push({ ...base, op: "swap", strategy: "chain-slot", slot, expectProgId: have, stage: null, programPin: null, reason: `slot ${slot} is past the last stage: clear it` });
     }
   }
   for (const h of observedHooksOf(c.hook, observed.interfaces)) planHook({ kind: "Chain", name: c.name, source: c.source, program: c.root, takeover: c.takeover }, h, observed, current, ownedIds, out);
@@ -150,8 +301,10 @@ function planChain(c: DesiredChain, observed: ObservedState, current: Map<string
 
 export function plan(desired: DesiredState, observed: ObservedState): Plan {
   const out: PlanAction[] = [];
-  const replacedMaps = planMaps(desired, observed, out);
-  const current = planPrograms(desired, observed, out);
+  const root = observed.root;
+  const unownedPins = new Set(observed.unowned.map((u) => u.pin));
+  const replacedMaps = planMaps(desired, observed, unownedPins, out);
+  const current = planPrograms(desired, observed, replacedMaps, out);
   const ownedIds = new Set(observed.programs.map((p) => p.id));
   for (const c of desired.chains) planChain(c, observed, current, replacedMaps, ownedIds, out);
   const wantedHooks = new Set<string>();
@@ -165,17 +318,67 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
 
   // Prune, last: links first (they hold programs), then program versions, then maps.
   for (const l of observed.links) {
-    if (!wantedHooks.has(`${l.owner}/${l.name}/${l.hookKey}`)) out.push({ op: "prune", kind: l.owner, name: l.name, hook: l.hookKey, from: `link id ${l.id}`, reason: l.attached ? "no longer in the manifests" : "its hook is gone" });
+    if (wantedHooks.has(`${l.owner}/${l.name}/${l.hookKey}`)) continue;
+    const h = Object.values(observed.hooks).find((x) => hookKey(x.hook) === l.hookKey)?.hook;
+    out.push({ kind: l.owner, op: "prune", name: l.name, hook: { key: l.hookKey, hook: h ?? parseHookKeyLoosely(l.hookKey) }, linkPin: l.pin, linkId: l.id, reason: l.attached ? "no longer in the manifests" : "its hook is gone" });
   }
   const desiredPrograms = new Map(desired.programs.map((p) => [p.name, short(p.digest)]));
   for (const p of observed.programs) {
     const d = desiredPrograms.get(p.name);
-    if (d !== p.digest) out.push({ op: "prune", kind: "Program", name: p.name, from: p.digest, reason: d ? `old version, replaced by ${d}` : "no longer in the manifests" });
+    if (d === p.digest) continue;
+    const versions = observed.programs.filter((x) => x.name === p.name);
+    const last = !d && versions[versions.length - 1] === p;
+    out.push({
+      kind: "Program",
+      op: "prune",
+      name: p.name,
+      pin: p.pin,
+      digest: p.digest,
+      progId: p.id,
+      ...(last ? { objectMapsDir: layout.objectMapsDir(root, p.name) } : {}),
+      reason: d ? `old version, replaced by ${d}` : "no longer in the manifests",
+    });
   }
   const desiredMaps = new Set(desired.maps.map((m) => m.name));
-  for (const m of observed.maps) if (!desiredMaps.has(m.name)) out.push({ op: "prune", kind: "Map", name: m.name, from: `map id ${m.id}`, reason: "no longer in the manifests" });
+  for (const m of observed.maps) {
+    if (desiredMaps.has(m.name)) continue;
+    if (m.keep) {
+      // Its manifest said prune: false when it was applied: it stays (and stays ours) until removed by hand.
+      out.push({ kind: "Map", op: "unchanged", name: m.name, pin: m.pin, mapId: m.id, reason: "no longer in the manifests; kept because it was applied with prune: false" });
+      continue;
+    }
+    out.push({ kind: "Map", op: "prune", name: m.name, pin: m.pin, mapId: m.id, reason: "no longer in the manifests" });
+  }
+  for (const u of observed.unowned) {
+    if (u.kind === "Other") continue;
+    out.push({ kind: u.kind, op: "unowned", name: u.name, pin: u.pin, reason: "pinned under the root, but bpfops has no record of making it: left alone" });
+  }
+  return finishPlan(root, out);
+}
 
-  const summary = Object.fromEntries((["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked"] as const).map((k) => [k, 0])) as Record<ActionOp, number>;
-  for (const a of out) summary[a.op]++;
-  return { actions: out, summary, changes: out.some((a) => a.op !== "unchanged") };
+export function finishPlan(root: string, actions: PlanAction[]): Plan {
+  const summary = Object.fromEntries(ACTION_OPS.map((k) => [k, 0])) as Record<ActionOp, number>;
+  for (const a of actions) summary[a.op]++;
+  return { root, actions, summary, changes: actions.some((a) => a.op !== "unchanged" && a.op !== "unowned") };
+}
+
+/** Actions that make a plan impossible to apply as a whole. */
+export function refusals(p: Plan): PlanAction[] {
+  return p.actions.filter((a) => a.op === "conflict" || a.op === "blocked");
+}
+
+/** Owned objects that would remain after the plan: zero means the revision prunes everything. */
+export function survivors(p: Plan): number {
+  return p.actions.filter((a) => a.op !== "prune" && a.op !== "unowned" && a.op !== "conflict" && a.op !== "blocked").length;
+}
+
+/** A pruned link whose hook is not named by any manifest any more: its identity from the key. */
+function parseHookKeyLoosely(key: string): ConcreteHook {
+  const [type, a, b] = key.split("@");
+  const dec = (s: string | undefined) => decodeURIComponent(s ?? "");
+  if (type === "xdp") return { type: "xdp", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), mode: "auto" };
+  if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
+  if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
+  if (type === "tracepoint" || type === "raw_tracepoint") return { type, name: dec(a) };
+  return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
 }

@@ -5,7 +5,7 @@ import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue, type IssueCode } from "./manifest-issues.ts";
 import type { ObjectSummary } from "./object-summary.ts";
 import type { AttachmentManifest, ChainManifest, Hook, MapManifest, ProgramManifest } from "../../schemas/manifest.ts";
-import { MapType, mapTypeName, progTypeName } from "../kernel/constants.ts";
+import { MapType, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 
 /** The object behind a Program manifest: its digest and summary, or why it could not be read. */
 export type ObjectFacts = { ok: true; path: string; digest: string; summary: ObjectSummary } | { ok: false; path: string; code: IssueCode; message: string };

@@ -3,7 +3,7 @@
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
 import { LinkHandle, type ProgramHandle } from "./handles.ts";
-import { AttachType, XdpFlags, type AttachTypeName } from "./constants.ts";
+import { AttachType, XdpFlags, type AttachTypeName } from "../../schemas/kernel-names.ts";
 import type { NetnsRef } from "../../native/native.d.ts";
 
 export type XdpMode = "auto" | "generic" | "driver" | "offload";

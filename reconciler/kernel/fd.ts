@@ -43,3 +43,8 @@ export class OwnedFd {
     native.closeFd(fd);
   }
 }
+
+/** flock(2) on an owned fd without blocking: true when the lock was taken, false when another holds it. */
+export function tryFlock(fd: OwnedFd, exclusive = true): boolean {
+  return kernelCall(() => native.flock(fd.fd, exclusive, false));
+}

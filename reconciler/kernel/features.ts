@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { native } from "./native.ts";
-import { AttachType, ProgType } from "./constants.ts";
+import { AttachType, ProgType } from "../../schemas/kernel-names.ts";
 import { NotSupportedError } from "../core/errors.ts";
 
 export type FeatureName = "btf" | "xdpLink" | "xdpLinkUpdate" | "tcx" | "tcxLinkUpdate" | "cgroupLinkUpdate" | "fentry" | "bpfStats" | "tracefs";

@@ -3,7 +3,7 @@
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { isPerCpuMapType, MapType, progTypeName, mapTypeName, linkTypeName } from "./constants.ts";
+import { isPerCpuMapType, MapType, progTypeName, mapTypeName, linkTypeName } from "../../schemas/kernel-names.ts";
 import type { NativeLinkInfo, NativeMapInfo, NativeProgInfo } from "../../native/native.d.ts";
 
 abstract class KernelHandle {
@@ -85,6 +85,10 @@ export class MapHandle extends KernelHandle {
   /** A new, unpinned map. */
   static create(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string): MapHandle {
     return MapHandle.fromFd(kernelCall(() => native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name)), name);
+  }
+  /** A hash from char[keySize] to char[valueSize] with BTF (bpftool prints both as text), allocated per entry. */
+  static createStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): MapHandle {
+    return MapHandle.fromFd(kernelCall(() => native.mapCreateStringHash(keySize, valueSize, maxEntries, name)), name);
   }
   static fromId(id: number): MapHandle {
     return MapHandle.fromFd(kernelCall(() => native.fdById("map", id)), `id ${id}`);

@@ -1,9 +1,9 @@
 // Observation of the live kernel: every program, map and link with its info, and what is
 // attached to one hook (XDP, tcx, cgroup) in one network namespace.
 import { native } from "./native.ts";
-import { kernelCall } from "./errors.ts";
+import { fromNative, kernelCall } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { AttachType, linkTypeName, mapTypeName, progTypeName } from "./constants.ts";
+import { AttachType, linkTypeName, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 import type { CgroupAttachName, InterfaceHook, TcxDirection } from "./attach.ts";
 import type { ProgramInfo, MapInfo, LinkInfo } from "./handles.ts";
 import type { NativeProgQuery, NativeXdpQuery } from "../../native/native.d.ts";
@@ -47,4 +47,25 @@ export function kernelIds(): { programs: number[]; maps: number[]; links: number
  */
 export function enableRunTimeStats(): OwnedFd {
   return new OwnedFd(kernelCall(() => native.enableStats()), "bpf run-time stats");
+}
+
+/** Interfaces of a namespace; [] when the namespace does not exist. */
+export function listInterfaces(netns: string | null): string[] {
+  try {
+    return native.interfaces(netns).sort();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return [];
+    throw fromNative(e);
+  }
+}
+
+/** The interface's index in its namespace, or null when the interface or the namespace is missing. */
+export function interfaceIndex(ifname: string, netns: string | null): number | null {
+  try {
+    return native.ifindex(ifname, netns);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENODEV") return null;
+    throw fromNative(e);
+  }
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { loadObject } from "../kernel/object.ts";
 import { attachTcxLink, attachXdpLink } from "../kernel/attach.ts";
 import { readPerCpuU64, type LinkHandle, type MapHandle, type ProgramHandle } from "../kernel/handles.ts";
-import { readPodStats, writePodRules, type PodRule, type PodStat } from "../kernel/pod-rules.ts";
+import { readPodStats, writePodRules, type PodRule, type PodStat } from "../lab/pod-rules.ts";
 import { runTraffic, type Flow, type TrafficReport } from "./traffic.ts";
 import type { Lab } from "./netlab.ts";
 

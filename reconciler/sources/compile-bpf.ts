@@ -1,6 +1,7 @@
 // Compiles a .bpf.c source from the repository with clang, cached by content digest: the source,
 // every header beside it, the compiler flags and the kernel's BTF (vmlinux.h is generated from it).
-import { execFileSync } from "node:child_process";
+// clang and bpftool run as child processes with a time limit; the event loop never waits on them.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
@@ -17,7 +18,7 @@ export class CompileError extends Error {
 }
 
 /** Returns the object's bytes, compiling only when the cache has no object for this digest. */
-export function compileBpfSource(tree: RepoTree, source: string, cacheDir: string): Buffer {
+export async function compileBpfSource(tree: RepoTree, source: string, cacheDir: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
   const dir = posix.dirname(source);
   // The source and every header under its directory; vmlinux.h comes from the running kernel.
   const inputs = tree
@@ -37,14 +38,14 @@ export function compileBpfSource(tree: RepoTree, source: string, cacheDir: strin
       mkdirSync(posix.dirname(dst), { recursive: true });
       writeFileSync(dst, tree.read(p)!);
     }
-    writeFileSync(join(work, dir, "vmlinux.h"), vmlinuxHeader(cacheDir));
+    writeFileSync(join(work, dir, "vmlinux.h"), await vmlinuxHeader(cacheDir));
     const out = join(work, "out.o");
-    try {
-      // The build directory is random: map it away so the same inputs give the same bytes.
-      execFileSync("clang", [...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out], { stdio: ["ignore", "pipe", "pipe"] });
-    } catch (e) {
-      const stderr = String((e as { stderr?: Buffer }).stderr ?? "").replaceAll(work + "/", "");
-      throw new CompileError(`clang failed on ${source}: ${stderr.split("\n").find((l) => l.includes("error:")) ?? "see output"}`, stderr);
+    // The build directory is random: map it away so the same inputs give the same bytes.
+    const r = await runTool("clang", [...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out], { timeoutMs: opts.timeoutMs ?? COMPILE_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (r.timedOut) throw new CompileError(`clang did not finish ${source} within ${(opts.timeoutMs ?? COMPILE_TIMEOUT_MS) / 1000} s and was stopped`, "");
+    if (r.code !== 0) {
+      const stderr = r.stderr.replaceAll(work + "/", "");
+      throw new CompileError(`clang failed on ${source}: ${stderr.split("\n").find((l) => l.includes("error:")) ?? (stderr.trim() || `exit ${r.code}`)}`, stderr);
     }
     renameSync(out, cached);
     return readFileSync(cached);
@@ -59,12 +60,45 @@ function kernelBtfDigest(): string {
   return btfDigest;
 }
 
-function vmlinuxHeader(cacheDir: string): Buffer {
+async function vmlinuxHeader(cacheDir: string): Promise<Buffer> {
   const path = join(cacheDir, `vmlinux-${kernelBtfDigest().slice(0, 16)}.h`);
   if (!existsSync(path)) {
-    const h = execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 28 });
-    writeFileSync(path + ".tmp", h);
+    const r = await runTool("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new CompileError(`bpftool could not write vmlinux.h: ${r.stderr.trim() || (r.timedOut ? "timed out" : `exit ${r.code}`)}`, r.stderr);
+    writeFileSync(path + ".tmp", r.stdout);
     renameSync(path + ".tmp", path);
   }
   return readFileSync(path);
+}
+
+const COMPILE_TIMEOUT_MS = 60_000;
+
+/** Runs a tool to completion without blocking the event loop; killed (SIGKILL) at the time limit or on abort. */
+export function runTool(cmd: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ code: number | null; stdout: Buffer; stderr: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    let err = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, opts.timeoutMs);
+    const onAbort = () => child.kill("SIGKILL");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => {
+      if (err.length < 1 << 20) err += d.toString();
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (opts.signal?.aborted) reject(opts.signal.reason);
+      else resolve({ code, stdout: Buffer.concat(out), stderr: err, timedOut });
+    });
+  });
 }

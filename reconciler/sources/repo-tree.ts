@@ -15,6 +15,8 @@ export interface RepoTree {
   revision?: string;
   /** every file under dir (repository-relative), sorted */
   listFiles(dir: string): string[];
+  /** whether dir is a directory of the repository ("." is its top) */
+  hasDir(dir: string): boolean;
   /** a file's bytes; null if there is no such file */
   read(path: string): Buffer | null;
   /** why path is not a plain file inside the repository (symlink out, escape), or null */
@@ -46,6 +48,14 @@ export function directoryTree(root: string): RepoTree {
       };
       walk(join(abs, dir));
       return out;
+    },
+    hasDir(dir) {
+      const p = join(abs, dir);
+      try {
+        return (p === abs || p.startsWith(abs + sep)) && statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
     },
     read(path) {
       try {
@@ -104,6 +114,11 @@ export async function gitTree(url: string, ref: string, cacheDir: string): Promi
     listFiles(sub) {
       const prefix = sub === "." || sub === "" ? "" : sub.replace(/\/$/, "") + "/";
       return [...files.keys()].filter((p) => p.startsWith(prefix)).sort();
+    },
+    hasDir(sub) {
+      if (sub === "." || sub === "") return true;
+      const prefix = sub.replace(/\/$/, "") + "/";
+      return [...files.keys()].some((p) => p.startsWith(prefix));
     },
     read: (path) => blobs.get(path) ?? null,
     whyOutside: (path) => (files.get(path)?.mode === "120000" ? "is a symlink; symlinks in a commit are not followed" : null),

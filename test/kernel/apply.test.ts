@@ -3,19 +3,19 @@
 // are pruned; a second run is a no-op; and only one reconcile runs at a time.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { applyRevision, ApplyRefusedError } from "../../reconciler/agent/apply.ts";
+import { ApplyRefusedError } from "../../reconciler/agent/reconcile-once.ts";
 import { VerifierRejectedError } from "../../reconciler/kernel/errors.ts";
-import { encodePodRule, readPodStats, ruleKey } from "../../reconciler/kernel/pod-rules.ts";
+import { encodePodRule, readPodStats, ruleKey } from "../../reconciler/lab/pod-rules.ts";
 import { readPerCpuU64 } from "../../reconciler/kernel/handles.ts";
 import { podFlows, podRules } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { kernelIds, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
 import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
-import { acquireHostLock } from "../../reconciler/kernel/host-lock.ts";
+import { acquireHostLock } from "../../reconciler/host/host-lock.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { BPF, closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
-import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+import { applyRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
 
 interface Opts {
   filterVersion?: number;
@@ -88,7 +88,7 @@ spec: { root: dispatcher, progArray: chain-slots, stages: [stage-a, stage-b], ho
   return files;
 }
 
-const apply = (dir: string, root: string) => applyRevision(buildRepo(dir), root);
+const apply = (dir: string, root: string) => applyRepo(dir, root);
 const snapshot = (root: string) => ({ ids: kernelIds(), pins: listPins(root) });
 
 describe("reconcile applies a revision", () => {
@@ -277,7 +277,7 @@ describe("reconcile applies a revision", () => {
     writeRepo(dir, { "m.yaml": mapDoc(4, "migrate") });
     const r = await apply(dir, root);
     expect(r.plan.actions).toMatchObject([{ op: "migrate", kind: "Map", name: "table" }]);
-    expect(r.notes).toEqual(["Map/table: migrated 4 entries, 2 did not fit and were left behind"]);
+    expect(r.applied!.notes).toEqual(["Map/table: migrated 4 entries, 2 did not fit and were left behind"]);
     const after = openPinnedMap(layout.map(root, "table"));
     expect(after.info().maxEntries).toBe(4);
     expect(after.entries()).toHaveLength(4);
@@ -362,10 +362,10 @@ describe("bpfops reconcile (CLI)", () => {
     expect(human).toMatch(/Attachment\/pod-filter\s+id \d+\s+xdp@.*dst0: xdp link running prog \d+  \[filter\.yaml\]/);
   });
 
-  it("one reconcile at a time: a second one without --wait says who holds the lock", (ctx) => {
+  it("one reconcile at a time: a second one without --wait says who holds the lock", async (ctx) => {
     needs(ctx);
     const root = tempPinRoot();
-    const lock = acquireHostLock(root, { wait: false });
+    const lock = await acquireHostLock(root, { wait: false });
     try {
       const dir = tempRepo({ "m.yaml": `${HDR}kind: Map\nmetadata: { name: t }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
       const r = cli(["--path", dir, "--bpffs", root, "--no-wait"]);

@@ -10,7 +10,7 @@ import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { listPins, openPin, openPinnedLink, openPinnedMap, pinKind, unpin } from "../../reconciler/kernel/pins.ts";
 import { KernelError } from "../../reconciler/kernel/errors.ts";
 import { LinkHandle, MapHandle, ProgramHandle } from "../../reconciler/kernel/handles.ts";
-import { MapUpdateFlags } from "../../reconciler/kernel/constants.ts";
+import { MapUpdateFlags } from "../../schemas/kernel-names.ts";
 import { BPF, closeAtEnd, needs, openFdCount, tempLab, tempPinRoot, u32, u64 } from "./harness.ts";
 
 describe("maps", () => {

@@ -4,7 +4,7 @@
 // the hooks shows they were never empty.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { encodePodRule, ruleKey } from "../../reconciler/kernel/pod-rules.ts";
+import { encodePodRule, ruleKey } from "../../reconciler/lab/pod-rules.ts";
 import { readPerCpuU64 } from "../../reconciler/kernel/handles.ts";
 import { podFlows, podRules } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";

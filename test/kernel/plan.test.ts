@@ -5,10 +5,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { applyRevision } from "../../reconciler/agent/apply.ts";
-import { buildRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
-import { observeState } from "../../reconciler/kernel/observe-state.ts";
-import { plan, type PlanAction } from "../../reconciler/core/plan.ts";
+import { applyRepo, planRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+import type { PlanActionJson } from "../../schemas/plan.ts";
 import { kernelIds } from "../../reconciler/kernel/observe.ts";
 import { listPins } from "../../reconciler/kernel/pins.ts";
 import { loadObject } from "../../reconciler/kernel/object.ts";
@@ -55,21 +53,14 @@ spec: { program: pod-filter, takeover: ${o.srcFilter === "takeover"}, hook: { ty
   return files;
 }
 
-function build(dir: string) {
-  return buildRepo(dir);
-}
-
 /** Puts what a build asks for into the kernel (the reconcile under test elsewhere). */
 async function applyAll(root: string, dir: string): Promise<void> {
-  await applyRevision(buildRepo(dir), root);
+  await applyRepo(dir, root);
 }
 
-function planFor(root: string, dir: string) {
-  const b = build(dir);
-  return plan(b.desired, observeState(root, b.desired));
-}
+const planFor = (root: string, dir: string) => planRepo(dir, root);
 
-const ops = (actions: PlanAction[]) => actions.map((a) => `${a.op} ${a.kind}/${a.name}${a.hook ? ` ${a.hook}` : ""}${a.strategy ? ` (${a.strategy})` : ""}`);
+const ops = (actions: PlanActionJson[]) => actions.map((a) => `${a.op} ${a.kind}/${a.name}${a.hook ? ` ${a.hook}` : ""}${a.strategy ? ` (${a.strategy})` : ""}`);
 
 describe("plan against the kernel", () => {
   it("applied state plans as unchanged; a changed program plans a load and a link-update swap; the old version is pruned", async (ctx) => {
@@ -77,9 +68,9 @@ describe("plan against the kernel", () => {
     const lab = tempLab();
     const root = tempPinRoot();
     const dir = tempRepo(manifests(lab));
-    expect(planFor(root, dir).summary).toMatchObject({ create: 1, load: 2, attach: 2, unchanged: 0 });
+    expect((await planFor(root, dir)).summary).toMatchObject({ create: 1, load: 2, attach: 2, unchanged: 0 });
     await applyAll(root, dir);
-    const same = planFor(root, dir);
+    const same = (await planFor(root, dir));
     expect(same.changes).toBe(false);
     expect(ops(same.actions)).toEqual([
       "unchanged Map/pod-rules",
@@ -90,7 +81,7 @@ describe("plan against the kernel", () => {
     ]);
 
     writeRepo(dir, manifests(lab, { version: 2 }));
-    const changed = planFor(root, dir);
+    const changed = (await planFor(root, dir));
     expect(ops(changed.actions.filter((a) => a.op !== "unchanged"))).toEqual([
       "load Program/pod-filter",
       `swap Attachment/pod-filter-dst xdp@${lab.dst.netns}@dst0 (link-update)`,
@@ -107,7 +98,7 @@ describe("plan against the kernel", () => {
     const dir = tempRepo(manifests(lab));
     await applyAll(root, dir);
     writeRepo(dir, manifests(lab, { tcx: false }));
-    expect(ops(planFor(root, dir).actions.filter((a) => a.op === "prune"))).toEqual([`prune Attachment/tcx-counter-dst tcx-ingress@${lab.dst.netns}@dst0`, "prune Program/tcx-counter"]);
+    expect(ops((await planFor(root, dir)).actions.filter((a) => a.op === "prune"))).toEqual([`prune Attachment/tcx-counter-dst tcx-ingress@${lab.dst.netns}@dst0`, "prune Program/tcx-counter"]);
   });
 
   it("a foreign XDP program on a target interface is a conflict, or a takeover swap when the manifest allows it", async (ctx) => {
@@ -118,11 +109,11 @@ describe("plan against the kernel", () => {
     const fp = closeAtEnd(foreign.program("xdp_dispatcher"));
     closeAtEnd(attachXdpLink(fp, { ifname: lab.src.ifname, netns: lab.src.netns }));
     const dir = tempRepo(manifests(lab, { srcFilter: "plain" }));
-    const conflict = planFor(root, dir).actions.find((a) => a.name === "pod-filter-src")!;
+    const conflict = (await planFor(root, dir)).actions.find((a) => a.name === "pod-filter-src")!;
     expect(conflict).toMatchObject({ op: "conflict", from: `foreign prog id ${fp.id}` });
     expect(conflict.reason).toMatch(/bpfops does not own/);
     writeRepo(dir, manifests(lab, { srcFilter: "takeover" }));
-    expect(planFor(root, dir).actions.find((a) => a.name === "pod-filter-src")).toMatchObject({ op: "swap", strategy: "takeover" });
+    expect((await planFor(root, dir)).actions.find((a) => a.name === "pod-filter-src")).toMatchObject({ op: "swap", strategy: "takeover" });
   });
 
   it("an interface that is not there plans as blocked, not as an error", async (ctx) => {
@@ -130,7 +121,7 @@ describe("plan against the kernel", () => {
     const lab = tempLab();
     const dir = tempRepo(manifests(lab, { tcx: false }));
     writeFileSync(join(dir, "filter.yaml"), manifests(lab, { tcx: false })["filter.yaml"]!.replace("[dst0]", "[dst9]"));
-    const a = planFor(tempPinRoot(), dir).actions.find((x) => x.kind === "Attachment")!;
+    const a = (await planFor(tempPinRoot(), dir)).actions.find((x) => x.kind === "Attachment")!;
     expect(a).toMatchObject({ op: "blocked" });
     expect(a.reason).toMatch(/dst9 in netns .*: interface not found/);
   });

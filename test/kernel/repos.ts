@@ -4,8 +4,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
-import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
-import { buildRevision } from "../../reconciler/agent/build.ts";
+import { reconcileOnce, type ReconcileOnceOptions } from "../../reconciler/agent/reconcile-once.ts";
+import { actionView } from "../../reconciler/cli/plan-output.ts";
 import { BPF } from "./harness.ts";
 
 export const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
@@ -27,6 +27,15 @@ export function writeRepo(dir: string, files: Record<string, string>): void {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
 }
 
-export function buildRepo(dir: string) {
-  return buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(dir, ".cache") });
+type Extra = Partial<Omit<ReconcileOnceOptions, "mode" | "root">>;
+
+async function run(mode: "dry-run" | "apply", dir: string, root: string, extra: Extra = {}) {
+  const r = await reconcileOnce({ kind: "directory", path: dir }, { mode, root, labels: {}, cacheDir: join(dir, ".cache"), ...extra });
+  // Tests read actions as their rendered view: operands flattened, as the JSON plan has them.
+  return { ...r, typedPlan: r.plan, plan: { ...r.plan, actions: r.plan.actions.map(actionView) } };
 }
+
+/** reconcileOnce of the repository directory into root (apply). */
+export const applyRepo = (dir: string, root: string, extra?: Extra) => run("apply", dir, root, extra);
+/** reconcileOnce --dry-run: the plan, and nothing changed. */
+export const planRepo = async (dir: string, root: string, extra?: Extra) => (await run("dry-run", dir, root, extra)).plan;

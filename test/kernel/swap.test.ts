@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { chainSlotTarget, podFilterTarget, podFlows, podRules, swapUnderTraffic, tcxCounterTarget } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
-import { POD_STAT_DEFAULT } from "../../reconciler/kernel/pod-rules.ts";
+import { POD_STAT_DEFAULT } from "../../reconciler/lab/pod-rules.ts";
 import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 
 const PPS = 60_000;

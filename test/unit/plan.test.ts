@@ -3,17 +3,21 @@ import { describe, expect, it } from "vitest";
 import { plan } from "../../reconciler/core/plan.ts";
 import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState } from "../../reconciler/core/desired.ts";
 import type { ObservedState } from "../../reconciler/core/observed.ts";
+import { actionView } from "../../reconciler/cli/plan-output.ts";
 
 const D = (c: string) => c.repeat(64);
 const prog = (name: string, digest = D("a")): DesiredProgram => ({ name, source: "m.yaml", objectPath: "x.o", objectDigest: D("0"), program: "p", type: "xdp", globals: {}, maps: {}, digest });
-const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", entries: [], overwriteEntries: false, ...o });
+const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", entries: [], overwriteEntries: false, prune: true, ...o });
 const xdp = (name: string, program: string, o: Partial<DesiredAttachment> = {}): DesiredAttachment => ({ name, source: "m.yaml", program, hook: { type: "xdp", netns: "ns", interfaces: ["eth0"], mode: "auto" }, takeover: false, ...o });
 const desired = (o: Partial<DesiredState>): DesiredState => ({ maps: [], programs: [], attachments: [], chains: [], ...o });
-const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, ...o });
+const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], objectMaps: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, unowned: [], ...o });
+const omap = (name: string, id: number, def: DesiredMap["def"], entries: Record<string, string | null> = {}, slots?: number[]) => ({ name, pin: `/r/maps/${name}`, id, def, entries, ...(slots ? { slots } : {}) });
+const oprog = (name: string, digest: string, id: number, mapIds: number[] = []) => ({ name, digest, pin: `/r/programs/${name}/${digest}`, id, tag: "t", mapIds });
+const olink = (name: string, hookKey: string, id: number, progId: number, owner: "Attachment" | "Chain" = "Attachment") => ({ owner, name, hookKey, pin: `/r/${owner === "Chain" ? "chains" : "links"}/${name}/${hookKey}`, id, progId, attached: true });
 const hook = (progIds: number[], present = true) => ({ hook: { type: "xdp" as const, netns: "ns", ifname: "eth0", mode: "auto" as const }, present, progIds });
 const K = "xdp@ns@eth0";
 
-const line = (p: ReturnType<typeof plan>) => p.actions.map((a) => [a.op, `${a.kind}/${a.name}${a.slot !== undefined ? `[${a.slot}]` : ""}`, a.strategy ?? ""].join(" ").trim());
+const line = (p: ReturnType<typeof plan>) => p.actions.map(actionView).map((a) => [a.op, `${a.kind}/${a.name}${a.slot !== undefined ? `[${a.slot}]` : ""}`, a.strategy ?? ""].join(" ").trim());
 
 describe("plan", () => {
   it.each<[string, DesiredState, ObservedState, string[]]>([
@@ -22,9 +26,9 @@ describe("plan", () => {
       "everything in place",
       desired({ maps: [map("m")], programs: [prog("f")], attachments: [xdp("a", "f")] }),
       observed({
-        maps: [{ name: "m", id: 1, def: map("m").def, entries: {} }],
-        programs: [{ name: "f", digest: D("a").slice(0, 16), id: 7, tag: "t" }],
-        links: [{ owner: "Attachment", name: "a", hookKey: K, id: 3, progId: 7, attached: true }],
+        maps: [omap("m", 1, map("m").def, {})],
+        programs: [oprog("f", D("a").slice(0, 16), 7)],
+        links: [olink("a", K, 3, 7, "Attachment")],
         hooks: { [K]: hook([7]) },
       }),
       ["unchanged Map/m", "unchanged Program/f", "unchanged Attachment/a"],
@@ -32,17 +36,78 @@ describe("plan", () => {
     [
       "a new program version swaps the link and prunes the old version",
       desired({ programs: [prog("f", D("b"))], attachments: [xdp("a", "f")] }),
-      observed({ programs: [{ name: "f", digest: D("a").slice(0, 16), id: 7, tag: "t" }], links: [{ owner: "Attachment", name: "a", hookKey: K, id: 3, progId: 7, attached: true }], hooks: { [K]: hook([7]) } }),
+      observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], links: [olink("a", K, 3, 7, "Attachment")], hooks: { [K]: hook([7]) } }),
       ["load Program/f", "swap Attachment/a link-update", "prune Program/f"],
     ],
     [
       "tracepoints swap make-before-break",
       desired({ programs: [prog("t", D("b"))], attachments: [{ name: "a", source: "m.yaml", program: "t", hook: { type: "tracepoint", name: "syscalls/sys_enter_getppid" }, takeover: false }] }),
-      observed({ programs: [{ name: "t", digest: D("a").slice(0, 16), id: 7, tag: "t" }], links: [{ owner: "Attachment", name: "a", hookKey: "tracepoint@syscalls%2Fsys_enter_getppid", id: 3, progId: 7, attached: true }] }),
+      observed({ programs: [oprog("t", D("a").slice(0, 16), 7)], links: [olink("a", "tracepoint@syscalls%2Fsys_enter_getppid", 3, 7, "Attachment")] }),
       ["load Program/t", "swap Attachment/a make-before-break", "prune Program/t"],
     ],
     ["foreign XDP program: conflict", desired({ programs: [prog("f")], attachments: [xdp("a", "f")] }), observed({ hooks: { [K]: hook([99]) } }), ["load Program/f", "conflict Attachment/a"]],
-    ["foreign XDP program with takeover", desired({ programs: [prog("f")], attachments: [xdp("a", "f", { takeover: true })] }), observed({ hooks: { [K]: hook([99]) } }), ["load Program/f", "swap Attachment/a takeover"]],
+    ["foreign XDP link with takeover", desired({ programs: [prog("f")], attachments: [xdp("a", "f", { takeover: true })] }), observed({ hooks: { [K]: { ...hook([99]), foreignLinks: { 99: 55 } } } }), ["load Program/f", "swap Attachment/a takeover"]],
+    ["foreign XDP program without a link, takeover: conflict", desired({ programs: [prog("f")], attachments: [xdp("a", "f", { takeover: true })] }), observed({ hooks: { [K]: hook([99]) } }), ["load Program/f", "conflict Attachment/a"]],
+    [
+      "a hook another bpfops root owns is a conflict, even with takeover",
+      desired({ programs: [prog("f")], attachments: [xdp("a", "f", { takeover: true })] }),
+      observed({ hooks: { [K]: { ...hook([99]), foreignLinks: { 99: 55 }, otherRoots: { 99: "/sys/fs/bpf/other" } } } }),
+      ["load Program/f", "conflict Attachment/a"],
+    ],
+    [
+      "a pinned version bound to a map that is no longer the pinned one is reloaded (drift)",
+      desired({ maps: [map("m")], programs: [{ ...prog("f"), maps: { m_obj: { bind: "m" } } }] }),
+      observed({ maps: [omap("m", 2, map("m").def)], programs: [oprog("f", D("a").slice(0, 16), 7, [1])] }),
+      ["unchanged Map/m", "load Program/f"],
+    ],
+    [
+      "a pinned version bound to the pinned map is unchanged",
+      desired({ maps: [map("m")], programs: [{ ...prog("f"), maps: { m_obj: { bind: "m" } } }] }),
+      observed({ maps: [omap("m", 2, map("m").def)], programs: [oprog("f", D("a").slice(0, 16), 7, [2])] }),
+      ["unchanged Map/m", "unchanged Program/f"],
+    ],
+    [
+      "a version bound to a map this plan replaces is reloaded, even when its pin exists",
+      desired({ maps: [map("m", { def: { ...map("m").def, maxEntries: 32 }, onChange: "migrate" })], programs: [{ ...prog("f"), maps: { m_obj: { bind: "m" } } }] }),
+      observed({ maps: [omap("m", 2, map("m").def)], programs: [oprog("f", D("a").slice(0, 16), 7, [2])] }),
+      ["migrate Map/m", "load Program/f"],
+    ],
+    [
+      "a program pin holding another program than the one bpfops pinned is reloaded",
+      desired({ programs: [prog("f")] }),
+      observed({ programs: [{ ...oprog("f", D("a").slice(0, 16), 8), recordedId: 7 }] }),
+      ["load Program/f"],
+    ],
+    [
+      "a map pin holding another map than the one bpfops pinned is recreated",
+      desired({ maps: [map("m")] }),
+      observed({ maps: [{ ...omap("m", 3, map("m").def), recordedId: 2 }] }),
+      ["recreate Map/m"],
+    ],
+    [
+      "pins bpfops did not make are reported, never pruned",
+      desired({}),
+      observed({ unowned: [{ pin: "/r/maps/theirs", kind: "Map", name: "theirs" }] }),
+      ["unowned Map/theirs"],
+    ],
+    [
+      "a map to create where someone else pinned one is a conflict",
+      desired({ maps: [map("theirs")] }),
+      observed({ unowned: [{ pin: "/r/maps/theirs", kind: "Map", name: "theirs" }] }),
+      ["conflict Map/theirs", "unowned Map/theirs"],
+    ],
+    [
+      "a map applied with prune: false stays when its manifest goes",
+      desired({}),
+      observed({ maps: [{ ...omap("m", 1, map("m").def), keep: true }] }),
+      ["unchanged Map/m"],
+    ],
+    [
+      "fentry hooks this kernel cannot attach are blocked with the probe's reason",
+      desired({ programs: [prog("f")], attachments: [{ name: "a", source: "m.yaml", program: "f", hook: { type: "fentry", function: "tcp_connect" }, takeover: false }] }),
+      observed({ hooks: { "fentry@tcp_connect": { hook: { type: "fentry", function: "tcp_connect" }, present: true, progIds: [], unsupported: true, error: "fentry is not supported on this kernel: EPERM" } } }),
+      ["load Program/f", "blocked Attachment/a"],
+    ],
     [
       "foreign tcx programs coexist",
       desired({ programs: [prog("f")], attachments: [xdp("a", "f", { hook: { type: "tcx", netns: "ns", interfaces: ["eth0"], direction: "ingress" } })] }),
@@ -52,14 +117,14 @@ describe("plan", () => {
     ["missing interface: blocked", desired({ programs: [prog("f")], attachments: [xdp("a", "f")] }), observed({ hooks: { [K]: hook([], false) } }), ["load Program/f", "blocked Attachment/a"]],
     [
       "globs expand to the interfaces present",
-      desired({ attachments: [xdp("a", "f", { hook: { type: "xdp", netns: "ns", interfaces: ["eth*"], mode: "auto" } })] }),
+      desired({ programs: [prog("f")], attachments: [xdp("a", "f", { hook: { type: "xdp", netns: "ns", interfaces: ["eth*"], mode: "auto" } })] }),
       observed({}),
-      ["attach Attachment/a", "attach Attachment/a"],
+      ["load Program/f", "attach Attachment/a", "attach Attachment/a"],
     ],
     [
       "owned objects no longer named are pruned, links first",
       desired({}),
-      observed({ maps: [{ name: "m", id: 1, def: map("m").def, entries: {} }], programs: [{ name: "f", digest: "x", id: 7, tag: "t" }], links: [{ owner: "Attachment", name: "a", hookKey: K, id: 3, progId: 7, attached: true }] }),
+      observed({ maps: [omap("m", 1, map("m").def, {})], programs: [oprog("f", "x", 7)], links: [olink("a", K, 3, 7, "Attachment")] }),
       ["prune Attachment/a", "prune Program/f", "prune Map/m"],
     ],
   ])("%s", (_, d, o, want) => {
@@ -74,7 +139,7 @@ describe("plan", () => {
     ["definition changed, recreate", { def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 32, flags: 0 }, onChange: "recreate" }, {}, "recreate"],
     ["definition changed, migrate", { def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 32, flags: 0 }, onChange: "migrate" }, {}, "migrate"],
   ])("maps: %s", (_, d, entries, op) => {
-    const p = plan(desired({ maps: [map("m", d)] }), observed({ maps: [{ name: "m", id: 1, def: map("m").def, entries }] }));
+    const p = plan(desired({ maps: [map("m", d)] }), observed({ maps: [omap("m", 1, map("m").def, entries)] }));
     expect(p.actions).toMatchObject([{ op, kind: "Map", name: "m" }]);
     if (op === "conflict") expect(p.actions[0]!.reason).toBe("definition changed (maxEntries 16 -> 32) and onChange is keep: refusing to lose its contents");
   });
@@ -83,11 +148,11 @@ describe("plan", () => {
     const chain: DesiredChain = { name: "c", source: "m.yaml", root: "r", progArray: "pa", stages: ["s0", "s1"], hook: { type: "xdp", netns: "ns", interfaces: ["eth0"], mode: "auto" }, takeover: false };
     const pa = map("pa", { def: { type: "prog_array", keySize: 4, valueSize: 4, maxEntries: 4, flags: 0 } });
     const loaded = [
-      { name: "r", digest: D("a").slice(0, 16), id: 10, tag: "t" },
-      { name: "s0", digest: D("a").slice(0, 16), id: 11, tag: "t" },
-      { name: "s1", digest: D("a").slice(0, 16), id: 12, tag: "t" },
+      oprog("r", D("a").slice(0, 16), 10),
+      oprog("s0", D("a").slice(0, 16), 11),
+      oprog("s1", D("a").slice(0, 16), 12),
     ];
-    const base = { maps: [{ name: "pa", id: 1, def: pa.def, entries: {}, slots: [11, 12, 0, 0] }], programs: loaded, links: [{ owner: "Chain" as const, name: "c", hookKey: K, id: 5, progId: 10, attached: true }], hooks: { [K]: hook([10]) } };
+    const base = { maps: [omap("pa", 1, pa.def, {}, [11, 12, 0, 0])], programs: loaded, links: [olink("c", K, 5, 10, "Chain")], hooks: { [K]: hook([10]) } };
     const d = (stages = [prog("s0"), prog("s1")]) => desired({ maps: [pa], programs: [prog("r"), ...stages], chains: [chain] });
 
     it("in place: every slot and the root unchanged", () => {
@@ -106,9 +171,16 @@ describe("plan", () => {
     });
   });
 
-  it("is deterministic: the same input gives the same plan", () => {
-    const d = desired({ maps: [map("m")], programs: [prog("f"), prog("g")], attachments: [xdp("a", "f"), xdp("b", "g")] });
-    const o = observed({ hooks: { [K]: hook([]) } });
-    expect(JSON.stringify(plan(d, o))).toBe(JSON.stringify(plan(structuredClone(d), structuredClone(o))));
+  it("is deterministic: the same input, in any order, gives the same plan", () => {
+    const d = desired({ maps: [map("m"), map("n")], programs: [prog("f"), prog("g"), prog("h", D("c"))], attachments: [xdp("a", "f"), xdp("b", "g")] });
+    const o = observed({ hooks: { [K]: hook([]) }, programs: [oprog("h", "x", 3), oprog("old", "y", 4)], links: [olink("z", K, 9, 4)] });
+    const shuffled = <T>(xs: T[], seed: number): T[] => xs.map((x, i) => [((i + 1) * seed * 2654435761) % 4294967296, x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
+    const want = JSON.stringify(plan(d, o));
+    for (let seed = 1; seed <= 5; seed++) {
+      // Desired state comes sorted from buildDesired; observation comes in directory order: shuffle what may vary.
+      const o2 = { ...structuredClone(o), programs: shuffled(o.programs, seed), links: shuffled(o.links, seed) };
+      const p = plan(structuredClone(d), o2);
+      expect(p.actions.map((a) => `${a.op} ${a.kind}/${a.name}`).sort()).toEqual(JSON.parse(want).actions.map((a: { op: string; kind: string; name: string }) => `${a.op} ${a.kind}/${a.name}`).sort());
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Pure encoding of packet-of-death rules into the pod_rules value layout of bpf/pod_filter.h.
 import { describe, expect, it } from "vitest";
-import { encodePodRule, type PodRule } from "../../reconciler/kernel/pod-rules.ts";
+import { encodePodRule, type PodRule } from "../../reconciler/lab/pod-rules.ts";
 
 const hex = (b: Buffer) => b.toString("hex");
 

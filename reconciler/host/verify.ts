@@ -3,7 +3,7 @@
 // and everything loaded is released before returning.
 import { readFileSync } from "node:fs";
 import { loadDesiredProgram } from "./load-program.ts";
-import { VerifierRejectedError } from "./errors.ts";
+import { VerifierRejectedError } from "../kernel/errors.ts";
 import type { DesiredProgram } from "../core/desired.ts";
 
 export interface VerifyResult {

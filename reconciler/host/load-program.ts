@@ -4,10 +4,10 @@
 // stand-ins that go away with the object.
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
-import { loadObject, type ObjectFile } from "./object.ts";
-import { openPinnedMap } from "./pins.ts";
-import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "./constants.ts";
-import type { ProgramHandle, MapHandle } from "./handles.ts";
+import { loadObject, type ObjectFile } from "../kernel/object.ts";
+import { openPinnedMap } from "../kernel/pins.ts";
+import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "../../schemas/kernel-names.ts";
+import type { ProgramHandle, MapHandle } from "../kernel/handles.ts";
 import type { DesiredProgram } from "../core/desired.ts";
 import { layout } from "../core/layout.ts";
 

@@ -1,6 +1,6 @@
 // Byte layouts of the packet-of-death filter's maps (bpf/pod_filter.h): encoding rules for
 // pod_rules and decoding the per-CPU drop/pass counters of pod_stats.
-import { u32Key, type MapHandle } from "./handles.ts";
+import { u32Key, type MapHandle } from "../kernel/handles.ts";
 
 export const POD_MAX_RULES = 64;
 export const POD_PATTERN_MAX = 16;

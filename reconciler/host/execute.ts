@@ -1,0 +1,442 @@
+// execute(plan, kernel): runs a plan's actions and nothing else, in three phases. Prepare creates
+// maps and loads programs beside what runs (nothing traffic sees changes); commit makes each
+// change atomically (map switch, prog-array slot, link update as a compare-and-swap against the
+// program the plan observed, new links); prune removes what the revision no longer names. Every
+// prepare and commit step returns an undo record that owns the handles its undo needs; a failure
+// undoes them in reverse. A prune that fails is reported and the rest goes on.
+import { BpfopsError } from "../core/errors.ts";
+import { layout, PIN_SUFFIX } from "../core/layout.ts";
+import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, PlanAction, ProgramAction } from "../core/plan.ts";
+import type { Held, KernelPort } from "./kernel-port.ts";
+
+export interface UndoRecord {
+  step: string;
+  undo(): void;
+  /** closes the handles the undo would have needed */
+  release(): void;
+}
+
+export interface ExecuteOptions {
+  revision?: string;
+  /** object bytes by repository path, for program loads */
+  objects: Map<string, Buffer>;
+  /** checked between prepare steps: an aborted run unwinds what it prepared */
+  signal?: AbortSignal;
+  /** called before every step with its number: crash tests kill the process here */
+  beforeStep?: (n: number, step: string) => void;
+}
+
+export interface ExecuteReport {
+  steps: string[];
+  notes: string[];
+  /** prunes that failed: the objects stay owned and the next run tries again */
+  survivors: Array<{ pin: string; error: string }>;
+  timings: { prepareMs: number; commitMs: number; pruneMs: number; kernelMs: number };
+}
+
+type Step = { name: string; run: () => Promise<UndoRecord | null> | UndoRecord | null };
+
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const nothingHeld = () => undefined;
+
+/** Times every call into the port: the kernel's share of the run. */
+function timedPort(port: KernelPort, acc: { ns: bigint }): KernelPort {
+  return new Proxy(port, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function") return v;
+      return (...args: unknown[]) => {
+        const t0 = process.hrtime.bigint();
+        const done = () => (acc.ns += process.hrtime.bigint() - t0);
+        const r = v.apply(target, args);
+        if (r instanceof Promise) return r.finally(done);
+        done();
+        return r;
+      };
+    },
+  });
+}
+
+function releaseAll(held: Array<Held | null | undefined>): () => void {
+  return () => {
+    for (const h of held) h?.close();
+  };
+}
+
+// --- prepare ---------------------------------------------------------------------------------
+
+function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null {
+  if (a.op === "create") {
+    return {
+      name: `create ${a.pin}`,
+      run() {
+        k.createMap(a.def, a.name, a.pin);
+        k.record(a.pin, { manifest: a.source, revision: o.revision, id: k.idOf(a.pin), ...(a.keep ? { keep: true } : {}) });
+        k.writeEntries(a.pin, a.entries, a.overwrite);
+        return {
+          step: `create ${a.pin}`,
+          undo: () => {
+            k.unpin(a.pin);
+            k.forget(a.pin);
+            k.removeEmptyDirs(a.pin);
+          },
+          release: nothingHeld,
+        };
+      },
+    };
+  }
+  if (a.op === "recreate" || a.op === "migrate") {
+    const next = a.pin + PIN_SUFFIX.next;
+    return {
+      name: `create ${next}`,
+      run() {
+        k.unpin(next); // a leftover of a killed run
+        k.createMap(a.def, a.name, next);
+        if (a.op === "migrate") k.copyEntries(a.pin, next);
+        k.writeEntries(next, a.entries, a.overwrite);
+        return { step: `create ${next}`, undo: () => k.unpin(next), release: nothingHeld };
+      },
+    };
+  }
+  return null;
+}
+
+function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root: string): Step | null {
+  if (a.op !== "load") return null;
+  return {
+    name: `load ${a.pin}`,
+    async run() {
+      const bytes = o.objects.get(a.spec.objectPath);
+      if (!bytes) throw new Error(`execute: no object bytes for ${a.spec.objectPath}`);
+      const at = a.replacesPin ? a.pin + PIN_SUFFIX.new : a.pin;
+      k.unpin(at); // a leftover of a killed run
+      await k.loadProgram(a, bytes, at);
+      // The object's own maps that the load pinned (or reused) are bpfops's too.
+      for (const m of k.pinsUnder(layout.objectMapsDir(root, a.name))) k.record(m, { manifest: a.source, revision: o.revision, id: k.idOf(m) });
+      let stale: Held | null = null;
+      if (a.replacesPin) {
+        // A stale version sits at the digest's pin: keep it alive for the undo, then replace the pin atomically.
+        stale = k.holdPin(a.pin);
+        k.rename(at, a.pin);
+      }
+      k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: k.idOf(a.pin) });
+      return {
+        step: `load ${a.pin}`,
+        undo: () => {
+          k.unpin(a.pin);
+          if (stale) {
+            k.pinHeld(stale, a.pin);
+            k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: stale.id });
+          } else {
+            k.forget(a.pin);
+            k.removeEmptyDirs(a.pin);
+          }
+        },
+        release: releaseAll([stale]),
+      };
+    },
+  };
+}
+
+// --- commit ----------------------------------------------------------------------------------
+
+function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string[]): Step | null {
+  if (a.op === "recreate" || a.op === "migrate") {
+    const next = a.pin + PIN_SUFFIX.next;
+    const prev = a.pin + PIN_SUFFIX.prev;
+    return {
+      name: `switch ${a.pin}`,
+      run() {
+        // What the datapath wrote to the old map since prepare goes over too, just before the switch.
+        if (a.op === "migrate") {
+          const r = k.copyEntries(a.pin, next);
+          notes.push(`Map/${a.name}: migrated ${r.copied} entries${r.dropped ? `, ${r.dropped} did not fit and were left behind` : ""}`);
+        }
+        const old = k.holdPin(a.pin);
+        k.rename(a.pin, prev);
+        k.rename(next, a.pin);
+        k.record(a.pin, { manifest: a.source, revision: o.revision, id: k.idOf(a.pin), ...(a.keep ? { keep: true } : {}) });
+        return {
+          step: `switch ${a.pin}`,
+          undo: () => {
+            k.rename(a.pin, next);
+            k.rename(prev, a.pin);
+            k.record(a.pin, { manifest: a.source, revision: o.revision, id: old.id });
+          },
+          release: releaseAll([old]),
+        };
+      },
+    };
+  }
+  if (a.op === "set-entries") {
+    return {
+      name: `entries ${a.pin}`,
+      run() {
+        // Initial entries only fill what is missing (or, with overwrite, put git's values back): nothing to undo.
+        k.writeEntries(a.pin, a.entries, a.overwrite);
+        k.record(a.pin, { manifest: a.source, revision: o.revision, id: a.mapId, ...(a.keep ? { keep: true } : {}) });
+        return null;
+      },
+    };
+  }
+  return null;
+}
+
+function commitChainSlot(a: ChainSlotAction, k: KernelPort): Step | null {
+  if (a.op !== "swap") return null;
+  return {
+    name: `slot ${a.slot} of ${a.progArrayPin}`,
+    run() {
+      const have = k.slotProgram(a.progArrayPin, a.slot);
+      if (have !== a.expectProgId) {
+        throw new BpfopsError("Conflict", `Chain/${a.name}: slot ${a.slot} of ${a.progArrayPin} runs prog id ${have || "none"}, the plan saw ${a.expectProgId || "none"}; another tool changed it: nothing more was changed`);
+      }
+      const old = have ? k.holdProgram(have) : null;
+      k.setSlot(a.progArrayPin, a.slot, a.programPin);
+      return { step: `slot ${a.slot}`, undo: () => k.setSlot(a.progArrayPin, a.slot, old), release: releaseAll([old]) };
+    },
+  };
+}
+
+function commitChainRebuild(a: ChainRebuildAction, k: KernelPort): Step {
+  return {
+    name: `fill ${a.progArrayPin}`,
+    run() {
+      // The prog-array is new (created, or switched in this commit): the old chain still runs the old one.
+      for (const s of a.stages) k.setSlot(a.progArrayPin, s.slot, s.programPin);
+      return null;
+    },
+  };
+}
+
+interface Finish {
+  name: string;
+  run(): void;
+}
+
+function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: Finish[]): Step | null {
+  const prov = () => ({ manifest: a.source, revision: o.revision, id: k.idOf(a.linkPin) });
+  if (a.op === "attach") {
+    return {
+      name: `attach ${a.linkPin}`,
+      run() {
+        if (k.pinExists(a.linkPin)) {
+          // A link whose hook went away (the interface was deleted and made again).
+          k.unpin(a.linkPin);
+          k.forget(a.linkPin);
+        }
+        k.attach(a.hook.hook, a.programPin, a.linkPin);
+        k.record(a.linkPin, prov());
+        return {
+          step: `attach ${a.linkPin}`,
+          undo: () => {
+            k.detachLink(a.linkPin);
+            k.unpin(a.linkPin);
+            k.forget(a.linkPin);
+            k.removeEmptyDirs(a.linkPin);
+          },
+          release: nothingHeld,
+        };
+      },
+    };
+  }
+  if (a.op !== "swap") return null;
+  if (a.strategy === "link-update") {
+    return {
+      name: `update ${a.linkPin}`,
+      run() {
+        const old = k.holdProgram(a.expectProgId);
+        const next = k.holdPin(a.programPin);
+        try {
+          k.updateLink(a.linkPin, next, a.expectProgId);
+        } catch (e) {
+          old.close();
+          next.close();
+          throw e;
+        }
+        return { step: `update ${a.linkPin}`, undo: () => k.updateLink(a.linkPin, old, next.id), release: releaseAll([old, next]) };
+      },
+    };
+  }
+  if (a.strategy === "takeover") {
+    return {
+      name: `take over link id ${a.linkId}`,
+      run() {
+        const link = k.holdLink(a.linkId);
+        const old = k.holdProgram(a.expectProgId);
+        const next = k.holdPin(a.programPin);
+        try {
+          k.updateLink(link, next, a.expectProgId);
+        } catch (e) {
+          releaseAll([link, old, next])();
+          throw e;
+        }
+        // From here on the link is bpfops's: pinned in its layout, with a record.
+        k.pinHeld(link, a.linkPin);
+        k.record(a.linkPin, prov());
+        return {
+          step: `take over link id ${a.linkId}`,
+          undo: () => {
+            k.updateLink(link, old, next.id);
+            k.unpin(a.linkPin);
+            k.forget(a.linkPin);
+            k.removeEmptyDirs(a.linkPin);
+          },
+          release: releaseAll([link, old, next]),
+        };
+      },
+    };
+  }
+  // make-before-break: the new link goes beside the old one; the old goes once the commit holds.
+  const newPin = a.linkPin + PIN_SUFFIX.new;
+  return {
+    name: `attach ${newPin}`,
+    run() {
+      k.unpin(newPin);
+      k.attach(a.hook.hook, a.programPin, newPin);
+      finishes.push({
+        name: `detach ${a.linkPin}`,
+        run() {
+          k.detachLink(a.linkPin);
+          // The rename replaces the old link's pin: its last reference goes, and with it the old program's attachment.
+          k.rename(newPin, a.linkPin);
+          k.record(a.linkPin, prov());
+        },
+      });
+      return {
+        step: `attach ${newPin}`,
+        undo: () => {
+          k.detachLink(newPin);
+          k.unpin(newPin);
+        },
+        release: nothingHeld,
+      };
+    },
+  };
+}
+
+// --- prune -----------------------------------------------------------------------------------
+
+function pruneStep(a: PlanAction, k: KernelPort): Finish | null {
+  if (a.op !== "prune") return null;
+  if (a.kind === "Attachment" || (a.kind === "Chain" && "linkPin" in a)) {
+    const h = a as Extract<HookAction, { op: "prune" }>;
+    return {
+      name: `prune ${h.linkPin}`,
+      run() {
+        k.detachLink(h.linkPin);
+        k.unpin(h.linkPin);
+        k.forget(h.linkPin);
+        k.removeEmptyDirs(h.linkPin);
+      },
+    };
+  }
+  if (a.kind === "Program") {
+    return {
+      name: `prune ${a.pin}`,
+      run() {
+        k.unpin(a.pin);
+        k.forget(a.pin);
+        k.removeEmptyDirs(a.pin);
+        if (a.objectMapsDir) {
+          for (const p of k.pinsUnder(a.objectMapsDir)) {
+            k.unpin(p);
+            k.forget(p);
+            k.removeEmptyDirs(p);
+          }
+        }
+      },
+    };
+  }
+  if (a.kind === "Map") {
+    return {
+      name: `prune ${a.pin}`,
+      run() {
+        k.unpin(a.pin);
+        k.forget(a.pin);
+        k.removeEmptyDirs(a.pin);
+      },
+    };
+  }
+  return null;
+}
+
+export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions): Promise<ExecuteReport> {
+  const acc = { ns: 0n };
+  const k = timedPort(port, acc);
+  const report: ExecuteReport = { steps: [], notes: [], survivors: [], timings: { prepareMs: 0, commitMs: 0, pruneMs: 0, kernelMs: 0 } };
+  const undo: UndoRecord[] = [];
+  const finishes: Finish[] = [];
+  let n = 0;
+  const before = (name: string) => {
+    opts.beforeStep?.(n++, name);
+    report.steps.push(name);
+  };
+  const run = async (step: Step | null) => {
+    if (!step) return;
+    before(step.name);
+    const u = await step.run();
+    if (u) undo.push(u);
+  };
+
+  let t0 = process.hrtime.bigint();
+  try {
+    for (const a of plan.actions) {
+      opts.signal?.throwIfAborted();
+      if (a.kind === "Map" && a.op !== "unowned") await run(prepareMap(a, k, opts));
+      else if (a.kind === "Program" && a.op !== "unowned") await run(prepareProgram(a, k, opts, plan.root));
+    }
+    opts.signal?.throwIfAborted();
+    report.timings.prepareMs = ms(t0);
+    t0 = process.hrtime.bigint();
+    // Maps switch first, then chains fill, then hooks move: a hook never runs a program whose maps are not in place.
+    for (const a of plan.actions) if (a.kind === "Map" && a.op !== "unowned") await run(commitMap(a, k, opts, report.notes));
+    for (const a of plan.actions) {
+      if (a.kind !== "Chain" || a.op === "unowned") continue;
+      if ("slot" in a) await run(commitChainSlot(a, k));
+      else if ("strategy" in a && a.strategy === "chain-rebuild") await run(commitChainRebuild(a, k));
+    }
+    for (const a of plan.actions) {
+      if ((a.kind === "Chain" || a.kind === "Attachment") && "linkPin" in a && a.op !== "prune") await run(commitHook(a, k, opts, finishes));
+    }
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        u.undo();
+      } catch (err) {
+        report.notes.push(`undo of ${u.step} failed: ${(err as Error).message}; the next reconcile converges it`);
+      }
+    }
+    for (const u of undo) u.release();
+    port.close();
+    if (e instanceof Error && report.notes.length) e.message += `\n${report.notes.join("\n")}`;
+    throw e;
+  }
+  for (const u of undo) u.release();
+  report.timings.commitMs = ms(t0);
+
+  t0 = process.hrtime.bigint();
+  const prunes: Finish[] = [...finishes];
+  for (const a of plan.actions) {
+    if (a.kind === "Map" && (a.op === "recreate" || a.op === "migrate")) {
+      const prev = a.pin + PIN_SUFFIX.prev;
+      prunes.push({ name: `prune ${prev}`, run: () => k.unpin(prev) });
+    }
+  }
+  for (const a of plan.actions) {
+    const p = pruneStep(a, k);
+    if (p) prunes.push(p);
+  }
+  for (const p of prunes) {
+    before(p.name);
+    try {
+      p.run();
+    } catch (e) {
+      report.survivors.push({ pin: p.name.replace(/^\w+ /, ""), error: (e as Error).message });
+    }
+  }
+  report.timings.pruneMs = ms(t0);
+  report.timings.kernelMs = Number(acc.ns) / 1e6;
+  port.close();
+  return report;
+}

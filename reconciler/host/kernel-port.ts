@@ -1,0 +1,245 @@
+// The kernel as execute() sees it: the few operations a plan's steps perform, in terms of pins,
+// ids and held objects. realKernelPort() does them on the live kernel under one bpffs root; unit
+// tests give execute() a fake with the same shape to check ordering and undo.
+import { renameSync, readdirSync, rmdirSync } from "node:fs";
+import { dirname, relative } from "node:path";
+import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
+import { ensureBpffsDir, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, unpin, listPins } from "../kernel/pins.ts";
+import { BpfopsError } from "../core/errors.ts";
+import { layout, type ConcreteHook } from "../core/layout.ts";
+import type { MapDefinition } from "../core/desired.ts";
+import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
+import { attachToHook, createMap, copyEntries, loadProgramVersion, writeInitialEntries } from "./kernel-steps.ts";
+import { ProvenanceStore, type Provenance } from "./provenance.ts";
+
+/** A kernel object kept alive by the undo record that holds it. */
+export interface Held {
+  readonly id: number;
+  close(): void;
+}
+
+export interface KernelPort {
+  /** Creates a map and pins it at pin. */
+  createMap(def: MapDefinition, name: string, pin: string): void;
+  writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean): number;
+  /** Copies what fits from one pinned map into another. */
+  copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number };
+  /** Loads a program version (its object maps pin under objmaps/) and pins it at pin. */
+  loadProgram(action: Extract<ProgramAction, { op: "load" }>, bytes: Buffer, pin: string): Promise<void>;
+  /** Opens what is pinned at pin, to keep it alive (and re-pin it) while an undo may need it. */
+  holdPin(pin: string): Held;
+  holdProgram(id: number): Held;
+  pinHeld(h: Held, pin: string): void;
+  pinExists(pin: string): boolean;
+  rename(from: string, to: string): void;
+  unpin(pin: string): void;
+  /** The program id in a prog-array slot (0: empty). */
+  slotProgram(progArrayPin: string, slot: number): number;
+  setSlot(progArrayPin: string, slot: number, program: string | Held | null): void;
+  attach(hook: ConcreteHook, programPin: string, linkPin: string): void;
+  /** BPF_LINK_UPDATE as a compare-and-swap: Conflict when the link no longer runs expectProgId. */
+  updateLink(link: string | Held, program: string | Held, expectProgId: number): void;
+  holdLink(id: number): Held;
+  detachLink(pin: string): void;
+  record(pin: string, p: Provenance): void;
+  forget(pin: string): void;
+  /** The ids of what is pinned at pin (for provenance records). */
+  idOf(pin: string): number;
+  /** Pins under dir (object maps a load made), for provenance. */
+  pinsUnder(dir: string): string[];
+  removeEmptyDirs(pin: string): void;
+  close(): void;
+}
+
+class HeldProgram implements Held {
+  constructor(readonly handle: ProgramHandle) {}
+  get id(): number {
+    return this.handle.id;
+  }
+  close(): void {
+    this.handle.close();
+  }
+}
+class HeldAny implements Held {
+  constructor(
+    readonly handle: ProgramHandle | MapHandle | LinkHandle,
+    readonly id: number,
+  ) {}
+  close(): void {
+    this.handle.close();
+  }
+}
+
+function conflict(what: string, cause?: unknown): BpfopsError {
+  return new BpfopsError("Conflict", `${what}; another tool changed it after the plan was made: nothing more was changed, and what this run changed was rolled back`, { cause });
+}
+
+/** The live kernel under one bpffs root. */
+export function realKernelPort(root: string, objectBytes: (objectPath: string) => Buffer): KernelPort & { bytesOf: (p: string) => Buffer } {
+  const provenance = new ProvenanceStore(root);
+  const programOf = (p: string | Held): { h: ProgramHandle; owned: boolean } =>
+    typeof p === "string" ? { h: openPinnedProgram(p), owned: true } : { h: (p as HeldProgram | HeldAny).handle as ProgramHandle, owned: false };
+  return {
+    bytesOf: objectBytes,
+    createMap(def, name, pin) {
+      ensureBpffsDir(dirname(pin));
+      createMap(def, name, pin).close();
+    },
+    writeEntries(pin, entries, overwrite) {
+      if (!entries.length) return 0;
+      const m = openPinnedMap(pin);
+      try {
+        return writeInitialEntries(m, entries, overwrite);
+      } finally {
+        m.close();
+      }
+    },
+    copyEntries(fromPin, toPin) {
+      const from = openPinnedMap(fromPin);
+      const to = openPinnedMap(toPin);
+      try {
+        return copyEntries(from, to);
+      } finally {
+        from.close();
+        to.close();
+      }
+    },
+    async loadProgram(action, bytes, pin) {
+      ensureBpffsDir(layout.objectMapsDir(root, action.name));
+      ensureBpffsDir(dirname(pin));
+      await loadProgramVersion(root, action.spec, bytes, action.mapPins, pin);
+    },
+    holdPin(pin) {
+      const kind = pin.includes("/programs/") ? "prog" : pin.includes("/maps/") || pin.includes("/objmaps/") ? "map" : "link";
+      const h = kind === "prog" ? openPinnedProgram(pin) : kind === "map" ? openPinnedMap(pin) : openPinnedLink(pin);
+      return new HeldAny(h, h instanceof LinkHandle ? h.info().id : h.id);
+    },
+    holdProgram(id) {
+      try {
+        return new HeldProgram(ProgramHandle.fromId(id));
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") throw conflict(`prog id ${id} is gone`, e);
+        throw e;
+      }
+    },
+    holdLink(id) {
+      try {
+        const l = LinkHandle.fromId(id);
+        return new HeldAny(l, id);
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") throw conflict(`link id ${id} is gone`, e);
+        throw e;
+      }
+    },
+    pinHeld(h, pin) {
+      ensureBpffsDir(dirname(pin));
+      (h as HeldAny).handle.pin(pin);
+    },
+    pinExists,
+    rename(from, to) {
+      renameSync(from, to);
+    },
+    unpin(pin) {
+      unpin(pin);
+    },
+    slotProgram(progArrayPin, slot) {
+      const m = openPinnedMap(progArrayPin);
+      try {
+        return m.lookup(u32Key(slot))?.readUInt32LE(0) ?? 0;
+      } finally {
+        m.close();
+      }
+    },
+    setSlot(progArrayPin, slot, program) {
+      const m = openPinnedMap(progArrayPin);
+      const p = program === null ? null : programOf(program);
+      try {
+        m.setProgramSlot(slot, p?.h ?? null);
+      } finally {
+        m.close();
+        if (p?.owned) p.h.close();
+      }
+    },
+    attach(hook, programPin, linkPin) {
+      ensureBpffsDir(dirname(linkPin));
+      const prog = openPinnedProgram(programPin);
+      try {
+        const link = attachToHook(prog, hook);
+        try {
+          link.pin(linkPin);
+        } catch (e) {
+          link.close(); // the link detaches with its last fd
+          throw e;
+        }
+        link.close();
+      } finally {
+        prog.close();
+      }
+    },
+    updateLink(link, program, expectProgId) {
+      const l = typeof link === "string" ? openPinnedLink(link) : ((link as HeldAny).handle as LinkHandle);
+      const p = programOf(program);
+      let expected: ProgramHandle | null = null;
+      try {
+        try {
+          expected = ProgramHandle.fromId(expectProgId);
+        } catch (e) {
+          if ((e as { code?: string }).code === "ENOENT") throw conflict(`link ${typeof link === "string" ? relative(root, link) : `id ${link.id}`} was to run prog id ${expectProgId}, which is gone`, e);
+          throw e;
+        }
+        try {
+          l.update(p.h, expected);
+        } catch (e) {
+          if ((e as { code?: string }).code === "EPERM") throw conflict(`link ${typeof link === "string" ? relative(root, link) : `id ${link.id}`} no longer runs prog id ${expectProgId}`, e);
+          throw e;
+        }
+      } finally {
+        expected?.close();
+        if (p.owned) p.h.close();
+        if (typeof link === "string") l.close();
+      }
+    },
+    detachLink(pin) {
+      const l = openPinnedLink(pin);
+      try {
+        l.detach();
+      } catch (e) {
+        // Perf-event links (tracepoints) cannot detach: they go when their last reference does.
+        if ((e as { code?: string }).code !== "EOPNOTSUPP") throw e;
+      } finally {
+        l.close();
+      }
+    },
+    record(pin, p) {
+      provenance.record(pin, p);
+    },
+    forget(pin) {
+      provenance.forget(pin);
+    },
+    idOf(pin) {
+      const h = this.holdPin(pin);
+      try {
+        return h.id;
+      } finally {
+        h.close();
+      }
+    },
+    pinsUnder(dir) {
+      return listPins(dir).map((p) => p.path);
+    },
+    removeEmptyDirs(pin) {
+      // Up from the pin's folder to the root: folders a prune or a failed apply left empty.
+      for (let dir = dirname(pin); dir.startsWith(root + "/"); dir = dirname(dir)) {
+        try {
+          if (readdirSync(dir).length) return;
+          rmdirSync(dir);
+        } catch {
+          return;
+        }
+      }
+    },
+    close() {
+      provenance.close();
+    },
+  };
+}

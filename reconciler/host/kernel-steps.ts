@@ -1,0 +1,100 @@
+// The kernel work behind a plan's steps, in bpfops's terms: create a Map from its definition,
+// write initial entries without overwriting the datapath's, copy entries into a replacement, load
+// and pin one program version, attach a program to a concrete hook.
+import { MapHandle, type LinkHandle, type ProgramHandle } from "../kernel/handles.ts";
+import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
+import { loadDesiredProgram } from "./load-program.ts";
+import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
+import type { ConcreteHook } from "../core/layout.ts";
+import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
+import type { MapEntryHex } from "../core/plan.ts";
+import { NotSupportedError } from "../core/errors.ts";
+
+/** Creates a map of this definition and pins it at pin; the handle is closed if the pin fails. */
+export function createMap(def: MapDefinition, name: string, pin: string): MapHandle {
+  return pinOrClose(MapHandle.create({ ...def, type: MapType[def.type as MapTypeName] }, name), pin);
+}
+
+/** Pins a fresh handle at path; if the pin fails, the handle is closed (the object goes away). */
+function pinOrClose<T extends { pin(path: string): void; close(): void }>(h: T, path: string): T {
+  try {
+    h.pin(path);
+  } catch (e) {
+    h.close();
+    throw e;
+  }
+  return h;
+}
+
+/** Array maps always hold every key: an all-zero value there is an entry nobody has written. */
+export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): boolean {
+  return (mapType === "array" || mapType === "percpu_array") && value !== null && value.every((b) => b === 0);
+}
+
+/**
+ * Writes initial entries; entries already present stay as the datapath or an operator left them
+ * unless overwrite. Returns how many were written.
+ */
+export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean): number {
+  const mapType = m.info().typeName;
+  let written = 0;
+  for (const e of entries) {
+    const key = Buffer.from(e.key, "hex");
+    if (!overwrite && mapType.endsWith("array")) {
+      if (!isUnwrittenArrayValue(mapType, m.lookup(key))) continue;
+      m.update(key, Buffer.from(e.value, "hex"));
+      written++;
+      continue;
+    }
+    try {
+      m.update(key, Buffer.from(e.value, "hex"), overwrite ? MapUpdateFlags.any : MapUpdateFlags.noExist);
+      written++;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+    }
+  }
+  return written;
+}
+
+/** Copies every entry of from into to that fits (same key and value size, room left). */
+export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; dropped: number } {
+  let copied = 0;
+  let dropped = 0;
+  const entries = from.entries();
+  if (from.keySize !== to.keySize || from.valueSize !== to.valueSize) return { copied, dropped: entries.length };
+  for (const e of entries) {
+    try {
+      to.update(e.key, e.value);
+      copied++;
+    } catch {
+      dropped++;
+    }
+  }
+  return { copied, dropped };
+}
+
+/** Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under objmaps/. */
+export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string): Promise<void> {
+  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]! });
+  for (const m of loaded.maps.values()) m.close();
+  pinOrClose(loaded.program, pin).close();
+}
+
+/** Attaches a program to one concrete hook as a link (not pinned). */
+export function attachToHook(program: ProgramHandle, h: ConcreteHook): LinkHandle {
+  switch (h.type) {
+    case "xdp":
+      return attachXdpLink(program, { ifname: h.ifname, netns: h.netns, mode: h.mode });
+    case "tcx":
+      return attachTcxLink(program, { ifname: h.ifname, netns: h.netns, direction: h.direction });
+    case "cgroup":
+      return attachCgroupLink(program, h.path, h.attachType as CgroupAttachName);
+    case "tracepoint":
+      return attachTracepointLink(program, h.name);
+    case "raw_tracepoint":
+      return attachRawTracepointLink(program, h.name);
+    case "fentry":
+    case "fexit":
+      throw new NotSupportedError(h.type, "attaching fentry/fexit programs is not implemented yet");
+  }
+}

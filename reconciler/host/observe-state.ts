@@ -1,0 +1,246 @@
+// Observes the live state a plan is made against: the pins under the bpffs root that bpfops's
+// provenance vouches for (maps, program versions with the maps they are bound to, object maps,
+// links), pins it did not make, the interfaces each hook names, and what holds every hook, whoever
+// attached it. Reads only; a pin caught mid-rename by a concurrent reconcile is skipped.
+import { existsSync, readdirSync } from "node:fs";
+import { join, relative } from "node:path";
+import { openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+import { u32Key } from "../kernel/handles.ts";
+import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
+import { probeFeature } from "../kernel/features.ts";
+import { mapTypeName } from "../../schemas/kernel-names.ts";
+import { hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
+import type { DesiredState } from "../core/desired.ts";
+import type { Hook } from "../../schemas/manifest.ts";
+import type { CgroupAttachName } from "../kernel/attach.ts";
+import { isUnwrittenArrayValue } from "./kernel-steps.ts";
+import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
+
+function dirEntries(dir: string): string[] {
+  try {
+    // Names with "~" are pins being replaced: a live reconcile's, or a crashed one's that the next apply recovers.
+    return readdirSync(dir).filter((n) => !n.includes("~")).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Opens a pin for observation; null when it vanished since the directory was read (a concurrent rename). */
+function tryOpen<T>(open: () => T): T | null {
+  try {
+    return open();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+class Ownership {
+  readonly unowned: UnownedPin[] = [];
+  constructor(
+    private readonly root: string,
+    private readonly records: Map<string, Provenance>,
+  ) {}
+  /** The provenance of an owned pin, or null (and the pin is reported as not ours). */
+  of(pin: string, kind: UnownedPin["kind"], name: string): Provenance | null {
+    const p = this.records.get(relative(this.root, pin));
+    if (!p) this.unowned.push({ pin, kind, name });
+    return p ?? null;
+  }
+}
+
+function observeMaps(root: string, desired: DesiredState, own: Ownership): ObservedMap[] {
+  const out: ObservedMap[] = [];
+  for (const name of dirEntries(layout.mapsDir(root))) {
+    const pin = layout.map(root, name);
+    const prov = own.of(pin, "Map", name);
+    if (!prov) continue;
+    const m = tryOpen(() => openPinnedMap(pin));
+    if (!m) continue;
+    try {
+      const i = m.info();
+      const entries: Record<string, string | null> = {};
+      for (const e of desired.maps.find((d) => d.name === name)?.entries ?? []) {
+        if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
+        const v = m.lookup(Buffer.from(e.key, "hex"));
+        entries[e.key] = !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : v.toString("hex");
+      }
+      const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
+      if (om.def.type === "prog_array") {
+        // Looking a prog_array slot up from user space returns the program's id.
+        om.slots = Array.from({ length: i.maxEntries }, (_, s) => m.lookup(u32Key(s))?.readUInt32LE(0) ?? 0);
+      }
+      out.push(om);
+    } finally {
+      m.close();
+    }
+  }
+  return out;
+}
+
+function observePrograms(root: string, own: Ownership): ObservedProgram[] {
+  const out: ObservedProgram[] = [];
+  for (const name of dirEntries(layout.programsDir(root))) {
+    for (const digest of dirEntries(layout.programDir(root, name))) {
+      const pin = layout.program(root, name, digest);
+      const prov = own.of(pin, "Program", name);
+      if (!prov) continue;
+      const p = tryOpen(() => openPinnedProgram(pin));
+      if (!p) continue;
+      try {
+        const i = p.info();
+        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b) });
+      } finally {
+        p.close();
+      }
+    }
+  }
+  return out;
+}
+
+function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
+  const out: ObservedObjectMap[] = [];
+  const dir = `${root}/objmaps`;
+  for (const program of dirEntries(dir)) {
+    for (const map of dirEntries(join(dir, program))) {
+      const pin = join(dir, program, map);
+      if (!own.of(pin, "Program", program)) continue;
+      const m = tryOpen(() => openPinnedMap(pin));
+      if (!m) continue;
+      out.push({ program, map, pin, id: m.id });
+      m.close();
+    }
+  }
+  return out;
+}
+
+function observeLinks(root: string, own: Ownership): ObservedLink[] {
+  const out: ObservedLink[] = [];
+  for (const [owner, dir] of [["Attachment", layout.linksDir(root)], ["Chain", layout.chainsDir(root)]] as const) {
+    for (const name of dirEntries(dir)) {
+      for (const key of dirEntries(join(dir, name))) {
+        const pin = join(dir, name, key);
+        const prov = own.of(pin, owner, name);
+        if (!prov) continue;
+        const l = tryOpen(() => openPinnedLink(pin));
+        if (!l) continue;
+        try {
+          const i = l.info();
+          // XDP and tcx links keep existing when their device goes; their ifindex becomes 0.
+          const attached = !(i.typeName === "xdp" || i.typeName === "tcx") || (i.ifindex ?? 0) !== 0;
+          out.push({ owner, name, hookKey: key, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), progId: i.progId, attached });
+        } finally {
+          l.close();
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Pins under the root outside bpfops's layout folders (or its state map): not ours, reported. */
+function strayPins(root: string): UnownedPin[] {
+  const known = new Set(["maps", "programs", "objmaps", "links", "chains", "state"]);
+  return dirEntries(root)
+    .filter((n) => !known.has(n))
+    .map((n) => ({ pin: join(root, n), kind: "Other" as const, name: n }));
+}
+
+const UNSUPPORTED_HOOKS: Partial<Record<ConcreteHook["type"], "fentry">> = { fentry: "fentry", fexit: "fentry" };
+
+function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): ObservedHook {
+  const feature = UNSUPPORTED_HOOKS[h.type];
+  if (feature) {
+    const s = probeFeature(feature);
+    // fentry/fexit attach is not implemented yet, whatever the probe says; the probe gives the kernel's reason when there is one.
+    return { hook: h, present: true, progIds: [], unsupported: true, error: s.status === "supported" ? `${h.type} attach is not implemented by bpfops yet` : `${h.type} is not supported on this kernel: ${s.detail} (probe ${feature})` };
+  }
+  try {
+    switch (h.type) {
+      case "xdp":
+      case "tcx": {
+        if (h.netns && !existsSync(`/var/run/netns/${h.netns}`)) return { hook: h, present: false, progIds: [], error: `network namespace ${h.netns} does not exist (will retry)` };
+        if (!(interfaces[netnsKey(h.netns)] ?? []).includes(h.ifname)) return { hook: h, present: false, progIds: [] };
+        if (h.type === "xdp") {
+          const q = queryXdpHook({ ifname: h.ifname, netns: h.netns });
+          return { hook: h, present: true, progIds: q.progId ? [q.progId] : [] };
+        }
+        return { hook: h, present: true, progIds: queryTcxHook({ ifname: h.ifname, netns: h.netns, direction: h.direction }).progIds };
+      }
+      case "cgroup":
+        if (!existsSync(h.path)) return { hook: h, present: false, progIds: [] };
+        return { hook: h, present: true, progIds: queryCgroupHook(h.path, h.attachType as CgroupAttachName).progIds };
+      default:
+        return { hook: h, present: true, progIds: [] };
+    }
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "EPERM") return { hook: h, present: false, progIds: [], error: `reading ${hookKey(h)} needs CAP_SYS_ADMIN (setns) and CAP_NET_ADMIN: ${(e as Error).message}` };
+    return { hook: h, present: false, progIds: [], error: (e as Error).message };
+  }
+}
+
+/**
+ * The interfaces present in each namespace the hooks name. A namespace whose hooks only name
+ * interfaces exactly is asked about those names alone; a netlink dump of every link (slow with
+ * thousands of interfaces) is made only where a glob needs it.
+ */
+function presentInterfaces(hooks: Hook[]): Record<string, string[]> {
+  const wanted = new Map<string, { names: Set<string>; glob: boolean; netns: string | null }>();
+  for (const h of hooks) {
+    if (h.type !== "xdp" && h.type !== "tcx") continue;
+    const key = netnsKey(h.netns);
+    const w = wanted.get(key) ?? { names: new Set<string>(), glob: false, netns: h.netns ?? null };
+    for (const i of h.interfaces) {
+      if (/[*?]/.test(i)) w.glob = true;
+      else w.names.add(i);
+    }
+    wanted.set(key, w);
+  }
+  const out: Record<string, string[]> = {};
+  for (const [key, w] of wanted) {
+    out[key] = w.glob ? listInterfaces(w.netns) : [...w.names].filter((name) => interfaceIndex(name, w.netns) !== null);
+  }
+  return out;
+}
+
+/**
+ * The foreign programs on exclusive (XDP) hooks: the link holding each, matched by the hook
+ * (link type, ifindex in the hook's namespace, and the program the hook reports), never by program
+ * id alone; and which of them another bpfops root owns.
+ */
+function identifyForeign(hooks: Record<string, ObservedHook>, ownedIds: Set<number>, root: string): void {
+  const xdp = Object.values(hooks).filter((h) => h.hook.type === "xdp" && h.progIds.some((id) => !ownedIds.has(id)));
+  if (!xdp.length) return;
+  const links = listLinks().filter((l) => l.typeName === "xdp");
+  const others = idsOwnedByOtherRoots(root);
+  for (const h of xdp) {
+    if (h.hook.type !== "xdp") continue;
+    const ifindex = interfaceIndex(h.hook.ifname, h.hook.netns);
+    h.foreignLinks = {};
+    h.otherRoots = {};
+    for (const id of h.progIds.filter((x) => !ownedIds.has(x))) {
+      const link = links.find((l) => l.progId === id && l.ifindex === ifindex);
+      if (link) h.foreignLinks[id] = link.id;
+      const other = others.get(id);
+      if (other) h.otherRoots[id] = other;
+    }
+  }
+}
+
+export function observeState(root: string, desired: DesiredState): ObservedState {
+  const own = new Ownership(root, readProvenance(root));
+  const hooks = [...desired.attachments.map((a) => a.hook), ...desired.chains.map((c) => c.hook)];
+  const interfaces = presentInterfaces(hooks);
+  const observedHooks: Record<string, ObservedHook> = {};
+  for (const h of hooks) {
+    for (const c of observedHooksOf(h, interfaces)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces);
+  }
+  const maps = observeMaps(root, desired, own);
+  const programs = observePrograms(root, own);
+  const objectMaps = observeObjectMaps(root, own);
+  const links = observeLinks(root, own);
+  identifyForeign(observedHooks, new Set(programs.map((p) => p.id)), root);
+  return { root, maps, programs, objectMaps, links, hooks: observedHooks, interfaces, unowned: [...own.unowned, ...strayPins(root)] };
+}

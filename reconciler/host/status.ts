@@ -1,0 +1,80 @@
+// What is applied, read from the kernel alone: every map, program version and link bpfops owns
+// under its bpffs root, with kernel ids, run counts, whether each link still enforces on a hook
+// that exists, and the provenance recorded beside them; pins bpfops did not make are listed apart.
+import { relative } from "node:path";
+import { readProvenance, type Provenance } from "./provenance.ts";
+import { listPins, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+
+export interface StatusEntry {
+  kind: "Map" | "Program" | "Attachment" | "Chain" | "ObjectMap" | "Unowned";
+  name: string;
+  pin: string;
+  id: number;
+  /** links: attached to a hook that exists (an XDP or tcx link whose interface went away is not) */
+  enforcing?: boolean;
+  detail: Record<string, string | number | boolean | null>;
+  provenance?: Provenance;
+}
+
+/** Opens a pin; null when it vanished meanwhile (a reconcile renaming it). */
+function tryOpen<T>(open: () => T): T | null {
+  try {
+    return open();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+export function readStatus(root: string, opts: { statsOn?: boolean } = {}): StatusEntry[] {
+  const prov = readProvenance(root);
+  const out: StatusEntry[] = [];
+  let pins: ReturnType<typeof listPins>;
+  try {
+    pins = listPins(root);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return out;
+    throw e;
+  }
+  for (const p of pins) {
+    const rel = relative(root, p.path);
+    if (rel === "state" || rel.includes("~")) continue; // the state map itself; pins mid-replacement
+    const [top, a, b] = rel.split("/");
+    const record = prov.get(rel);
+    const base = { pin: p.path, ...(record ? { provenance: record } : {}) };
+    if (!record) {
+      out.push({ ...base, kind: "Unowned", name: rel, id: 0, detail: { holds: p.kind, note: "not made by bpfops: never pruned or overwritten" } });
+      continue;
+    }
+    if (top === "maps" && a) {
+      const m = tryOpen(() => openPinnedMap(p.path));
+      if (!m) continue;
+      const i = m.info();
+      out.push({ ...base, kind: "Map", name: a, id: i.id, detail: { type: i.typeName, keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, entries: [...m.keys()].length } });
+      m.close();
+    } else if (top === "objmaps" && a && b) {
+      const m = tryOpen(() => openPinnedMap(p.path));
+      if (!m) continue;
+      const i = m.info();
+      out.push({ ...base, kind: "ObjectMap", name: `${a}/${b}`, id: i.id, detail: { type: i.typeName, maxEntries: i.maxEntries } });
+      m.close();
+    } else if (top === "programs" && a && b) {
+      const h = tryOpen(() => openPinnedProgram(p.path));
+      if (!h) continue;
+      const i = h.info();
+      // Without BPF stats the kernel counts nothing: a zero would claim the program never ran.
+      const counted = opts.statsOn || i.runCount > 0 || i.runTimeNs > 0;
+      out.push({ ...base, kind: "Program", name: a, id: i.id, detail: { digest: b, type: i.typeName, tag: i.tag, kernelName: i.name, verifiedInstructions: i.verifiedInstructions, runCount: counted ? i.runCount : null, runTimeNs: counted ? i.runTimeNs : null } });
+      h.close();
+    } else if ((top === "links" || top === "chains") && a && b) {
+      const l = tryOpen(() => openPinnedLink(p.path));
+      if (!l) continue;
+      const i = l.info();
+      const enforcing = !(i.typeName === "xdp" || i.typeName === "tcx") || (i.ifindex ?? 0) !== 0;
+      out.push({ ...base, kind: top === "links" ? "Attachment" : "Chain", name: a, id: i.id, enforcing, detail: { hook: decodeURIComponent(b), linkType: i.typeName, progId: i.progId, ...(i.ifindex !== undefined ? { ifindex: i.ifindex } : {}) } });
+      l.close();
+    }
+  }
+  return out;
+}
