@@ -102,7 +102,7 @@ describe("execute", () => {
 
   it("a chain slot that another tool changed since the plan is a Conflict and nothing stays changed", async () => {
     const { port, log } = fakePort();
-    const stale = { ...slot, expectProgId: 11 } as PlanAction;
+    const stale = { ...(slot as object), expectProgId: 11 } as PlanAction;
     await expect(execute(plan(load, stale, swap), port, { objects })).rejects.toMatchObject({ code: "Conflict" });
     expect(log.filter((l) => l.startsWith("setSlot") || l.startsWith("updateLink"))).toEqual([]);
     expect(log).toContain("unpin /r/programs/f/bbbb");
@@ -110,7 +110,7 @@ describe("execute", () => {
 
   it("takeover updates the foreign link in place (expecting its program), then pins it as ours", async () => {
     const { port, log } = fakePort();
-    const takeover: PlanAction = { ...(swap as Extract<PlanAction, { op: "swap"; strategy: "link-update" }>), strategy: "takeover", linkId: 55, expectProgId: 99 };
+    const takeover = { ...(swap as object), strategy: "takeover", linkId: 55, expectProgId: 99 } as PlanAction;
     await execute(plan(load, takeover), port, { objects });
     expect(kernelSteps(log).slice(-1)).toEqual(["updateLink held 55 <- held 100 expecting 99"]);
     expect(log).toContain("pinHeld /r/links/a/xdp@ns@eth0");
