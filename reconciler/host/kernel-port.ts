@@ -239,6 +239,8 @@ export function realKernelPort(root: string, objectBytes: (objectPath: string) =
       }
     },
     close() {
+      // Pruning the last object leaves the root clean: the state map goes with the last record.
+      provenance.removeIfEmpty();
       provenance.close();
     },
   };

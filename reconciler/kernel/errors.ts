@@ -47,12 +47,21 @@ export function fromNative(e: unknown): unknown {
   if (e.program && e.verifierLog) {
     return new VerifierRejectedError(e.message, e.program, e.code, e.errno, e.verifierLog, e);
   }
-  const detail = e.libbpfLog?.trim() ? `${e.message} (libbpf: ${lastLine(e.libbpfLog)})` : e.message;
+  const why = e.libbpfLog?.trim() ? explainingLine(e.libbpfLog) : "";
+  const detail = why ? `${e.message} (libbpf: ${why})` : e.message;
   return new KernelError(detail, e.code, e.errno, e.syscall, { cause: e });
 }
 
-function lastLine(s: string): string {
-  return s.trim().split("\n").filter((l) => l.trim()).slice(-1)[0] ?? "";
+/**
+ * The line of libbpf's log that says why: the first one that is not a generic "failed to load"
+ * summary (those repeat what the error already says), without libbpf's own prefix.
+ */
+export function explainingLine(log: string): string {
+  const lines = log
+    .split("\n")
+    .map((l) => l.replace(/^(libbpf: )+/, "").trim())
+    .filter(Boolean);
+  return lines.find((l) => !/^failed to load (object|BPF skeleton)/.test(l)) ?? lines.at(-1) ?? "";
 }
 
 /** Runs a native call and rethrows its error typed. */

@@ -1,0 +1,163 @@
+// The reconcile engine's correctness against the real kernel: program versions rebound after a
+// crash that replaced a map, compare-and-swap against the program the plan saw, ownership from
+// provenance, safe defaults (empty revisions, missing paths) and one lock per root, whatever its spelling.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { reconcileOnce } from "../../reconciler/agent/reconcile-once.ts";
+import { execute } from "../../reconciler/host/execute.ts";
+import { realKernelPort } from "../../reconciler/host/kernel-port.ts";
+import { acquireHostLock } from "../../reconciler/host/host-lock.ts";
+import { listPins, openPinnedLink, openPinnedMap, openPinnedProgram } from "../../reconciler/kernel/pins.ts";
+import { MapHandle } from "../../reconciler/kernel/handles.ts";
+import { loadObject } from "../../reconciler/kernel/object.ts";
+import { queryXdpHook } from "../../reconciler/kernel/observe.ts";
+import { layout } from "../../reconciler/core/layout.ts";
+import { MapType } from "../../schemas/kernel-names.ts";
+import type { Lab } from "../../reconciler/lab/netlab.ts";
+import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { applyRepo, HDR, planRepo, tempRepo, writeRepo } from "./repos.ts";
+
+const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+
+/** A filter bound to a Map whose size changes between v1 and v2 (onChange: migrate), on lab.dst. */
+function boundFilter(lab: Lab, v: 1 | 2): Record<string, string> {
+  return {
+    "m.yaml": `${HDR}kind: Map\nmetadata: { name: pod-rules }\nspec: { type: array, keySize: 4, valueSize: 32, maxEntries: ${v === 1 ? 64 : 64}, onChange: migrate }\n---
+${HDR}kind: Map\nmetadata: { name: scratch }\nspec: { type: hash, keySize: 4, valueSize: 8, maxEntries: ${v === 1 ? 16 : 32}, onChange: migrate }\n---
+${HDR}kind: Program\nmetadata: { name: pod-filter }\nspec: { object: objs/pod_filter.o, program: pod_filter, globals: { filter_version: ${v} }, maps: { pod_rules: { bind: pod-rules } } }\n---
+${HDR}kind: Program\nmetadata: { name: stage }\nspec: { object: objs/xdp_stage.o, program: xdp_stage, globals: { stage_index: 0 }, maps: { xdp_chain: { bind: slots } } }\n---
+${HDR}kind: Map\nmetadata: { name: slots }\nspec: { type: prog_array, keySize: 4, valueSize: 4, maxEntries: ${v === 1 ? 4 : 8}, onChange: recreate }\n---
+${HDR}kind: Attachment\nmetadata: { name: pod-filter }\nspec: { program: pod-filter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n`,
+  };
+}
+
+describe("reconcile engine", () => {
+  it("after a kill in prepare of a revision that replaces a map, the restart reloads versions bound to the discarded map", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    writeRepo(dir, boundFilter(lab, 2));
+    const plan = await planRepo(dir, root);
+    const prepareSteps = plan.actions.filter((a) => a.op === "load" || a.op === "migrate" || a.op === "recreate" || a.op === "create").length;
+    // Killed after prepare loaded every v2 program (bound to the slots map prepared beside the old one), before any switch.
+    const killed = cli(["--path", dir, "--bpffs", root, "--cache", `${dir}/.cache`], { BPFOPS_KILL_BEFORE_STEP: String(prepareSteps) });
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    const r = cli(["--path", dir, "--bpffs", root, "--cache", `${dir}/.cache`]);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/Program\/stage\s+load: .*Map\/slots is replaced/);
+    // Every pinned program version runs against the maps pinned now.
+    const slots = closeAtEnd(openPinnedMap(layout.map(root, "slots")));
+    const rules = closeAtEnd(openPinnedMap(layout.map(root, "pod-rules")));
+    for (const p of listPins(`${root}/programs`)) {
+      const h = closeAtEnd(openPinnedProgram(p.path));
+      const want = p.path.includes("/stage/") ? slots.id : rules.id;
+      expect(h.info().mapIds, p.path).toContain(want);
+    }
+    expect(slots.info().maxEntries).toBe(8);
+    const dry = cli(["--dry-run", "--path", dir, "--bpffs", root, "--cache", `${dir}/.cache`]);
+    expect(dry.status, dry.stdout).toBe(0);
+  });
+
+  it("a swap is a compare-and-swap against the program the plan observed: a program swapped in meanwhile fails the revision with Conflict", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    writeRepo(dir, { "m.yaml": boundFilter(lab, 1)["m.yaml"]!.replace("filter_version: 1", "filter_version: 3") });
+    const r = await reconcileOnce({ kind: "directory", path: dir }, { mode: "dry-run", root, labels: {}, cacheDir: `${dir}/.cache` });
+    // Another tool swaps the link's program between plan and commit.
+    const link = closeAtEnd(openPinnedLink(`${root}/links/pod-filter/xdp@${lab.dst.netns}@dst0`));
+    const other = await loadObject(BPF("pod_filter.o"), { pinRoot: "/nonexistent", name: "pod_filter" }, (o) => {
+      o.setGlobal("filter_version", 9);
+      for (const m of o.maps()) if (!m.internal) o.setMapPinPath(m.name, null);
+    });
+    const otherProg = closeAtEnd(other.program("pod_filter"));
+    other.close();
+    link.update(otherProg);
+    await expect(execute(r.plan, realKernelPort(root, (p) => r.build.objects.get(p)!), { objects: r.build.objects })).rejects.toMatchObject({ code: "Conflict" });
+    expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).toBe(otherProg.id);
+    expect(listPins(`${root}/programs/pod-filter`)).toHaveLength(1); // the version prepared for the refused revision is gone
+  });
+
+  it("pins under the root that bpfops did not make are reported and never pruned or overwritten", async (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    const dir = tempRepo({ "m.yaml": `${HDR}kind: Map\nmetadata: { name: ours }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
+    await applyRepo(dir, root);
+    const theirs = MapHandle.create({ type: MapType.hash, keySize: 4, valueSize: 4, maxEntries: 4 }, "theirs");
+    theirs.pin(layout.map(root, "theirs"));
+    theirs.close();
+    const plan = await planRepo(dir, root);
+    expect(plan.actions.map((a) => `${a.op} ${a.kind}/${a.name}`)).toEqual(["unchanged Map/ours", "unowned Map/theirs"]);
+    expect(plan.changes).toBe(false);
+    // A revision that claims that name is refused; one that drops everything leaves their pin alone.
+    writeRepo(dir, { "m.yaml": `${HDR}kind: Map\nmetadata: { name: theirs }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
+    await expect(applyRepo(dir, root)).rejects.toMatchObject({ code: "Conflict" });
+    writeRepo(dir, {});
+    await applyRepo(dir, root, { allowEmpty: true });
+    expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/theirs"]);
+    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" });
+    expect(status.stdout).toMatch(/Unowned\/maps\/theirs .*not made by bpfops/);
+  });
+
+  it("refuses a revision that would prune everything unless --allow-empty, which then leaves the root clean", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    const before = listPins(root).map((p) => p.path);
+    writeRepo(dir, {});
+    const dry = cli(["--dry-run", "--path", dir, "--bpffs", root]);
+    expect([dry.status, dry.stderr]).toEqual([2, expect.stringMatching(/would prune all \d+ objects .* --allow-empty/)]);
+    const refused = cli(["--path", dir, "--bpffs", root]);
+    expect(refused.status).toBe(2);
+    expect(listPins(root).map((p) => p.path)).toEqual(before);
+    const allowed = cli(["--path", dir, "--bpffs", root, "--allow-empty"]);
+    expect(allowed.status, allowed.stderr).toBe(0);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("a Map with prune: false stays pinned, with its data, when its manifest leaves the repository", async (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    const keepDoc = `${HDR}kind: Map\nmetadata: { name: keepme }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4, prune: false }\n`;
+    const other = `${HDR}kind: Map\nmetadata: { name: other }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n`;
+    const dir = tempRepo({ "m.yaml": keepDoc + "---\n" + other });
+    await applyRepo(dir, root);
+    writeRepo(dir, { "m.yaml": other });
+    await applyRepo(dir, root);
+    expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/keepme", "/maps/other", "/state"]);
+  });
+
+  it.each([
+    ["no --path and no --repo", [], /--path DIR/],
+    ["a --path that does not exist", ["--path", "/nonexistent-bpfops-dir"], /no such directory/],
+    ["an unknown --output", ["--path", ".", "--output", "yaml"], /Allowed choices are text, json/],
+    ["--ref without --repo", ["--path", ".", "--ref", "main"], /--ref needs --repo/],
+  ])("%s is an error (exit 2) that changes nothing", (_, args, message) => {
+    const r = cli(["--dry-run", "--bpffs", "/sys/fs/bpf/bpfops-test-none", ...args]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it("one lock per root, whatever its spelling", async (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    mkdirSync(`${root}/sub`);
+    const lock = await acquireHostLock(root, { wait: false });
+    try {
+      const dir = tempRepo({ "m.yaml": `${HDR}kind: Map\nmetadata: { name: t }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
+      const r = cli(["--path", dir, "--bpffs", `${root}/sub/..//`, "--no-wait"]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/another reconcile of .* is running/);
+    } finally {
+      lock.release();
+    }
+    expect(readdirSync("/run/bpfops").filter((f) => f.includes("reconcile-"))).not.toContain(lock.path.split("/").pop());
+  });
+});
