@@ -42,7 +42,18 @@ inline std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* 
 }
 inline int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  return info[i].As<Napi::Number>().Int64Value();
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  // A fraction, NaN or a number past 2^53 is a caller's bug: never let it truncate to another fd or size.
+  if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d > 9007199254740991.0 || d < -9007199254740991.0) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an integer");
+  }
+  return static_cast<int64_t>(d);
+}
+// A file descriptor argument: a non-negative integer.
+inline int FdArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  int64_t v = IntArg(info, i, what);
+  if (v < 0 || v > 0x7fffffff) throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a file descriptor (a non-negative integer)");
+  return static_cast<int>(v);
 }
 inline Napi::Buffer<uint8_t> BufArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsBuffer()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Buffer");

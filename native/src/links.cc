@@ -34,7 +34,7 @@ static Napi::Object LinkResult(Napi::Env env, int fd, int ifindex) {
 // attachXdp(progFd, ifname, netns, flags): { fd, ifindex }. flags are XDP_FLAGS_* (mode).
 static Napi::Value AttachXdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   std::string ifname = StrArg(info, 1, "ifname");
   uint32_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
   std::string ctx = "attach xdp " + ifname;
@@ -52,7 +52,7 @@ static Napi::Value AttachXdp(const Napi::CallbackInfo& info) {
 // raw bpf(2), since libbpf 1.1 has no tcx API.
 static Napi::Value AttachTcx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   std::string ifname = StrArg(info, 1, "ifname");
   std::string dir = StrArg(info, 3, "direction");
   if (dir != "ingress" && dir != "egress") throw Napi::TypeError::New(env, "direction must be ingress or egress");
@@ -80,7 +80,7 @@ static Napi::Value AttachTcx(const Napi::CallbackInfo& info) {
 // attachCgroup(progFd, cgroupPath, attachType): fd.
 static Napi::Value AttachCgroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   std::string path = StrArg(info, 1, "cgroupPath");
   uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
   std::string ctx = "attach cgroup " + path + " (attach type " + std::to_string(type) + ")";
@@ -97,7 +97,7 @@ static Napi::Value AttachCgroup(const Napi::CallbackInfo& info) {
 // link that owns the perf event, so the link alone keeps the attachment alive (and can be pinned).
 static Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   std::string cat = StrArg(info, 1, "category");
   std::string name = StrArg(info, 2, "name");
   std::string root = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "/sys/kernel/tracing";
@@ -123,7 +123,7 @@ static Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
 // attachRawTracepoint(progFd, name): fd.
 static Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   std::string name = StrArg(info, 1, "name");
   int fd = bpf_raw_tracepoint_open(name.c_str(), prog);
   if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_RAW_TRACEPOINT_OPEN", "attach raw tracepoint " + name);
@@ -133,7 +133,7 @@ static Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
 // attachTracing(progFd, attachType): fentry/fexit/tp_btf links (the target is in the program).
 static Napi::Value AttachTracing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int prog = static_cast<int>(IntArg(info, 0, "progFd"));
+  int prog = FdArg(info, 0, "progFd");
   uint32_t type = static_cast<uint32_t>(IntArg(info, 1, "attachType"));
   int fd = bpf_link_create(prog, 0, static_cast<bpf_attach_type>(type), nullptr);
   if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", "attach tracing program (attach type " + std::to_string(type) + ")");
@@ -144,8 +144,8 @@ static Napi::Value AttachTracing(const Napi::CallbackInfo& info) {
 // program it is a compare-and-swap (BPF_F_REPLACE) that fails with EPERM if someone else swapped.
 static Napi::Value LinkUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int link = static_cast<int>(IntArg(info, 0, "linkFd"));
-  int prog = static_cast<int>(IntArg(info, 1, "progFd"));
+  int link = FdArg(info, 0, "linkFd");
+  int prog = FdArg(info, 1, "progFd");
   int old = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
   LIBBPF_OPTS(bpf_link_update_opts, uo);
   if (old >= 0) {
@@ -159,7 +159,7 @@ static Napi::Value LinkUpdate(const Napi::CallbackInfo& info) {
 
 static Napi::Value LinkDetach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int link = static_cast<int>(IntArg(info, 0, "linkFd"));
+  int link = FdArg(info, 0, "linkFd");
   int ret = bpf_link_detach(link);
   if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_LINK_DETACH", "detach link fd " + std::to_string(link));
   return env.Undefined();

@@ -345,7 +345,7 @@ Napi::Value BpfObject::ReuseMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, true);
   std::string name = StrArg(info, 0, "map");
-  int ret = bpf_map__reuse_fd(FindMap(env, name), static_cast<int>(IntArg(info, 1, "fd")));
+  int ret = bpf_map__reuse_fd(FindMap(env, name), FdArg(info, 1, "fd"));
   if (ret) ThrowErrno(env, LibbpfErr(ret), "bpf_map__reuse_fd", "bind map " + name + " of " + label_ + " to an existing map");
   return env.Undefined();
 }

@@ -157,7 +157,7 @@ static Napi::Value ListLinks(const Napi::CallbackInfo& info) {
 static Napi::Value InfoOfFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string kind = StrArg(info, 0, "kind");
-  int fd = static_cast<int>(IntArg(info, 1, "fd"));
+  int fd = FdArg(info, 1, "fd");
   if (kind == "prog") return ProgInfoObject(env, fd);
   if (kind == "map") return MapInfoObject(env, fd);
   if (kind == "link") return LinkInfoObject(env, fd);

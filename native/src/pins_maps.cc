@@ -18,13 +18,13 @@ static constexpr long kBpffsMagic = 0xcafe4a11;
 static constexpr int kENOTSUPP = 524;  // kernel-internal "not supported", leaks out of bpf(2)
 
 static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   if (close(fd) != 0) ThrowErrno(info.Env(), errno, "close", "close fd " + std::to_string(fd));
   return info.Env().Undefined();
 }
 
 static Napi::Value DupFd(const Napi::CallbackInfo& info) {
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) ThrowErrno(info.Env(), errno, "dup", "dup fd " + std::to_string(fd));
   return Napi::Number::New(info.Env(), d);
@@ -32,7 +32,7 @@ static Napi::Value DupFd(const Napi::CallbackInfo& info) {
 
 // flock(fd, exclusive, wait): true when the lock is held, false when it is busy and wait is false.
 static Napi::Value Flock(const Napi::CallbackInfo& info) {
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   bool exclusive = info.Length() > 1 && info[1].ToBoolean().Value();
   bool wait = info.Length() > 2 && info[2].ToBoolean().Value();
   int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
@@ -42,7 +42,7 @@ static Napi::Value Flock(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value ObjPin(const Napi::CallbackInfo& info) {
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   std::string path = StrArg(info, 1, "path");
   int ret = bpf_obj_pin(fd, path.c_str());
   if (ret) ThrowErrno(info.Env(), LibbpfErr(ret), "BPF_OBJ_PIN", "pin " + path);
@@ -59,7 +59,7 @@ static Napi::Value ObjGet(const Napi::CallbackInfo& info) {
 // fdKind(fd): "prog" | "map" | "link" | "btf" | "other", from the anon inode's name (a new link
 // is "bpf_link", one reopened from a pin "bpf-link").
 static Napi::Value FdKind(const Napi::CallbackInfo& info) {
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   char link[64];
   std::string p = "/proc/self/fd/" + std::to_string(fd);
   ssize_t n = readlink(p.c_str(), link, sizeof(link) - 1);
@@ -82,13 +82,42 @@ static Napi::Value IsBpffs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), st.f_type == kBpffsMagic);
 }
 
+// The sizes the kernel really uses for a map's keys and values (per-CPU values: rounded to 8 bytes,
+// times the possible CPUs). Every map call checks its Buffers against them: a short Buffer would
+// let the kernel read past it, a short lookup buffer would let it write past it.
+struct MapSizes {
+  uint32_t key;
+  size_t value;
+  uint32_t type;
+};
+static MapSizes SizesOf(Napi::Env env, int fd) {
+  bpf_map_info mi = {};
+  uint32_t len = sizeof(mi);
+  int ret = bpf_obj_get_info_by_fd(fd, &mi, &len);
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_OBJ_GET_INFO_BY_FD", "map fd " + std::to_string(fd));
+  bool percpu = mi.type == BPF_MAP_TYPE_PERCPU_HASH || mi.type == BPF_MAP_TYPE_PERCPU_ARRAY || mi.type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+                mi.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+  size_t v = mi.value_size;
+  if (percpu) v = ((v + 7) & ~static_cast<size_t>(7)) * static_cast<size_t>(libbpf_num_possible_cpus());
+  // Maps of maps and prog-arrays read back ids (4 bytes) but take fds (4 bytes): the same size.
+  return {mi.key_size, v, mi.type};
+}
+static void CheckLen(Napi::Env env, size_t got, size_t want, const char* what, int fd) {
+  if (got != want) {
+    throw Napi::RangeError::New(env, std::string(what) + " has " + std::to_string(got) + " bytes; map fd " + std::to_string(fd) + " takes " + std::to_string(want));
+  }
+}
+
 // mapLookup(fd, key, valueSize, flags?): Buffer | null (null when the key is absent).
 static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   auto key = BufArg(info, 1, "key");
   size_t vsize = static_cast<size_t>(IntArg(info, 2, "valueSize"));
   uint64_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+  MapSizes sz = SizesOf(env, fd);
+  CheckLen(env, key.Length(), sz.key, "key", fd);
+  CheckLen(env, vsize, sz.value, "valueSize", fd);
   auto out = Napi::Buffer<uint8_t>::New(env, vsize);
   int ret = bpf_map_lookup_elem_flags(fd, key.Data(), out.Data(), flags);
   if (ret) {
@@ -102,10 +131,13 @@ static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
 // mapUpdate(fd, key, value, flags = BPF_ANY)
 static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   auto key = BufArg(info, 1, "key");
   auto value = BufArg(info, 2, "value");
   uint64_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+  MapSizes sz = SizesOf(env, fd);
+  CheckLen(env, key.Length(), sz.key, "key", fd);
+  CheckLen(env, value.Length(), sz.value, "value", fd);
   int ret = bpf_map_update_elem(fd, key.Data(), value.Data(), flags);
   if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_MAP_UPDATE_ELEM", "update map fd " + std::to_string(fd));
   return env.Undefined();
@@ -114,8 +146,9 @@ static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
 // mapDelete(fd, key): true if deleted, false if absent.
 static Napi::Value MapDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   auto key = BufArg(info, 1, "key");
+  CheckLen(env, key.Length(), SizesOf(env, fd).key, "key", fd);
   int ret = bpf_map_delete_elem(fd, key.Data());
   if (ret) {
     int err = LibbpfErr(ret);
@@ -128,8 +161,10 @@ static Napi::Value MapDelete(const Napi::CallbackInfo& info) {
 // mapNextKey(fd, key | null, keySize): the key after key (the first key for null), or null at the end.
 static Napi::Value MapNextKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   size_t ksize = static_cast<size_t>(IntArg(info, 2, "keySize"));
+  CheckLen(env, ksize, SizesOf(env, fd).key, "keySize", fd);
+  if (info[1].IsBuffer()) CheckLen(env, info[1].As<Napi::Buffer<uint8_t>>().Length(), ksize, "key", fd);
   const void* cur = info[1].IsBuffer() ? info[1].As<Napi::Buffer<uint8_t>>().Data() : nullptr;
   auto out = Napi::Buffer<uint8_t>::New(env, ksize);
   int ret = bpf_map_get_next_key(fd, cur, out.Data());
@@ -146,18 +181,26 @@ static Napi::Value MapNextKey(const Napi::CallbackInfo& info) {
 // caller can fall back to iteration.
 static Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   size_t ksize = static_cast<size_t>(IntArg(info, 1, "keySize"));
   size_t vsize = static_cast<size_t>(IntArg(info, 2, "valueSize"));
   uint32_t cap = static_cast<uint32_t>(IntArg(info, 3, "maxEntries"));
+  MapSizes sz = SizesOf(env, fd);
+  CheckLen(env, ksize, sz.key, "keySize", fd);
+  CheckLen(env, vsize, sz.value, "valueSize", fd);
   if (cap == 0) cap = 1;
-  std::vector<uint8_t> keys(ksize * cap), values(vsize * cap);
+  // Read in chunks, growing with what the map holds: a huge, sparse map costs its entries, not
+  // maxEntries of memory up front.
+  const uint32_t chunk = 4096;
+  std::vector<uint8_t> keys, values;
   // Hash maps need a batch token as large as a key; 8 bytes covers array maps.
   std::vector<uint8_t> inTok(std::max<size_t>(ksize, 8)), outTok(std::max<size_t>(ksize, 8));
   uint32_t total = 0;
   bool first = true;
   while (total < cap) {
-    uint32_t count = cap - total;
+    uint32_t count = std::min(chunk, cap - total);
+    keys.resize((static_cast<size_t>(total) + count) * ksize);
+    values.resize((static_cast<size_t>(total) + count) * vsize);
     LIBBPF_OPTS(bpf_map_batch_opts, bo);
     int ret = bpf_map_lookup_batch(fd, first ? nullptr : inTok.data(), outTok.data(), keys.data() + total * ksize,
                                    values.data() + total * vsize, &count, &bo);
@@ -181,10 +224,13 @@ static Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
 // mapUpdateBatch(fd, keys, values, count, flags = BPF_ANY)
 static Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "fd"));
+  int fd = FdArg(info, 0, "fd");
   auto keys = BufArg(info, 1, "keys");
   auto values = BufArg(info, 2, "values");
   uint32_t count = static_cast<uint32_t>(IntArg(info, 3, "count"));
+  MapSizes sz = SizesOf(env, fd);
+  CheckLen(env, keys.Length(), static_cast<size_t>(count) * sz.key, "keys", fd);
+  CheckLen(env, values.Length(), static_cast<size_t>(count) * sz.value, "values", fd);
   LIBBPF_OPTS(bpf_map_batch_opts, bo);
   if (info.Length() > 4 && info[4].IsNumber()) bo.elem_flags = info[4].As<Napi::Number>().Int64Value();
   int ret = bpf_map_update_batch(fd, keys.Data(), values.Data(), &count, &bo);
@@ -252,9 +298,10 @@ static Napi::Value MapCreateStringHash(const Napi::CallbackInfo& info) {
 // progArraySet(mapFd, slot, progFd | -1): one atomic slot update (or delete for -1).
 static Napi::Value ProgArraySet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "mapFd"));
+  int fd = FdArg(info, 0, "mapFd");
   uint32_t slot = static_cast<uint32_t>(IntArg(info, 1, "slot"));
-  int prog = static_cast<int>(IntArg(info, 2, "progFd"));
+  int prog = static_cast<int>(IntArg(info, 2, "progFd"));  // -1 empties the slot
+  if (prog < -1) throw Napi::RangeError::New(env, "progFd must be a file descriptor, or -1 to empty the slot");
   int ret = prog < 0 ? bpf_map_delete_elem(fd, &slot) : bpf_map_update_elem(fd, &slot, &prog, BPF_ANY);
   if (ret) {
     int err = LibbpfErr(ret);
@@ -274,7 +321,7 @@ static int CollectRecord(void* ctx, void* data, size_t size) {
 // ringbufDrain(mapFd): every record waiting in a BPF ring buffer, as Buffers.
 static Napi::Value RingbufDrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "mapFd"));
+  int fd = FdArg(info, 0, "mapFd");
   std::vector<std::vector<uint8_t>> records;
   ring_buffer* rb = ring_buffer__new(fd, CollectRecord, &records, nullptr);
   if (!rb) ThrowErrno(env, errno ? errno : EINVAL, "ring_buffer__new", "open ring buffer fd " + std::to_string(fd));

@@ -40,7 +40,7 @@ static Napi::Value LoadRawProgram(const Napi::CallbackInfo& info) {
 // testRun(progFd, data, repeat = 1): { retval, durationNs, data } via BPF_PROG_TEST_RUN.
 static Napi::Value TestRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntArg(info, 0, "progFd"));
+  int fd = FdArg(info, 0, "progFd");
   auto data = BufArg(info, 1, "data");
   int repeat = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
   std::vector<uint8_t> out(data.Length() + 512);

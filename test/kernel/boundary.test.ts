@@ -199,3 +199,31 @@ describe("file descriptors", () => {
     expect(openFdCount()).toBe(before);
   });
 });
+
+describe("the native boundary checks what it is given", () => {
+  const hash = (maxEntries = 16) => closeAtEnd(MapHandle.create({ type: 1, keySize: 4, valueSize: 8, maxEntries, flags: 1 /* BPF_F_NO_PREALLOC */ }, "bpfops_t_bound"));
+  it.each<[string, (m: MapHandle, n: typeof import("../../reconciler/kernel/native.ts").native) => unknown, RegExp]>([
+    ["a short key on update", (m, n) => n.mapUpdate(m.fd, Buffer.alloc(2), Buffer.alloc(8)), /key has 2 bytes; map fd \d+ takes 4/],
+    ["a short value on update (the kernel would read past it)", (m, n) => n.mapUpdate(m.fd, Buffer.alloc(4), Buffer.alloc(1)), /value has 1 bytes; map fd \d+ takes 8/],
+    ["a long value buffer on lookup (the kernel would write past a short one)", (m, n) => n.mapLookup(m.fd, Buffer.alloc(4), 4096), /valueSize has 4096 bytes; map fd \d+ takes 8/],
+    ["a short key on delete", (m, n) => n.mapDelete(m.fd, Buffer.alloc(3)), /key has 3 bytes/],
+    ["batch values that do not match the count", (m, n) => n.mapUpdateBatch(m.fd, Buffer.alloc(8), Buffer.alloc(8), 2), /keys has 8 bytes; map fd \d+ takes 8|values has 8 bytes/],
+    ["a fractional fd", (_m, n) => n.mapLookup(3.5, Buffer.alloc(4), 8), /fd must be an integer/],
+    ["a negative fd", (_m, n) => n.mapLookup(-2, Buffer.alloc(4), 8), /fd must be a file descriptor/],
+  ])("refuses %s with an error, not memory corruption", async (_, call, message) => {
+    const { native } = await import("../../reconciler/kernel/native.ts");
+    const m = hash();
+    expect(() => call(m, native)).toThrow(message);
+    expect(m.entries()).toEqual([]); // nothing was written
+  });
+
+  it("dumps a huge, sparse map in chunks: memory follows the entries, not maxEntries", () => {
+    const m = hash(1 << 24);
+    for (let i = 0; i < 5000; i++) m.update(u32(i), u64(i));
+    const before = process.memoryUsage().arrayBuffers;
+    const all = m.entries();
+    expect(all).toHaveLength(5000);
+    // 2^24 entries of 12 bytes would be 192 MiB up front.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+  });
+});

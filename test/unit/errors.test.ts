@@ -26,9 +26,17 @@ describe("fromNative", () => {
     expect(e.logTail(2)).toBe("1: invalid access to packet\nprocessed 2 insns");
   });
 
-  it("adds libbpf's last message to other load failures", () => {
-    const e = fromNative(nativeError({ message: "load object o: Invalid argument", code: "EINVAL", errno: 22, syscall: "BPF_PROG_LOAD", libbpfLog: "libbpf: map 'm': failed to create: Invalid argument(-22)\n" })) as KernelError;
-    expect(e.message).toBe("load object o: Invalid argument (libbpf: libbpf: map 'm': failed to create: Invalid argument(-22))");
+  it.each([
+    ["one line", "libbpf: map 'm': failed to create: Invalid argument(-22)\n", "map 'm': failed to create: Invalid argument(-22)"],
+    [
+      "the line that explains, not the generic summary after it",
+      "libbpf: couldn't reuse pinned map at '/sys/fs/bpf/x/m': parameter mismatch\nlibbpf: map 'm': error reusing pinned map\nlibbpf: failed to load object 'o.o'\n",
+      "couldn't reuse pinned map at '/sys/fs/bpf/x/m': parameter mismatch",
+    ],
+    ["a doubled prefix", "libbpf: libbpf: failed to load object 'o.o'\n", "failed to load object 'o.o'"],
+  ])("adds libbpf's explaining message to other load failures: %s", (_, log, why) => {
+    const e = fromNative(nativeError({ message: "load object o: Invalid argument", code: "EINVAL", errno: 22, syscall: "BPF_PROG_LOAD", libbpfLog: log })) as KernelError;
+    expect(e.message).toBe(`load object o: Invalid argument (libbpf: ${why})`);
   });
 
   it("passes through errors that did not come from the kernel", () => {
