@@ -83,6 +83,12 @@ export const MapSpec = z.strictObject({
   flags: z.int().min(0).max(2 ** 32 - 1).optional(),
   /** what to do when the definition changes: keep (refuse), recreate (start empty), migrate (copy what fits) */
   onChange: z.enum(["keep", "recreate", "migrate"]).default("keep"),
+  /**
+   * how migrate carries over what the datapath writes to the old map between the copy and the
+   * moment the hooks have moved: latest (the old map's value wins) or sum (values are u64
+   * counters: what was counted meanwhile is added)
+   */
+  merge: z.enum(["latest", "sum"]).default("latest"),
   entries: z.array(z.strictObject({ key: Bytes, value: Bytes })).max(65536).optional(),
   /** write initial entries over values the datapath or an operator wrote */
   overwriteEntries: z.boolean().default(false),

@@ -19,6 +19,8 @@ export interface BuildOptions {
   /** where compiled .bpf.c objects are cached */
   cacheDir: string;
   signal?: AbortSignal;
+  /** bytes one Map may ask for (maxEntries x (key + value)) */
+  mapMemoryBudget?: number;
 }
 
 export interface Build {
@@ -58,7 +60,7 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
     if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath)));
     objects.set(m.id, facts);
   }
-  const { validated, issues: crossIssues } = validateManifests(manifests, objects);
+  const { validated, issues: crossIssues } = validateManifests(manifests, objects, opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {});
   issues.push(...crossIssues);
   if (!issues.length) issues.push(...checkSelection(validated, opts.labels));
   if (issues.length) throw new ManifestInvalidError(issues);

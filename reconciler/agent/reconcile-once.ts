@@ -27,6 +27,8 @@ export interface ReconcileOnceOptions {
   root: string;
   labels: Record<string, string>;
   cacheDir: string;
+  /** bytes one Map may ask for; validation refuses bigger ones */
+  mapMemoryBudget?: number;
   /** load every new or changed program into the verifier (dry-run) */
   verify?: boolean;
   /** allow a revision that prunes every owned object */
@@ -114,7 +116,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
   signal?.throwIfAborted();
 
   t0 = now();
-  const build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}) });
+  const build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}), ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
   timings.buildMs = since(t0);
   signal?.throwIfAborted();
   const context: RevisionContext = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };

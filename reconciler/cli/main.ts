@@ -65,6 +65,7 @@ program
   .option("--ref <ref>", "branch, tag or commit with --repo", "HEAD")
   .option("--verify", "load every new or changed program into the verifier, without attaching it")
   .option("--allow-empty", "allow a revision that would prune every object bpfops owns on this host")
+  .option("--map-memory-budget <bytes>", "refuse Maps whose maxEntries x (key + value) is larger (default 1 GiB)", positiveNumber("--map-memory-budget"))
   .addOption(outputOption())
   .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
   .option("--labels <k=v,...>", "this host's labels, for host selectors")

@@ -21,6 +21,7 @@ export interface ReconcileCliOptions {
   labels?: string;
   cache?: string;
   allowEmpty?: boolean;
+  mapMemoryBudget?: number;
   showUnchanged?: boolean;
   /** wait for another reconcile of the same root to finish (default), or fail at once */
   wait?: boolean;
@@ -71,6 +72,7 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
     cacheDir: opts.cache ?? defaultCacheDir(),
     verify: !!opts.verify,
     allowEmpty: !!opts.allowEmpty,
+    ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}),
     wait: opts.wait ?? true,
     onLockWait: (pid) => process.stderr.write(`bpfops: waiting for the reconcile of ${opts.bpffs} held by pid ${pid}\n`),
     // Crash tests: SIGKILL this process just before step N of the apply.

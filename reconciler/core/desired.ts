@@ -21,6 +21,7 @@ export interface DesiredMap {
   source: string;
   def: MapDefinition;
   onChange: "keep" | "recreate" | "migrate";
+  merge: "latest" | "sum";
   /** initial entries as hex */
   entries: Array<{ key: string; value: string }>;
   overwriteEntries: boolean;
@@ -136,6 +137,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       source: m.file,
       def,
       onChange: s.onChange,
+      merge: s.merge,
       entries: (s.entries ?? []).map((e) => ({ key: encodeValue(e.key, s.keySize)!.toString("hex"), value: encodeValue(e.value, s.valueSize)!.toString("hex") })),
       overwriteEntries: s.overwriteEntries,
       prune: s.prune,

@@ -34,7 +34,7 @@ export interface MapEntryHex {
 
 export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean } & (
     | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean }
-    | { op: "recreate" | "migrate"; def: MapDefinition; fromDef: MapDefinition; mapId: number; entries: MapEntryHex[]; overwrite: boolean }
+    | { op: "recreate" | "migrate"; def: MapDefinition; fromDef: MapDefinition; mapId: number; entries: MapEntryHex[]; overwrite: boolean; merge?: "latest" | "sum" }
     | { op: "set-entries"; mapId: number; entries: MapEntryHex[]; overwrite: boolean }
     | { op: "unchanged"; mapId: number }
     | { op: "conflict"; mapId?: number; def?: MapDefinition; fromDef?: MapDefinition }
@@ -153,7 +153,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
       }
       replaced.add(d.name);
       if (d.onChange === "recreate") out.push({ ...base, op: "recreate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `definition changed (${diff.join(", ")}); onChange recreate starts it empty` });
-      else out.push({ ...base, op: "migrate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit` });
+      else out.push({ ...base, op: "migrate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, merge: d.merge, reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit${d.merge === "sum" ? ", summing what is counted meanwhile" : ""}` });
       continue;
     }
     const pending = pendingEntries(d, o);

@@ -5,7 +5,10 @@ import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue, type IssueCode } from "./manifest-issues.ts";
 import type { ObjectSummary } from "./object-summary.ts";
 import type { AttachmentManifest, ChainManifest, Hook, MapManifest, ProgramManifest } from "../../schemas/manifest.ts";
-import { MapType, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
+import { AttachType, attachTypeName, MapType, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
+
+/** The most memory one Map may ask for (maxEntries x (key + value)), unless the build says otherwise. */
+export const DEFAULT_MAP_MEMORY_BUDGET = 1 << 30;
 
 /** The object behind a Program manifest: its digest and summary, or why it could not be read. */
 export type ObjectFacts = { ok: true; path: string; digest: string; summary: ObjectSummary } | { ok: false; path: string; code: IssueCode; message: string };
@@ -47,6 +50,15 @@ export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | un
   return prog && prog.type !== 0 ? progTypeName(prog.type) : undefined;
 }
 
+/** The attach type a program is loaded for, when its manifest or its section says one (0 is "not said"). */
+export function expectedAttachType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
+  if (p.spec.attachType) return p.spec.attachType;
+  if (!facts?.ok) return undefined;
+  const prog = facts.summary.programs.find((x) => x.name === p.spec.program);
+  if (!prog || prog.expectedAttachType === AttachType.cgroup_inet_ingress) return undefined;
+  return attachTypeName(prog.expectedAttachType);
+}
+
 /** Encodes a key, value or global as bytes of the given size; null when it does not fit. */
 export function encodeValue(v: string | number | boolean, size: number): Buffer | null {
   if (typeof v === "string") {
@@ -67,7 +79,8 @@ export function encodeInteger(v: number | bigint | boolean, size: number): Buffe
   return b.subarray(0, size);
 }
 
-export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>): { validated: Validated; issues: ManifestIssue[] } {
+export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>, opts: { mapMemoryBudget?: number } = {}): { validated: Validated; issues: ManifestIssue[] } {
+  const budget = opts.mapMemoryBudget ?? DEFAULT_MAP_MEMORY_BUDGET;
   const issues: ManifestIssue[] = [];
   const at = (m: LocatedManifest, path: Array<string | number>, code: IssueCode, message: string) =>
     issues.push({ code, file: m.file, ...m.locate(path), manifest: m.id, field: fieldPath(path), message });
@@ -88,11 +101,23 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     else if (k === "Chain") validated.chains.set(m.manifest.metadata.name, m as never);
   }
 
-  // Maps: initial entries must fit the declared sizes.
+  // Maps: a size the host can afford, and initial entries that fit the declared sizes and the map.
   for (const m of validated.maps.values()) {
     const s = m.manifest.spec;
-    s.entries?.forEach((e, i) => {
-      if (!encodeValue(e.key, s.keySize)) at(m, ["spec", "entries", i, "key"], "EntrySize", `key does not fit keySize ${s.keySize}`);
+    const bytes = s.maxEntries * (s.keySize + s.valueSize);
+    if (bytes > budget) at(m, ["spec", "maxEntries"], "MapTooLarge", `maxEntries ${s.maxEntries} x (keySize ${s.keySize} + valueSize ${s.valueSize}) is ${bytes} bytes, over the budget of ${budget} (--map-memory-budget)`);
+    if (s.merge === "sum" && s.valueSize % 8 !== 0) at(m, ["spec", "merge"], "EntrySize", `merge: sum adds u64 counters, but valueSize ${s.valueSize} is not a multiple of 8`);
+    const entries = s.entries ?? [];
+    if (entries.length && (s.type.startsWith("percpu") || s.type === "lru_percpu_hash")) {
+      at(m, ["spec", "entries", 0], "EntrySize", `a ${s.type} map holds a value per CPU: initial entries are not supported for it`);
+      continue;
+    }
+    if (entries.length > s.maxEntries) at(m, ["spec", "entries"], "TooManyEntries", `${entries.length} entries do not fit maxEntries ${s.maxEntries}`);
+    const isArray = s.type === "array" || s.type === "prog_array";
+    entries.forEach((e, i) => {
+      const key = encodeValue(e.key, s.keySize);
+      if (!key) at(m, ["spec", "entries", i, "key"], "EntrySize", `key does not fit keySize ${s.keySize}`);
+      else if (isArray && s.keySize === 4 && key.readUInt32LE(0) >= s.maxEntries) at(m, ["spec", "entries", i, "key"], "EntrySize", `array index ${key.readUInt32LE(0)} is past the last one (maxEntries ${s.maxEntries})`);
       if (!encodeValue(e.value, s.valueSize)) at(m, ["spec", "entries", i, "value"], "EntrySize", `value does not fit valueSize ${s.valueSize}`);
       if (s.type === "prog_array") at(m, ["spec", "entries", i], "EntrySize", "prog_array slots are filled by Chains, not by entries");
     });
@@ -153,6 +178,11 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     const t = programType(s.program);
     const want = programTypesForHook(s.hook);
     if (t && !want.includes(t)) at(a, ["spec", "hook", "type"], "WrongProgramType", `Program/${s.program} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
+    else if (s.hook.type === "cgroup") {
+      // The kernel refuses (EINVAL) a cgroup attach type other than the one the program was loaded for.
+      const expected = expectedAttachType(validated.programs.get(s.program)!.manifest, objects.get(validated.programs.get(s.program)!.id));
+      if (expected && expected !== s.hook.attachType) at(a, ["spec", "hook", "attachType"], "WrongAttachType", `Program/${s.program} is loaded for ${expected} (its section or spec.attachType), not ${s.hook.attachType}`);
+    }
   }
 
   for (const c of validated.chains.values()) {

@@ -140,7 +140,7 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
 
 // --- commit ----------------------------------------------------------------------------------
 
-function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string[]): Step | null {
+function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string[], carryOvers: Finish[]): Step | null {
   if (a.op === "recreate" || a.op === "migrate") {
     const next = a.pin + PIN_SUFFIX.next;
     const prev = a.pin + PIN_SUFFIX.prev;
@@ -151,6 +151,14 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
         if (a.op === "migrate") {
           const r = k.copyEntries(a.pin, next);
           notes.push(`Map/${a.name}: migrated ${r.copied} entries${r.dropped ? `, ${r.dropped} did not fit and were left behind` : ""}`);
+          // Until every hook runs programs bound to the new map, the datapath still writes to the old one.
+          carryOvers.push({
+            name: `carry over ${prev}`,
+            run() {
+              const n = k.carryOver(prev, a.pin, r.snapshot, a.merge ?? "latest");
+              if (n) notes.push(`Map/${a.name}: carried over ${n} entries the datapath wrote during the switch${a.merge === "sum" ? " (summed)" : ""}`);
+            },
+          });
         }
         const old = k.holdPin(a.pin);
         k.rename(a.pin, prev);
@@ -367,6 +375,7 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
   const report: ExecuteReport = { steps: [], notes: [], survivors: [], timings: { prepareMs: 0, commitMs: 0, pruneMs: 0, kernelMs: 0 } };
   const undo: UndoRecord[] = [];
   const finishes: Finish[] = [];
+  const carryOvers: Finish[] = [];
   let n = 0;
   const before = (name: string) => {
     opts.beforeStep?.(n++, name);
@@ -390,7 +399,7 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
     report.timings.prepareMs = ms(t0);
     t0 = process.hrtime.bigint();
     // Maps switch first, then chains fill, then hooks move: a hook never runs a program whose maps are not in place.
-    for (const a of plan.actions) if (a.kind === "Map" && a.op !== "unowned") await run(commitMap(a, k, opts, report.notes));
+    for (const a of plan.actions) if (a.kind === "Map" && a.op !== "unowned") await run(commitMap(a, k, opts, report.notes, carryOvers));
     for (const a of plan.actions) {
       if (a.kind !== "Chain" || a.op === "unowned") continue;
       if ("slot" in a) await run(commitChainSlot(a, k));
@@ -416,7 +425,8 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
   report.timings.commitMs = ms(t0);
 
   t0 = process.hrtime.bigint();
-  const prunes: Finish[] = [...finishes];
+  // Hooks first let go of the old programs, then what those wrote to replaced maps is carried over.
+  const prunes: Finish[] = [...finishes, ...carryOvers];
   for (const a of plan.actions) {
     if (a.kind === "Map" && (a.op === "recreate" || a.op === "migrate")) {
       const prev = a.pin + PIN_SUFFIX.prev;

@@ -9,7 +9,7 @@ import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import type { MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
-import { attachToHook, createMap, copyEntries, loadProgramVersion, writeInitialEntries } from "./kernel-steps.ts";
+import { attachToHook, carryOver, createMap, copyEntries, loadProgramVersion, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 
 /** A kernel object kept alive by the undo record that holds it. */
@@ -22,8 +22,10 @@ export interface KernelPort {
   /** Creates a map and pins it at pin. */
   createMap(def: MapDefinition, name: string, pin: string): void;
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean): number;
-  /** Copies what fits from one pinned map into another. */
-  copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number };
+  /** Copies what fits from one pinned map into another; the snapshot is what was read (hex key -> value). */
+  copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number; snapshot: Map<string, Buffer> };
+  /** Carries over what changed in fromPin since the snapshot: the latest value, or (sum) the difference added. */
+  carryOver(fromPin: string, toPin: string, snapshot: Map<string, Buffer>, merge: "latest" | "sum"): number;
   /** Loads a program version (its object maps pin under objmaps/) and pins it at pin. */
   loadProgram(action: Extract<ProgramAction, { op: "load" }>, bytes: Buffer, pin: string): Promise<void>;
   /** Opens what is pinned at pin, to keep it alive (and re-pin it) while an undo may need it. */
@@ -99,6 +101,16 @@ export function realKernelPort(root: string, objectBytes: (objectPath: string) =
       const to = openPinnedMap(toPin);
       try {
         return copyEntries(from, to);
+      } finally {
+        from.close();
+        to.close();
+      }
+    },
+    carryOver(fromPin, toPin, snapshot, merge) {
+      const from = openPinnedMap(fromPin);
+      const to = openPinnedMap(toPin);
+      try {
+        return carryOver(from, to, snapshot, merge);
       } finally {
         from.close();
         to.close();

@@ -56,12 +56,13 @@ export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwr
   return written;
 }
 
-/** Copies every entry of from into to that fits (same key and value size, room left). */
-export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; dropped: number } {
+/** Copies every entry of from into to that fits (same key and value size, room left); returns what it read. */
+export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; dropped: number; snapshot: Map<string, Buffer> } {
   let copied = 0;
   let dropped = 0;
   const entries = from.entries();
-  if (from.keySize !== to.keySize || from.valueSize !== to.valueSize) return { copied, dropped: entries.length };
+  const snapshot = new Map(entries.map((e) => [e.key.toString("hex"), Buffer.from(e.value)]));
+  if (from.keySize !== to.keySize || from.valueSize !== to.valueSize) return { copied, dropped: entries.length, snapshot };
   for (const e of entries) {
     try {
       to.update(e.key, e.value);
@@ -70,7 +71,37 @@ export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; d
       dropped++;
     }
   }
-  return { copied, dropped };
+  return { copied, dropped, snapshot };
+}
+
+/**
+ * After the hooks have moved to the new map, what the datapath wrote to the old one since the
+ * copy goes over too: keys whose value changed take the old map's latest value, or with sum
+ * (u64 lanes, per-CPU values included) get what was counted meanwhile added to theirs.
+ */
+export function carryOver(from: MapHandle, to: MapHandle, snapshot: Map<string, Buffer>, merge: "latest" | "sum"): number {
+  if (from.keySize !== to.keySize || from.valueSize !== to.valueSize) return 0;
+  let carried = 0;
+  for (const e of from.entries()) {
+    const before = snapshot.get(e.key.toString("hex"));
+    if (before?.equals(e.value)) continue;
+    let value = e.value;
+    if (merge === "sum") {
+      const cur = to.lookup(e.key) ?? Buffer.alloc(e.value.length);
+      value = Buffer.alloc(e.value.length);
+      for (let off = 0; off + 8 <= value.length; off += 8) {
+        const delta = e.value.readBigUInt64LE(off) - (before ? before.readBigUInt64LE(off) : 0n);
+        value.writeBigUInt64LE(BigInt.asUintN(64, cur.readBigUInt64LE(off) + delta), off);
+      }
+    }
+    try {
+      to.update(e.key, value);
+      carried++;
+    } catch {
+      // No room for a key the old map gained meanwhile: it was reported as not fitting at the copy.
+    }
+  }
+  return carried;
 }
 
 /** Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under objmaps/. */

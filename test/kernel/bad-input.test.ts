@@ -66,6 +66,11 @@ const EXPECTED: Record<string, Want> = {
   "yaml-duplicate-key": { code: "YamlSyntax", line: 3 },
   "yaml-tab-indent": { code: "YamlSyntax", line: 4 },
   "yaml-unclosed-flow": { code: "YamlSyntax", line: 2 },
+  "array-key-past-max-entries": { code: "EntrySize", line: 12, field: "spec.entries[1].key" },
+  "more-entries-than-max-entries": { code: "TooManyEntries", line: 11, field: "spec.entries" },
+  "percpu-entries": { code: "EntrySize", line: 11, field: "spec.entries[0]" },
+  "map-over-memory-budget": { code: "MapTooLarge", line: 9, field: "spec.maxEntries" },
+  "cgroup-attach-type-mismatch": { code: "WrongAttachType", line: 18, field: "spec.hook.attachType" },
   // made by makeRepo below
   "binary-file": { code: "NotText", line: 1 },
   "invalid-utf8": { code: "NotText", line: 1 },
@@ -84,6 +89,7 @@ function makeRepo(name: string): string {
   mkdirSync(join(dir, "src"));
   copyFileSync(BPF("pod_filter.o"), join(dir, "objs/pod_filter.o"));
   copyFileSync(BPF("tcx_counter.o"), join(dir, "objs/tcx_counter.o"));
+  copyFileSync(BPF("test/t_cgroup_skb.o"), join(dir, "objs/t_cgroup_skb.o"));
   writeFileSync(join(dir, "objs/text.o"), "not an object\n");
   const x86 = Buffer.alloc(64);
   x86.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
@@ -145,6 +151,11 @@ describe("bad-input corpus", () => {
     const out = JSON.parse(r.stdout) as { error: { code: string; issues: Array<Want & { file: string }> } };
     expect(out.error.code).toBe("ManifestInvalid");
     expect(out.error.issues[0]).toMatchObject({ file: "manifests.yaml", ...want });
+    // Every issue, not only the first, names the file, a line and what is wrong, and is on stderr.
+    for (const i of out.error.issues) {
+      expect(i, JSON.stringify(i)).toMatchObject({ file: expect.stringMatching(/\S/), line: expect.any(Number), code: expect.stringMatching(/^[A-Z]\w+$/), message: expect.stringMatching(/\S/) });
+      expect(r.stderr).toContain(`${i.file}:${i.line}:`);
+    }
     expect(r.stderr).toMatch(new RegExp(`manifests\\.yaml:${want.line}:\\d+: .*\\[${want.code}\\]`));
     // A guard against hangs (an alias bomb, a 10 MB file), not a benchmark: bench/plan measures.
     expect(r.ms).toBeLessThan(5000);

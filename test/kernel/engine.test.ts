@@ -15,6 +15,7 @@ import { queryXdpHook } from "../../reconciler/kernel/observe.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import { MapType } from "../../schemas/kernel-names.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
+import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 import { applyRepo, HDR, planRepo, tempRepo, writeRepo } from "./repos.ts";
 
@@ -132,6 +133,39 @@ describe("reconcile engine", () => {
     writeRepo(dir, { "m.yaml": other });
     await applyRepo(dir, root);
     expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/keepme", "/maps/other", "/state"]);
+  });
+
+  it("migrate under 100k pps loses no count the datapath writes: what lands in the old map during the switch is summed over", async (ctx) => {
+    needs(ctx, "tcxLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const counter = (maxEntries: number) => ({
+      "c.yaml": `${HDR}kind: Map\nmetadata: { name: counts }\nspec: { type: percpu_array, keySize: 4, valueSize: 16, maxEntries: ${maxEntries}, onChange: migrate, merge: sum }\n---
+${HDR}kind: Program\nmetadata: { name: counter }\nspec: { object: objs/tcx_counter.o, program: tcx_counter, maps: { tcx_counts: { bind: counts } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: counter }\nspec: { program: counter, hook: { type: tcx, netns: ${lab.dst.netns}, interfaces: [dst0], direction: ingress } }\n`,
+    });
+    const dir = tempRepo(counter(4));
+    await applyRepo(dir, root);
+    writeRepo(dir, counter(8));
+    const flows = [{ name: "good", dport: 5000, payload: Buffer.from("count me") }];
+    let notes: string[] = [];
+    const traffic = await runTraffic(lab, {
+      flows,
+      pps: 100_000,
+      count: 150_000,
+      during: async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        notes = (await applyRepo(dir, root)).applied!.notes;
+      },
+    });
+    const m = closeAtEnd(openPinnedMap(layout.map(root, "counts")));
+    expect(m.info().maxEntries).toBe(8);
+    let counted = 0n;
+    for (const e of m.entries()) for (const cpu of m.splitPerCpu(e.value)) counted += cpu.readBigUInt64LE(0);
+    expect(traffic.socketDrops).toBe(0);
+    expect(counted).toBe(BigInt(sum(traffic.received)));
+    expect(sum(traffic.received)).toBe(sum(traffic.sent));
+    expect(notes.join("\n")).toMatch(/Map\/counts: migrated 8? ?\d* ?entries/);
   });
 
   it.each([

@@ -26,7 +26,8 @@ function fakePort(fail: Record<string, string> = {}) {
   const port: KernelPort = {
     createMap: (_d, _n, pin) => (call("createMap", pin), pins.set(pin, nextId++), undefined),
     writeEntries: (pin) => (call("writeEntries", pin), 0),
-    copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0 }),
+    copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0, snapshot: new Map() }),
+    carryOver: (a, b) => (call("carryOver", `${a} ${b}`), 0),
     loadProgram: async (_a, _b, pin) => (call("loadProgram", pin), pins.set(pin, nextId++), undefined),
     holdPin: (pin) => (call("holdPin", pin), held(pins.get(pin) ?? 0)),
     holdProgram: (id) => (call("holdProgram", String(id)), held(id)),
@@ -61,7 +62,7 @@ const slot: PlanAction = { kind: "Chain", op: "swap", strategy: "chain-slot", na
 const pruneOld: PlanAction = { kind: "Program", op: "prune", name: "f", pin: `${R}/programs/f/aaaa`, digest: "aaaa", progId: 10, reason: "" };
 const objects = new Map([["x.o", Buffer.from("elf")]]);
 const plan = (...actions: PlanAction[]) => finishPlan(R, actions);
-const kernelSteps = (log: string[]) => log.filter((l) => /^(createMap|loadProgram|rename|setSlot|attach|updateLink|detachLink|unpin|copyEntries)/.test(l));
+const kernelSteps = (log: string[]) => log.filter((l) => /^(createMap|loadProgram|rename|setSlot|attach|updateLink|detachLink|unpin|copyEntries|carryOver)/.test(l));
 
 describe("execute", () => {
   it("prepares (map beside, program loaded), then commits maps before chains before hooks, then prunes", async () => {
@@ -78,10 +79,11 @@ describe("execute", () => {
       "rename /r/maps/m~next -> /r/maps/m",
       "setSlot pa[0] = /r/programs/f/bbbb",
       "updateLink /r/links/a/xdp@ns@eth0 <- held 101 expecting 10",
+      "carryOver /r/maps/m~prev /r/maps/m", // after the hooks moved: what the datapath wrote meanwhile
       "unpin /r/maps/m~prev",
       "unpin /r/programs/f/aaaa",
     ]);
-    expect(r.steps).toHaveLength(7);
+    expect(r.steps).toHaveLength(8);
     expect(r.survivors).toEqual([]);
   });
 

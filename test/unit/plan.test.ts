@@ -7,7 +7,7 @@ import { actionView } from "../../reconciler/cli/plan-output.ts";
 
 const D = (c: string) => c.repeat(64);
 const prog = (name: string, digest = D("a")): DesiredProgram => ({ name, source: "m.yaml", objectPath: "x.o", objectDigest: D("0"), program: "p", type: "xdp", globals: {}, maps: {}, digest });
-const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", entries: [], overwriteEntries: false, prune: true, ...o });
+const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", merge: "latest", entries: [], overwriteEntries: false, prune: true, ...o });
 const xdp = (name: string, program: string, o: Partial<DesiredAttachment> = {}): DesiredAttachment => ({ name, source: "m.yaml", program, hook: { type: "xdp", netns: "ns", interfaces: ["eth0"], mode: "auto" }, takeover: false, ...o });
 const desired = (o: Partial<DesiredState>): DesiredState => ({ maps: [], programs: [], attachments: [], chains: [], ...o });
 const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], objectMaps: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, unowned: [], ...o });
