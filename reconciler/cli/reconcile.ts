@@ -64,7 +64,10 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
   if ((opts.verify || !opts.dryRun) && !hasBpfPrivileges()) {
     throw new BpfopsError("PermissionDenied", opts.dryRun ? "--verify loads programs into the kernel verifier and needs CAP_BPF (or CAP_SYS_ADMIN): run as root, or drop --verify for the plan alone" : "reconcile changes the kernel and needs CAP_BPF and CAP_NET_ADMIN: run as root (or use --dry-run)");
   }
+  // Crash tests: SIGKILL this process just before step N of the apply, or announce the start of
+  // execute on stderr so that a test can kill it at a moment of its choosing.
   const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
+  const announce = process.env.BPFOPS_ANNOUNCE_EXECUTE === "1";
   const result = await reconcileOnce(source, {
     mode: opts.dryRun ? "dry-run" : "apply",
     root: opts.bpffs,
@@ -75,8 +78,14 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
     ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}),
     wait: opts.wait ?? true,
     onLockWait: (pid) => process.stderr.write(`bpfops: waiting for the reconcile of ${opts.bpffs} held by pid ${pid}\n`),
-    // Crash tests: SIGKILL this process just before step N of the apply.
-    ...(killAt ? { beforeStep: (n: number) => n === Number(killAt) && process.kill(process.pid, "SIGKILL") } : {}),
+    ...(killAt || announce
+      ? {
+          beforeStep: (n: number) => {
+            if (announce && n === 0) process.stderr.write("bpfops: executing\n");
+            if (killAt && n === Number(killAt)) process.kill(process.pid, "SIGKILL");
+          },
+        }
+      : {}),
   });
   const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const applied = result.applied;

@@ -427,11 +427,9 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
   t0 = process.hrtime.bigint();
   // Hooks first let go of the old programs, then what those wrote to replaced maps is carried over.
   const prunes: Finish[] = [...finishes, ...carryOvers];
-  for (const a of plan.actions) {
-    if (a.kind === "Map" && (a.op === "recreate" || a.op === "migrate")) {
-      const prev = a.pin + PIN_SUFFIX.prev;
-      prunes.push({ name: `prune ${prev}`, run: () => k.unpin(prev) });
-    }
+  // Replaced maps (this run's, or a killed run's whose switch completed) go once no hook runs a program bound to them.
+  for (const p of k.pinsUnder(layout.mapsDir(plan.root)).filter((x) => x.endsWith(PIN_SUFFIX.prev))) {
+    prunes.push({ name: `prune ${p}`, run: () => k.unpin(p) });
   }
   for (const a of plan.actions) {
     const p = pruneStep(a, k);

@@ -32,10 +32,10 @@ export function recoverInterrupted(root: string): string[] {
         if (!pinExists(final)) {
           renameSync(p, final);
           done.push(`restored ${final}`);
-        } else {
-          unpin(p);
-          done.push(`removed ${p}`);
         }
+        // Killed after the switch: hooks may still run programs bound to the old map (a chain's
+        // root tail-calls into the old prog-array, which empties once its last pin goes), so it
+        // stays until this run's commit has moved them; its prune removes it.
       } else if (n.endsWith(PIN_SUFFIX.next)) {
         unpin(p); // prepared, never switched in
         done.push(`removed ${p}`);

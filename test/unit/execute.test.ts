@@ -48,7 +48,7 @@ function fakePort(fail: Record<string, string> = {}) {
     record: (pin) => call("record", pin),
     forget: (pin) => call("forget", pin),
     idOf: (pin) => pins.get(pin) ?? 0,
-    pinsUnder: () => [],
+    pinsUnder: (dir) => [...pins.keys()].filter((p) => p.startsWith(`${dir}/`)).sort(),
     removeEmptyDirs: () => undefined,
     close: () => log.push("port closed"),
   };
