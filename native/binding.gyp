@@ -10,7 +10,8 @@
         "src/pins_maps.cc",
         "src/links.cc",
         "src/observe.cc",
-        "src/probes.cc"
+        "src/probes.cc",
+        "src/map_add.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterObserve(env, exports);
   RegisterProbes(env, exports);
   RegisterNetns(env, exports);
+  RegisterMapAdd(env, exports);
   return exports;
 }
 

@@ -69,3 +69,4 @@ void RegisterLinks(Napi::Env env, Napi::Object exports);
 void RegisterObserve(Napi::Env env, Napi::Object exports);
 void RegisterProbes(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
+void RegisterMapAdd(Napi::Env env, Napi::Object exports);

@@ -7,6 +7,7 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -165,6 +166,14 @@ static Napi::Value LinkDetach(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// rcuGracePeriod(): returns once every CPU has passed an RCU grace period (membarrier's global
+// command waits for one). BPF programs run inside RCU read sections, so after a link update and
+// this call no CPU still runs the program the link ran before.
+static Napi::Value RcuGracePeriod(const Napi::CallbackInfo& info) {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0) ThrowErrno(info.Env(), errno, "membarrier", "wait for an RCU grace period");
+  return info.Env().Undefined();
+}
+
 void RegisterLinks(Napi::Env env, Napi::Object exports) {
   exports.Set("attachXdp", Napi::Function::New(env, AttachXdp));
   exports.Set("attachTcx", Napi::Function::New(env, AttachTcx));
@@ -174,4 +183,5 @@ void RegisterLinks(Napi::Env env, Napi::Object exports) {
   exports.Set("attachTracing", Napi::Function::New(env, AttachTracing));
   exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
   exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
+  exports.Set("rcuGracePeriod", Napi::Function::New(env, RcuGracePeriod));
 }

@@ -155,6 +155,8 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
           carryOvers.push({
             name: `carry over ${prev}`,
             run() {
+              // A tcx link update does not wait for packets in flight on the old program: wait for them here.
+              k.waitForReplacedPrograms();
               const n = k.carryOver(prev, a.pin, r.snapshot, a.merge ?? "latest");
               if (n) notes.push(`Map/${a.name}: carried over ${n} entries the datapath wrote during the switch${a.merge === "sum" ? " (summed)" : ""}`);
             },

@@ -4,6 +4,7 @@
 import { renameSync, readdirSync, rmdirSync } from "node:fs";
 import { dirname, relative } from "node:path";
 import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
+import { waitForReplacedPrograms } from "../kernel/attach.ts";
 import { ensureBpffsDir, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, unpin, listPins } from "../kernel/pins.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
@@ -24,6 +25,8 @@ export interface KernelPort {
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean): number;
   /** Copies what fits from one pinned map into another; the snapshot is what was read (hex key -> value). */
   copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number; snapshot: Map<string, Buffer> };
+  /** Returns once no CPU runs a program a hook ran before this commit. */
+  waitForReplacedPrograms(): void;
   /** Carries over what changed in fromPin since the snapshot: the latest value, or (sum) the difference added. */
   carryOver(fromPin: string, toPin: string, snapshot: Map<string, Buffer>, merge: "latest" | "sum"): number;
   /** Loads a program version (its object maps pin under objmaps/) and pins it at pin. */
@@ -106,6 +109,7 @@ export function realKernelPort(root: string, objectBytes: (objectPath: string) =
         to.close();
       }
     },
+    waitForReplacedPrograms,
     carryOver(fromPin, toPin, snapshot, merge) {
       const from = openPinnedMap(fromPin);
       const to = openPinnedMap(toPin);

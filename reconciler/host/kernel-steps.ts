@@ -1,7 +1,7 @@
 // The kernel work behind a plan's steps, in bpfops's terms: create a Map from its definition,
 // write initial entries without overwriting the datapath's, copy entries into a replacement, load
 // and pin one program version, attach a program to a concrete hook.
-import { MapHandle, type LinkHandle, type ProgramHandle } from "../kernel/handles.ts";
+import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from "../kernel/handles.ts";
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
 import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
@@ -82,26 +82,29 @@ export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; d
 export function carryOver(from: MapHandle, to: MapHandle, snapshot: Map<string, Buffer>, merge: "latest" | "sum"): number {
   if (from.keySize !== to.keySize || from.valueSize !== to.valueSize) return 0;
   let carried = 0;
+  const sums: MapEntry[] = [];
   for (const e of from.entries()) {
     const before = snapshot.get(e.key.toString("hex"));
     if (before?.equals(e.value)) continue;
-    let value = e.value;
-    if (merge === "sum") {
-      const cur = to.lookup(e.key) ?? Buffer.alloc(e.value.length);
-      value = Buffer.alloc(e.value.length);
-      for (let off = 0; off + 8 <= value.length; off += 8) {
-        const delta = e.value.readBigUInt64LE(off) - (before ? before.readBigUInt64LE(off) : 0n);
-        value.writeBigUInt64LE(BigInt.asUintN(64, cur.readBigUInt64LE(off) + delta), off);
-      }
+    if (merge === "sum" && before) {
+      // The datapath writes the new map meanwhile: the delta is added in the kernel, never by a read-modify-write here.
+      const delta = Buffer.alloc(e.value.length);
+      for (let off = 0; off + 8 <= delta.length; off += 8) delta.writeBigUInt64LE(BigInt.asUintN(64, e.value.readBigUInt64LE(off) - before.readBigUInt64LE(off)), off);
+      sums.push({ key: e.key, value: delta });
+      continue;
     }
     try {
-      to.update(e.key, value);
+      // A key new since the copy (or merge latest): its value as the old map has it.
+      to.update(e.key, e.value, merge === "sum" ? MapUpdateFlags.noExist : MapUpdateFlags.any);
       carried++;
-    } catch {
-      // No room for a key the old map gained meanwhile: it was reported as not fitting at the copy.
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // The datapath made the key in the new map too: add instead. No room: reported as not fitting at the copy.
+      if (merge === "sum" && code === "EEXIST") sums.push({ key: e.key, value: e.value });
     }
   }
-  return carried;
+  to.addToValues(sums);
+  return carried + sums.length;
 }
 
 /** Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under objmaps/. */

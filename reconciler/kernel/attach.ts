@@ -60,6 +60,14 @@ export function attachRawTracepointLink(program: ProgramHandle, name: string): L
   return LinkHandle.fromFd(fd, `raw_tracepoint ${name}`);
 }
 
+/**
+ * Returns once no CPU still runs a program that a link ran before an update (one RCU grace
+ * period): what such a program wrote is then all there is to read.
+ */
+export function waitForReplacedPrograms(): void {
+  kernelCall(() => native.rcuGracePeriod());
+}
+
 /** fentry/fexit/tp_btf: the target was fixed when the program was loaded. */
 export function attachTracingLink(program: ProgramHandle, attachType: "trace_fentry" | "trace_fexit" | "trace_raw_tp"): LinkHandle {
   const fd = kernelCall(() => native.attachTracing(program.fd, AttachType[attachType]));

@@ -178,6 +178,19 @@ export class MapHandle extends KernelHandle {
     for (let off = 0; off + this.valueSize <= value.length; off += stride) out.push(value.subarray(off, off + this.valueSize));
     return out;
   }
+  /**
+   * Adds u64 deltas to the values of existing keys inside the kernel (atomically, on each CPU for
+   * per-CPU maps), so that what the datapath counts meanwhile is never overwritten. Each delta
+   * has the layout of a lookup's value (per CPU, for per-CPU maps).
+   */
+  addToValues(entries: MapEntry[]): void {
+    if (!entries.length) return;
+    for (const e of entries) {
+      this.checkKey(e.key);
+      if (e.value.length !== this.valueBufferSize) throw new RangeError(`map ${this.name}: delta has ${e.value.length} bytes, the map's values take ${this.valueBufferSize}`);
+    }
+    kernelCall(() => native.mapAddValues(this.fd, Buffer.concat(entries.map((e) => e.key)), Buffer.concat(entries.map((e) => e.value)), entries.length));
+  }
   /** One atomic prog-array slot update (null empties the slot). */
   setProgramSlot(slot: number, program: ProgramHandle | null): void {
     if (this.#info.type !== MapType.prog_array) throw new TypeError(`map ${this.name} is a ${this.#info.typeName}, not a prog_array`);

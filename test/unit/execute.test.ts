@@ -28,6 +28,7 @@ function fakePort(fail: Record<string, string> = {}) {
     writeEntries: (pin) => (call("writeEntries", pin), 0),
     copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0, snapshot: new Map() }),
     carryOver: (a, b) => (call("carryOver", `${a} ${b}`), 0),
+    waitForReplacedPrograms: () => call("waitForReplacedPrograms", ""),
     loadProgram: async (_a, _b, pin) => (call("loadProgram", pin), pins.set(pin, nextId++), undefined),
     holdPin: (pin) => (call("holdPin", pin), held(pins.get(pin) ?? 0)),
     holdProgram: (id) => (call("holdProgram", String(id)), held(id)),
