@@ -33,18 +33,18 @@ export interface Build {
 
 export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise<Build> {
   const issues: ManifestIssue[] = [];
-  const files = tree.listFiles(opts.manifestDir).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
+  const files = (await tree.listFiles(opts.manifestDir)).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
   if (files.length > LIMITS.files) {
     throw new ManifestInvalidError([{ code: "TooManyFiles", file: opts.manifestDir, line: 1, column: 1, message: `${files.length} manifest files; at most ${LIMITS.files}` }]);
   }
   const manifests: LocatedManifest[] = [];
   for (const f of files) {
-    const outside = tree.whyOutside(f);
+    const outside = await tree.whyOutside(f);
     if (outside) {
       issues.push({ code: "PathEscape", file: f, line: 1, column: 1, message: `manifest file ${outside}` });
       continue;
     }
-    const r = parseManifestFile(f, tree.read(f) ?? Buffer.alloc(0));
+    const r = parseManifestFile(f, (await tree.read(f)) ?? Buffer.alloc(0));
     manifests.push(...r.manifests);
     issues.push(...r.issues);
   }
@@ -70,9 +70,9 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
 async function resolveObject(tree: RepoTree, manifestFile: string, object: string, opts: BuildOptions, bytesByPath: Map<string, Buffer>): Promise<ObjectFacts> {
   const path = repoPath(posix.join(posix.dirname(manifestFile), object));
   if (!path) return { ok: false, path: object, code: "PathEscape", message: `object path "${object}" leaves the repository` };
-  const outside = tree.whyOutside(path);
+  const outside = await tree.whyOutside(path);
   if (outside) return { ok: false, path, code: "PathEscape", message: `object ${path} ${outside}` };
-  const raw = tree.read(path);
+  const raw = await tree.read(path);
   if (!raw) return { ok: false, path, code: "ObjectMissing", message: `no file ${path} in ${tree.describe}` };
   let bytes = raw;
   if (path.endsWith(".bpf.c")) {

@@ -101,7 +101,7 @@ export async function fetchRevision(source: RevisionSource, cacheDir: string): P
     }
     manifestDir = relative(top, dir) || ".";
   }
-  if (!tree.hasDir(manifestDir)) throw new BpfopsError("PathNotFound", `--path ${manifestDir}: no such directory in ${tree.describe}`);
+  if (!(await tree.hasDir(manifestDir))) throw new BpfopsError("PathNotFound", `--path ${manifestDir}: no such directory in ${tree.describe}`);
   return { tree, manifestDir };
 }
 

@@ -45,6 +45,49 @@ export interface DesiredProgram {
   digest: string;
 }
 
+/** What makes a program version what it is, compact enough to record beside its pin (provenance). */
+export interface ProgramSpecSummary {
+  /** object digest (16 hex) */
+  o: string;
+  /** program type and expected attach type */
+  t: string;
+  a?: string;
+  /** globals, hex by name */
+  g: Record<string, string>;
+  /** object map overrides: "bind:<Map>", "pin", "max:<n>" by object map */
+  m: Record<string, string>;
+}
+
+export function summarizeProgram(d: Pick<DesiredProgram, "objectDigest" | "type" | "attachType" | "globals" | "maps">): ProgramSpecSummary {
+  const m: Record<string, string> = {};
+  for (const [name, o] of Object.entries(d.maps)) {
+    m[name] = o.bind ? `bind:${o.bind}${o.bindDef ? `(${o.bindDef.type} ${o.bindDef.keySize}/${o.bindDef.valueSize} x${o.bindDef.maxEntries})` : ""}` : [o.pin ? "pin" : "", o.maxEntries ? `max:${o.maxEntries}` : ""].filter(Boolean).join(",");
+  }
+  return { o: d.objectDigest.slice(0, 16), t: d.type, ...(d.attachType ? { a: d.attachType } : {}), g: { ...d.globals }, m };
+}
+
+/** Little-endian bytes of up to 8 as a number, for people; longer values stay hex. */
+function showBytes(hex: string | undefined): string {
+  if (hex === undefined) return "unset";
+  if (hex.length > 16) return `hex:${hex}`;
+  return BigInt.asUintN(64, Buffer.from(hex.padEnd(16, "0"), "hex").readBigUInt64LE(0)).toString();
+}
+
+/** What differs between two versions of a program, for the plan: object bytes, type, globals, maps. */
+export function describeProgramChange(from: ProgramSpecSummary, to: ProgramSpecSummary): string[] {
+  const out: string[] = [];
+  if (from.o !== to.o) out.push(`object ${from.o} -> ${to.o}`);
+  if (from.t !== to.t) out.push(`type ${from.t} -> ${to.t}`);
+  if ((from.a ?? "") !== (to.a ?? "")) out.push(`attachType ${from.a ?? "unset"} -> ${to.a ?? "unset"}`);
+  for (const g of [...new Set([...Object.keys(from.g), ...Object.keys(to.g)])].sort()) {
+    if (from.g[g] !== to.g[g]) out.push(`global ${g} ${showBytes(from.g[g])} -> ${showBytes(to.g[g])}`);
+  }
+  for (const m of [...new Set([...Object.keys(from.m), ...Object.keys(to.m)])].sort()) {
+    if ((from.m[m] ?? "") !== (to.m[m] ?? "")) out.push(`map ${m} ${from.m[m] || "default"} -> ${to.m[m] || "default"}`);
+  }
+  return out;
+}
+
 export interface DesiredAttachment {
   name: string;
   source: string;

@@ -1,6 +1,6 @@
 // The observed state of one host as plain data: what bpfops owns under its bpffs root (pins that
 // its provenance records vouch for) and what is attached to every hook the desired state names.
-import type { MapDefinition } from "./desired.ts";
+import type { MapDefinition, ProgramSpecSummary } from "./desired.ts";
 import { concreteHooks, type ConcreteHook } from "./layout.ts";
 import type { Hook } from "../../schemas/manifest.ts";
 
@@ -29,6 +29,8 @@ export interface ObservedProgram {
   tag: string;
   /** the maps the loaded program is bound to (prog info map_ids) */
   mapIds: number[];
+  /** what the version was made from, as recorded when it was pinned */
+  spec?: ProgramSpecSummary;
 }
 
 /** An object map a program pinned under objmaps/<program>/<map>. */

@@ -4,6 +4,7 @@
 // decided; text and JSON are rendered from them. Pure and deterministic: maps, programs, chains,
 // attachments, then prunes, each sorted by name.
 import type { DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
+import { describeProgramChange, summarizeProgram } from "./desired.ts";
 import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
 import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, swapStrategy, type ConcreteHook } from "./layout.ts";
@@ -202,7 +203,13 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
       if (o.bind) mapPins[o.bind] = replacedMaps.has(o.bind) ? `${layout.map(root, o.bind)}~next` : layout.map(root, o.bind);
     }
     const fromDigests = versions.map((v) => v.digest).filter((x) => x !== short(d.digest));
-    const reason = stale ? `reload ${short(d.digest)}: ${stale}` : fromDigests.length ? `changed: ${fromDigests.join(",")} -> ${short(d.digest)} (object ${d.objectPath})` : `new program ${d.program} from ${d.objectPath}`;
+    const previous = versions.find((v) => v.digest !== short(d.digest) && v.spec);
+    const changes = previous?.spec ? describeProgramChange(previous.spec, summarizeProgram(d)) : [];
+    const reason = stale
+      ? `reload ${short(d.digest)}: ${stale}`
+      : fromDigests.length
+        ? `changed: ${changes.length ? changes.join("; ") : `${fromDigests.join(",")} -> ${short(d.digest)}`} (object ${d.objectPath})`
+        : `new program ${d.program} from ${d.objectPath}`;
     out.push({ ...base, op: "load", spec: d, mapPins, replacesPin: !!same, fromDigests, reason });
   }
   return current;

@@ -6,6 +6,7 @@
 // undoes them in reverse. A prune that fails is reported and the rest goes on.
 import { BpfopsError } from "../core/errors.ts";
 import { layout, PIN_SUFFIX } from "../core/layout.ts";
+import { summarizeProgram } from "../core/desired.ts";
 import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, PlanAction, ProgramAction } from "../core/plan.ts";
 import type { Held, KernelPort } from "./kernel-port.ts";
 
@@ -119,14 +120,14 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
         stale = k.holdPin(a.pin);
         k.rename(at, a.pin);
       }
-      k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: k.idOf(a.pin) });
+      k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: k.idOf(a.pin), spec: summarizeProgram(a.spec) });
       return {
         step: `load ${a.pin}`,
         undo: () => {
           k.unpin(a.pin);
           if (stale) {
             k.pinHeld(stale, a.pin);
-            k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: stale.id });
+            k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: stale.id, spec: summarizeProgram(a.spec) });
           } else {
             k.forget(a.pin);
             k.removeEmptyDirs(a.pin);
@@ -371,6 +372,14 @@ function pruneStep(a: PlanAction, k: KernelPort): Finish | null {
   return null;
 }
 
+/** An error of a step says which manifest's action failed (the kernel error alone names no manifest). */
+function namedAfter(e: unknown, a: PlanAction): unknown {
+  if (!(e instanceof Error)) return e;
+  const who = `${a.kind}/${a.name}`;
+  if (!e.message.startsWith(who)) e.message = `${who}${a.source ? ` (${a.source})` : ""}: ${e.message}`;
+  return e;
+}
+
 export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions): Promise<ExecuteReport> {
   const acc = { ns: 0n };
   const k = timedPort(port, acc);
@@ -383,32 +392,36 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
     opts.beforeStep?.(n++, name);
     report.steps.push(name);
   };
-  const run = async (step: Step | null) => {
+  const run = async (step: Step | null, a: PlanAction) => {
     if (!step) return;
     before(step.name);
-    const u = await step.run();
-    if (u) undo.push(u);
+    try {
+      const u = await step.run();
+      if (u) undo.push(u);
+    } catch (e) {
+      throw namedAfter(e, a);
+    }
   };
 
   let t0 = process.hrtime.bigint();
   try {
     for (const a of plan.actions) {
       opts.signal?.throwIfAborted();
-      if (a.kind === "Map" && a.op !== "unowned") await run(prepareMap(a, k, opts));
-      else if (a.kind === "Program" && a.op !== "unowned") await run(prepareProgram(a, k, opts, plan.root));
+      if (a.kind === "Map" && a.op !== "unowned") await run(prepareMap(a, k, opts), a);
+      else if (a.kind === "Program" && a.op !== "unowned") await run(prepareProgram(a, k, opts, plan.root), a);
     }
     opts.signal?.throwIfAborted();
     report.timings.prepareMs = ms(t0);
     t0 = process.hrtime.bigint();
     // Maps switch first, then chains fill, then hooks move: a hook never runs a program whose maps are not in place.
-    for (const a of plan.actions) if (a.kind === "Map" && a.op !== "unowned") await run(commitMap(a, k, opts, report.notes, carryOvers));
+    for (const a of plan.actions) if (a.kind === "Map" && a.op !== "unowned") await run(commitMap(a, k, opts, report.notes, carryOvers), a);
     for (const a of plan.actions) {
       if (a.kind !== "Chain" || a.op === "unowned") continue;
-      if ("slot" in a) await run(commitChainSlot(a, k));
-      else if ("strategy" in a && a.strategy === "chain-rebuild") await run(commitChainRebuild(a, k));
+      if ("slot" in a) await run(commitChainSlot(a, k), a);
+      else if ("strategy" in a && a.strategy === "chain-rebuild") await run(commitChainRebuild(a, k), a);
     }
     for (const a of plan.actions) {
-      if ((a.kind === "Chain" || a.kind === "Attachment") && "linkPin" in a && a.op !== "prune") await run(commitHook(a, k, opts, finishes));
+      if ((a.kind === "Chain" || a.kind === "Attachment") && "linkPin" in a && a.op !== "prune") await run(commitHook(a, k, opts, finishes), a);
     }
   } catch (e) {
     for (const u of undo.reverse()) {

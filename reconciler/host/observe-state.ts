@@ -90,7 +90,7 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
       if (!p) continue;
       try {
         const i = p.info();
-        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b) });
+        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b), ...(prov.spec ? { spec: prov.spec } : {}) });
       } finally {
         p.close();
       }

@@ -7,6 +7,7 @@ import { relative } from "node:path";
 import { MapHandle } from "../kernel/handles.ts";
 import { openPinnedMap, pinExists, unpin } from "../kernel/pins.ts";
 import { listMaps } from "../kernel/observe.ts";
+import type { ProgramSpecSummary } from "../core/desired.ts";
 
 const KEY_SIZE = 64;
 const VALUE_SIZE = 512;
@@ -26,6 +27,8 @@ export interface Provenance {
   at?: string;
   /** a Map applied with prune: false */
   keep?: boolean;
+  /** a program version: what it was made from (dropped when the record would not fit) */
+  spec?: ProgramSpecSummary;
 }
 
 export const statePin = (root: string) => `${root}/state`;
@@ -79,7 +82,10 @@ export class ProvenanceStore {
   record(pin: string, p: Provenance): void {
     const rel = relative(this.root, pin);
     const { key, long } = keyFor(rel);
-    const json = JSON.stringify({ m: p.manifest, r: p.revision, d: p.digest?.slice(0, 16), i: p.id, ...(p.keep ? { k: 1 } : {}), t: p.at ?? new Date().toISOString(), ...(long ? { p: rel } : {}) });
+    const base = { m: p.manifest, r: p.revision, d: p.digest?.slice(0, 16), i: p.id, ...(p.keep ? { k: 1 } : {}), t: p.at ?? new Date().toISOString(), ...(long ? { p: rel } : {}) };
+    let json = JSON.stringify(p.spec ? { ...base, s: p.spec } : base);
+    // The spec only explains changes in the plan: a record too long for it keeps the rest.
+    if (Buffer.byteLength(json) >= VALUE_SIZE) json = JSON.stringify(base);
     this.open(true)!.update(key, value(json));
   }
   forget(pin: string): void {
@@ -111,8 +117,8 @@ function readRecords(m: MapHandle): Map<string, Provenance> {
     const key = decodeText(e.key);
     if (key === ROOT_KEY) continue;
     try {
-      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number };
-      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}) });
+      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; s?: ProgramSpecSummary };
+      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.s ? { spec: j.s } : {}) });
     } catch {
       // A record this version cannot read: leave it out rather than fail the status.
     }

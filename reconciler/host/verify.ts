@@ -1,7 +1,6 @@
 // `--verify`: every new or changed program goes through the kernel verifier without being
 // attached or pinned; the verdict, instruction count and (on rejection) the log tail come back,
 // and everything loaded is released before returning.
-import { readFileSync } from "node:fs";
 import { loadDesiredProgram } from "./load-program.ts";
 import { VerifierRejectedError } from "../kernel/errors.ts";
 import type { DesiredProgram } from "../core/desired.ts";
@@ -18,13 +17,7 @@ export interface VerifyResult {
   code?: string;
 }
 
-// CAP_SYS_ADMIN (21) or CAP_BPF (39) in the effective set.
-export function hasBpfPrivileges(): boolean {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  if (!m) return false;
-  const caps = BigInt(`0x${m[1]}`);
-  return (caps & (1n << 21n)) !== 0n || (caps & (1n << 39n)) !== 0n;
-}
+export { hasBpfCapability as hasBpfPrivileges } from "../kernel/errors.ts";
 
 export async function verifyPrograms(programs: DesiredProgram[], objects: Map<string, Buffer>, root: string): Promise<VerifyResult[]> {
   const out: VerifyResult[] = [];

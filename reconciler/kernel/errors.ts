@@ -1,5 +1,6 @@
 // Typed kernel errors: the native addon's errno-carrying errors become KernelError (code is
 // the errno name), or VerifierRejectedError when the verifier said no, with its log.
+import { readFileSync } from "node:fs";
 import { BpfopsError, type ErrorClass } from "../core/errors.ts";
 import type { NativeErrnoError } from "../../native/native.d.ts";
 
@@ -9,9 +10,12 @@ const WAITING = new Set(["ENODEV", "ENXIO", "EBUSY", "EAGAIN", "EINTR"]);
 export class KernelError extends BpfopsError {
   readonly errno: number;
   readonly syscall: string;
+  /** the errno's name, as code is (kept apart for errors whose code is a class) */
+  readonly errnoCode: string;
 
-  constructor(message: string, errnoCode: string, errno: number, syscall: string, opts: { errorClass?: ErrorClass; cause?: unknown } = {}) {
-    super(errnoCode, message, { errorClass: opts.errorClass ?? (WAITING.has(errnoCode) ? "Waiting" : "Stalled"), cause: opts.cause });
+  constructor(message: string, errnoCode: string, errno: number, syscall: string, opts: { errorClass?: ErrorClass; cause?: unknown; code?: string } = {}) {
+    super(opts.code ?? errnoCode, message, { errorClass: opts.errorClass ?? (WAITING.has(errnoCode) ? "Waiting" : "Stalled"), cause: opts.cause });
+    this.errnoCode = errnoCode;
     this.errno = errno;
     this.syscall = syscall;
   }
@@ -37,6 +41,14 @@ export class VerifierRejectedError extends BpfopsError {
   }
 }
 
+/** CAP_SYS_ADMIN (21) or CAP_BPF (39) in this process's effective set. */
+export function hasBpfCapability(): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+  if (!m) return false;
+  const caps = BigInt(`0x${m[1]}`);
+  return (caps & (1n << 21n)) !== 0n || (caps & (1n << 39n)) !== 0n;
+}
+
 function isNativeError(e: unknown): e is NativeErrnoError {
   return e instanceof Error && typeof (e as NativeErrnoError).errno === "number" && typeof (e as NativeErrnoError).code === "string";
 }
@@ -44,6 +56,13 @@ function isNativeError(e: unknown): e is NativeErrnoError {
 /** Converts an error thrown by the addon into a typed error; other errors pass through. */
 export function fromNative(e: unknown): unknown {
   if (!isNativeError(e)) return e;
+  // EPERM at load is the kernel refusing the program type or the caller's privileges, not the
+  // verifier judging the code (it says EACCES or EINVAL, with a log that explains).
+  if (e.program && e.code === "EPERM") {
+    const privileged = hasBpfCapability();
+    const why = privileged ? "this kernel does not allow this program type (e.g. trampolines for fentry, fexit and LSM)" : "loading programs needs CAP_BPF (or CAP_SYS_ADMIN)";
+    return new KernelError(`${e.message}: ${why}`, e.code, e.errno, e.syscall, { cause: e, code: privileged ? "NotSupported" : "PermissionDenied" });
+  }
   if (e.program && e.verifierLog) {
     return new VerifierRejectedError(e.message, e.program, e.code, e.errno, e.verifierLog, e);
   }

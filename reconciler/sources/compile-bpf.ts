@@ -1,6 +1,8 @@
 // Compiles a .bpf.c source from the repository with clang, cached by content digest: the source,
 // every header beside it, the compiler flags and the kernel's BTF (vmlinux.h is generated from it).
-// clang and bpftool run as child processes with a time limit; the event loop never waits on them.
+// clang runs hermetically: inside bubblewrap it sees the toolchain and system headers (/usr, read
+// only) and the build directory holding the repository's inputs, nothing else of the host (no
+// /etc, /home, /tmp, /proc of the host, no network), under a time limit; the event loop never waits on it.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -21,11 +23,11 @@ export class CompileError extends Error {
 export async function compileBpfSource(tree: RepoTree, source: string, cacheDir: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
   const dir = posix.dirname(source);
   // The source and every header under its directory; vmlinux.h comes from the running kernel.
-  const inputs = tree
-    .listFiles(dir === "." ? "" : dir)
-    .filter((p) => p === source || (p.endsWith(".h") && posix.basename(p) !== "vmlinux.h"));
+  const inputs = (await tree.listFiles(dir === "." ? "" : dir)).filter((p) => p === source || (p.endsWith(".h") && posix.basename(p) !== "vmlinux.h"));
+  const bytes = new Map<string, Buffer>();
+  for (const p of inputs) bytes.set(p, (await tree.read(p)) ?? Buffer.alloc(0));
   const h = createHash("sha256").update(FLAGS.join(" ")).update(kernelBtfDigest());
-  for (const p of inputs.sort()) h.update(p).update(tree.read(p) ?? "");
+  for (const p of inputs.sort()) h.update(p).update(bytes.get(p)!);
   const digest = h.digest("hex");
   mkdirSync(cacheDir, { recursive: true });
   const cached = join(cacheDir, `${digest}.o`);
@@ -36,12 +38,19 @@ export async function compileBpfSource(tree: RepoTree, source: string, cacheDir:
     for (const p of inputs) {
       const dst = join(work, p);
       mkdirSync(posix.dirname(dst), { recursive: true });
-      writeFileSync(dst, tree.read(p)!);
+      writeFileSync(dst, bytes.get(p)!);
     }
     writeFileSync(join(work, dir, "vmlinux.h"), await vmlinuxHeader(cacheDir));
     const out = join(work, "out.o");
     // The build directory is random: map it away so the same inputs give the same bytes.
-    const r = await runTool("clang", [...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out], { timeoutMs: opts.timeoutMs ?? COMPILE_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const clang = ["clang", ...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out];
+    let r: Awaited<ReturnType<typeof runTool>>;
+    try {
+      r = await runTool("bwrap", [...sandbox(work), ...clang], { timeoutMs: opts.timeoutMs ?? COMPILE_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new CompileError(`compiling ${source} needs bubblewrap (bwrap), which keeps the compiler away from the host's files: apt install bubblewrap`, "");
+      throw e;
+    }
     if (r.timedOut) throw new CompileError(`clang did not finish ${source} within ${(opts.timeoutMs ?? COMPILE_TIMEOUT_MS) / 1000} s and was stopped`, "");
     if (r.code !== 0) {
       const stderr = r.stderr.replaceAll(work + "/", "");
@@ -72,6 +81,31 @@ async function vmlinuxHeader(cacheDir: string): Promise<Buffer> {
 }
 
 const COMPILE_TIMEOUT_MS = 60_000;
+
+/**
+ * bubblewrap arguments: /usr read-only (clang, its resource headers, the system headers), the
+ * build directory read-write, fresh /dev, /proc and /tmp, every namespace unshared (no network, no
+ * host processes), killed with its parent. A source that includes or .incbin's a host file
+ * (/etc/shadow, a fifo that would hang the build) finds nothing there.
+ */
+function sandbox(work: string): string[] {
+  return [
+    "--ro-bind", "/usr", "/usr",
+    "--symlink", "usr/lib", "/lib",
+    "--symlink", "usr/lib64", "/lib64",
+    "--symlink", "usr/bin", "/bin",
+    // /tmp first: the build directory may live under it, and a later mount would hide it.
+    "--tmpfs", "/tmp",
+    "--bind", work, work,
+    "--dev", "/dev",
+    "--proc", "/proc",
+    "--unshare-all",
+    "--die-with-parent",
+    "--clearenv",
+    "--setenv", "PATH", "/usr/bin:/bin",
+    "--chdir", work,
+  ];
+}
 
 /** Runs a tool to completion without blocking the event loop; killed (SIGKILL) at the time limit or on abort. */
 export function runTool(cmd: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ code: number | null; stdout: Buffer; stderr: string; timedOut: boolean }> {

@@ -1,6 +1,8 @@
 // Read-only views of a manifests repository: a directory on disk, or one commit of a git
 // repository read with isomorphic-git. Paths are repository-relative and POSIX; nothing outside
-// the repository can be reached, through '..' or through symlinks.
+// the repository can be reached, through '..' or through symlinks. Git trees are read lazily:
+// only the trees under the manifests directory and the blobs asked for are ever read, so files
+// elsewhere in a large repository cost nothing.
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as fs from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
@@ -14,13 +16,13 @@ export interface RepoTree {
   /** the commit, for trees read from git */
   revision?: string;
   /** every file under dir (repository-relative), sorted */
-  listFiles(dir: string): string[];
+  listFiles(dir: string): Promise<string[]>;
   /** whether dir is a directory of the repository ("." is its top) */
-  hasDir(dir: string): boolean;
+  hasDir(dir: string): Promise<boolean>;
   /** a file's bytes; null if there is no such file */
-  read(path: string): Buffer | null;
+  read(path: string): Promise<Buffer | null>;
   /** why path is not a plain file inside the repository (symlink out, escape), or null */
-  whyOutside(path: string): string | null;
+  whyOutside(path: string): Promise<string | null>;
 }
 
 /** Normalizes a repository-relative path; null when it climbs out of the repository. */
@@ -35,7 +37,7 @@ export function directoryTree(root: string): RepoTree {
   const inside = (p: string) => p === abs || p.startsWith(abs + sep);
   return {
     describe: abs,
-    listFiles(dir) {
+    async listFiles(dir) {
       const out: string[] = [];
       const walk = (d: string) => {
         for (const name of readdirSync(d).sort()) {
@@ -49,7 +51,7 @@ export function directoryTree(root: string): RepoTree {
       walk(join(abs, dir));
       return out;
     },
-    hasDir(dir) {
+    async hasDir(dir) {
       const p = join(abs, dir);
       try {
         return (p === abs || p.startsWith(abs + sep)) && statSync(p).isDirectory();
@@ -57,14 +59,14 @@ export function directoryTree(root: string): RepoTree {
         return false;
       }
     },
-    read(path) {
+    async read(path) {
       try {
         return statSync(join(abs, path)).isFile() ? readFileSync(join(abs, path)) : null;
       } catch {
         return null;
       }
     },
-    whyOutside(path) {
+    async whyOutside(path) {
       try {
         const real = realpathSync(join(abs, path));
         return inside(real) ? null : `resolves (through a symlink) to ${real}, outside the repository ${abs}`;
@@ -77,7 +79,7 @@ export function directoryTree(root: string): RepoTree {
 
 /**
  * One commit of a git repository: a local repository is read in place; a remote one (http/https)
- * is fetched (one branch, shallow) into cacheDir first.
+ * is fetched (one branch, shallow) into cacheDir first. Trees and blobs are read when asked for.
  */
 export async function gitTree(url: string, ref: string, cacheDir: string): Promise<RepoTree> {
   let dir: string;
@@ -90,38 +92,50 @@ export async function gitTree(url: string, ref: string, cacheDir: string): Promi
     dir = resolve(url.replace(/^file:\/\//, ""));
   }
   const oid = await resolveCommit(dir, ref);
-  const files = new Map<string, { oid: string; mode: string }>();
-  await git.walk({
-    fs,
-    dir,
-    trees: [git.TREE({ ref: oid })],
-    map: async (path, [entry]) => {
-      if (!entry || path === ".") return undefined;
-      const type = await entry.type();
-      if (type === "blob") files.set(path, { oid: await entry.oid(), mode: (await entry.mode()).toString(8) });
-      return true;
-    },
-  });
-  const blobs = new Map<string, Buffer>();
-  for (const [path, f] of files) {
-    if (f.mode === "120000") continue; // symlinks: never followed out of a commit
-    const { blob } = await git.readBlob({ fs, dir, oid: f.oid });
-    blobs.set(path, Buffer.from(blob));
-  }
+  const cache = {};
+  // Tree entries by directory ("" is the top), read once each.
+  const trees = new Map<string, Promise<Map<string, { oid: string; type: string; mode: string }> | null>>();
+  const treeAt = (sub: string) => {
+    const key = sub === "." ? "" : sub.replace(/\/$/, "");
+    let t = trees.get(key);
+    if (!t) {
+      t = git
+        .readTree({ fs, dir, oid, ...(key ? { filepath: key } : {}), cache })
+        .then((r) => new Map(r.tree.map((e) => [e.path, { oid: e.oid, type: e.type, mode: e.mode }])))
+        .catch(() => null);
+      trees.set(key, t);
+    }
+    return t;
+  };
+  const entryOf = async (path: string) => (await treeAt(posix.dirname(path) === "." ? "" : posix.dirname(path)))?.get(posix.basename(path)) ?? null;
   return {
     describe: `${url}@${ref}`,
     revision: oid,
-    listFiles(sub) {
-      const prefix = sub === "." || sub === "" ? "" : sub.replace(/\/$/, "") + "/";
-      return [...files.keys()].filter((p) => p.startsWith(prefix)).sort();
+    async listFiles(sub) {
+      const out: string[] = [];
+      const walk = async (d: string) => {
+        const t = await treeAt(d);
+        for (const [name, e] of t ?? []) {
+          const p = d ? `${d}/${name}` : name;
+          if (e.type === "tree") await walk(p);
+          else if (e.type === "blob") out.push(p);
+        }
+      };
+      await walk(sub === "." ? "" : sub.replace(/\/$/, ""));
+      return out.sort();
     },
-    hasDir(sub) {
-      if (sub === "." || sub === "") return true;
-      const prefix = sub.replace(/\/$/, "") + "/";
-      return [...files.keys()].some((p) => p.startsWith(prefix));
+    async hasDir(sub) {
+      return (await treeAt(sub)) !== null;
     },
-    read: (path) => blobs.get(path) ?? null,
-    whyOutside: (path) => (files.get(path)?.mode === "120000" ? "is a symlink; symlinks in a commit are not followed" : null),
+    async read(path) {
+      const e = await entryOf(path);
+      if (!e || e.type !== "blob" || e.mode === "120000") return null; // symlinks: never followed out of a commit
+      const { blob } = await git.readBlob({ fs, dir, oid: e.oid, cache });
+      return Buffer.from(blob);
+    },
+    async whyOutside(path) {
+      return (await entryOf(path))?.mode === "120000" ? "is a symlink; symlinks in a commit are not followed" : null;
+    },
   };
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { parseManifestFile } from "../../reconciler/core/parse-manifests.ts";
 import { validateManifests, type ObjectFacts } from "../../reconciler/core/validate.ts";
-import { buildDesired, checkSelection } from "../../reconciler/core/desired.ts";
+import { buildDesired, checkSelection, describeProgramChange, type ProgramSpecSummary } from "../../reconciler/core/desired.ts";
 
 const H = "apiVersion: bpfops.dev/v1alpha1\n";
 const facts: Extract<ObjectFacts, { ok: true }> = {
@@ -66,5 +66,20 @@ describe("host selection", () => {
   it("an attachment selected for a host whose program is not is reported where it names it", () => {
     const { selection } = desiredOf(`${prog("", onlyEdge)}---\n${att()}`, { role: "core" });
     expect(selection).toMatchObject([{ code: "NotSelected", line: 13, field: "spec.program", manifest: "Attachment/a" }]);
+  });
+});
+
+describe("describeProgramChange", () => {
+  const base: ProgramSpecSummary = { o: "aaaa", t: "xdp", g: { filter_version: "01000000" }, m: { pod_rules: "bind:rules" } };
+  it.each<[string, Partial<ProgramSpecSummary>, string[]]>([
+    ["nothing", {}, []],
+    ["a global, shown as the number it is", { g: { filter_version: "02000000" } }, ["global filter_version 1 -> 2"]],
+    ["a global set for the first time", { g: { filter_version: "01000000", other: "07" } }, ["global other unset -> 7"]],
+    ["the object's bytes", { o: "bbbb" }, ["object aaaa -> bbbb"]],
+    ["a binding", { m: { pod_rules: "bind:other" } }, ["map pod_rules bind:rules -> bind:other"]],
+    ["an override removed", { m: {} }, ["map pod_rules bind:rules -> default"]],
+    ["the type and attach type", { t: "sched_cls", a: "tcx_ingress" }, ["type xdp -> sched_cls", "attachType unset -> tcx_ingress"]],
+  ])("%s", (_, to, want) => {
+    expect(describeProgramChange(base, { ...base, ...to })).toEqual(want);
   });
 });

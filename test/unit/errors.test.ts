@@ -39,6 +39,13 @@ describe("fromNative", () => {
     expect(e.message).toBe(`load object o: Invalid argument (libbpf: ${why})`);
   });
 
+  it("an EPERM at load is the kernel refusing the program type (as root), never a verifier rejection", () => {
+    const e = fromNative(nativeError({ message: "load program f of o: Operation not permitted", code: "EPERM", errno: 1, syscall: "BPF_PROG_LOAD", program: "f", verifierLog: "some log" })) as KernelError;
+    expect(e).toBeInstanceOf(KernelError);
+    expect(e.code).toBe(process.getuid?.() === 0 ? "NotSupported" : "PermissionDenied");
+    expect(e.message).toMatch(/Operation not permitted: /);
+  });
+
   it("passes through errors that did not come from the kernel", () => {
     const plain = new TypeError("not native");
     expect(fromNative(plain)).toBe(plain);

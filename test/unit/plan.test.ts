@@ -171,6 +171,13 @@ describe("plan", () => {
     });
   });
 
+  it("a changed program says what changed, from the spec recorded with the running version", () => {
+    const next = { ...prog("f", D("b")), globals: { filter_version: "02000000" } };
+    const running = { ...oprog("f", D("a").slice(0, 16), 7), spec: { o: D("0").slice(0, 16), t: "xdp", g: { filter_version: "01000000" }, m: {} } };
+    const p = plan(desired({ programs: [next] }), observed({ programs: [running] }));
+    expect(p.actions.find((a) => a.op === "load")!.reason).toBe("changed: global filter_version 1 -> 2 (object x.o)");
+  });
+
   it("is deterministic: the same input, in any order, gives the same plan", () => {
     const d = desired({ maps: [map("m"), map("n")], programs: [prog("f"), prog("g"), prog("h", D("c"))], attachments: [xdp("a", "f"), xdp("b", "g")] });
     const o = observed({ hooks: { [K]: hook([]) }, programs: [oprog("h", "x", 3), oprog("old", "y", 4)], links: [olink("z", K, 9, 4)] });

@@ -1,0 +1,85 @@
+// Where revisions come from: a git commit is read lazily (files outside the manifests and the
+// objects they name are never read), and .bpf.c sources compile hermetically (no host file, no
+// fifo, nothing outside the repository reaches clang) under a time limit.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
+import { buildRevision } from "../../reconciler/agent/build.ts";
+import { ManifestInvalidError } from "../../reconciler/core/manifest-issues.ts";
+import { BPF, needs, tempPinRoot } from "./harness.ts";
+import { HDR } from "./repos.ts";
+
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+describe("git sources", () => {
+  it("reads only the manifests directory and the objects it names: a broken blob elsewhere in the commit costs nothing", (ctx) => {
+    needs(ctx);
+    const repo = tempDir("bpfops-lazy-");
+    mkdirSync(join(repo, "m"));
+    mkdirSync(join(repo, "objs"));
+    mkdirSync(join(repo, "elsewhere"));
+    copyFileSync(BPF("tcx_counter.o"), join(repo, "objs/tcx_counter.o"));
+    writeFileSync(join(repo, "m/p.yaml"), `${HDR}kind: Program\nmetadata: { name: counter }\nspec: { object: ../objs/tcx_counter.o, program: tcx_counter }\n`);
+    writeFileSync(join(repo, "elsewhere/big.bin"), Buffer.alloc(8 << 20, 7));
+    writeFileSync(join(repo, "elsewhere/p.yaml"), "this: is: not: yaml: [\n");
+    const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" }).trim();
+    git("init", "-q", "-b", "main");
+    git("add", "-A");
+    git("commit", "-q", "-m", "one");
+    // Remove the big blob's object: reading it would fail the revision.
+    const oid = git("rev-parse", "HEAD:elsewhere/big.bin");
+    unlinkSync(join(repo, ".git/objects", oid.slice(0, 2), oid.slice(2)));
+    const r = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "m", "--bpffs", tempPinRoot(), "--cache", join(repo, ".cache")], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/\+ Program\/counter\s+load/);
+    // The whole commit, read eagerly, would have failed on that blob.
+    const all = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "elsewhere", "--bpffs", tempPinRoot()], { encoding: "utf8" });
+    expect(all.status).toBe(2);
+  });
+});
+
+describe("hermetic .bpf.c builds", () => {
+  const SOURCE_OK = `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\nSEC("xdp") int p(struct xdp_md *c) { return 2; }\n`;
+  async function build(source: string): Promise<string> {
+    const dir = tempDir("bpfops-hermetic-");
+    writeFileSync(join(dir, "p.bpf.c"), source);
+    writeFileSync(join(dir, "p.yaml"), `${HDR}kind: Program\nmetadata: { name: p }\nspec: { object: p.bpf.c, program: p }\n`);
+    try {
+      await buildRevision(directoryTree(dir), { manifestDir: ".", labels: {}, cacheDir: join(dir, ".cache") });
+      return "built";
+    } catch (e) {
+      if (e instanceof ManifestInvalidError) return e.issues.map((i) => `${i.code}: ${i.message}`).join("\n");
+      throw e;
+    }
+  }
+
+  it("builds a source that uses only the repository, vmlinux.h and libbpf's headers", async (ctx) => {
+    needs(ctx);
+    expect(await build(SOURCE_OK)).toBe("built");
+  });
+
+  it.each([
+    ["#include of a host file", `#include "/etc/hostname"\n${SOURCE_OK}`, /CompileFailed: .*'\/etc\/hostname' file not found/],
+    [".incbin of a host file", `${SOURCE_OK}asm(".incbin \\"/etc/passwd\\"");\n`, /CompileFailed: .*(could not find|No such file|error)/i],
+    ["#include of a path outside the repository", `#include "../../../../../../etc/hostname"\n${SOURCE_OK}`, /CompileFailed: .*file not found/],
+  ])("refuses %s", async (_, source, want) => {
+    expect(await build(source)).toMatch(want);
+  });
+
+  it("cannot hang on a fifo of the host: it is not there", async (ctx) => {
+    needs(ctx);
+    const fifoDir = tempDir("bpfops-fifo-");
+    const fifo = join(fifoDir, "hang");
+    execFileSync("mkfifo", [fifo]);
+    expect(readdirSync(fifoDir)).toEqual(["hang"]);
+    expect(await build(`#include "${fifo}"\n${SOURCE_OK}`)).toMatch(/CompileFailed: .*file not found/);
+  });
+});
