@@ -24,6 +24,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pod_stats SEC(".maps");
 
+/* Packets each build of the filter handled, by filter_version % POD_VERSIONS: a swap shows as
+ * counts moving from one version to the next, and together they count every packet. */
+#define POD_VERSIONS 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, POD_VERSIONS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_versions SEC(".maps");
+
 struct pkt {
 	__u8 proto;
 	__u16 dport;
@@ -105,6 +116,10 @@ static __always_inline void count(__u32 slot, int dropped)
 SEC("xdp")
 int pod_filter(struct xdp_md *ctx)
 {
+	__u32 version = filter_version % POD_VERSIONS;
+	__u64 *seen = bpf_map_lookup_elem(&pod_versions, &version);
+	if (seen)
+		(*seen)++;
 	struct pkt p = {};
 	if (parse(ctx, &p)) {
 		count(POD_STAT_DEFAULT, 0);

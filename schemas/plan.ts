@@ -45,6 +45,7 @@ export const PlanJson = z.strictObject({
   bpffsRoot: z.string(),
   changes: z.boolean(),
   summary: z.record(z.string(), z.int()),
+  warnings: z.array(z.string()).optional(),
   actions: z.array(PlanActionJson),
   verify: z.array(VerifyResultJson).optional(),
 });

@@ -63,6 +63,17 @@ inline Napi::Value OptArg(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i ? info[i] : info.Env().Undefined();
 }
 
+// The sizes the kernel really uses for a map's keys and values (value: per-CPU values rounded to
+// 8 bytes, times the possible CPUs; rawValue: the map's value_size).
+struct MapSizes {
+  uint32_t key;
+  size_t value;
+  uint32_t rawValue;
+  uint32_t type;
+  bool percpu;
+};
+MapSizes SizesOf(Napi::Env env, int fd);
+
 void RegisterObject(Napi::Env env, Napi::Object exports);
 void RegisterPinsMaps(Napi::Env env, Napi::Object exports);
 void RegisterLinks(Napi::Env env, Napi::Object exports);

@@ -65,17 +65,15 @@ static Napi::Value MapAddValues(const Napi::CallbackInfo& info) {
   auto keys = BufArg(info, 1, "keys");
   auto deltas = BufArg(info, 2, "deltas");
   uint32_t count = static_cast<uint32_t>(IntArg(info, 3, "count"));
-  bpf_map_info mi = {};
-  uint32_t len = sizeof(mi);
-  if (int r = bpf_obj_get_info_by_fd(fd, &mi, &len)) ThrowErrno(env, LibbpfErr(r), "BPF_OBJ_GET_INFO_BY_FD", "map fd " + std::to_string(fd));
-  bool percpu = mi.type == BPF_MAP_TYPE_PERCPU_HASH || mi.type == BPF_MAP_TYPE_PERCPU_ARRAY || mi.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-  uint32_t lanes = mi.value_size / 8;
-  if (mi.key_size > 8 || mi.value_size % 8 || lanes == 0 || lanes > kMaxArgs - 1) {
-    throw Napi::RangeError::New(env, "mapAddValues: keys of at most 8 bytes and values of 1 to 11 u64 lanes, not key " + std::to_string(mi.key_size) + " value " + std::to_string(mi.value_size));
+  MapSizes mi = SizesOf(env, fd);
+  bool percpu = mi.percpu;
+  uint32_t lanes = mi.rawValue / 8;
+  if (mi.key > 8 || mi.rawValue % 8 || lanes == 0 || lanes > kMaxArgs - 1) {
+    throw Napi::RangeError::New(env, "mapAddValues: keys of at most 8 bytes and values of 1 to 11 u64 lanes, not key " + std::to_string(mi.key) + " value " + std::to_string(mi.rawValue));
   }
   int cpus = percpu ? libbpf_num_possible_cpus() : 1;
   size_t stride = static_cast<size_t>(lanes) * 8 * cpus;  // per entry: the deltas of every CPU
-  if (keys.Length() != static_cast<size_t>(count) * mi.key_size || deltas.Length() != count * stride) {
+  if (keys.Length() != static_cast<size_t>(count) * mi.key || deltas.Length() != count * stride) {
     throw Napi::RangeError::New(env, "mapAddValues: keys and deltas do not match the count and the map's sizes");
   }
   std::vector<bpf_insn> prog = AddProgram(fd, lanes);
@@ -95,7 +93,7 @@ static Napi::Value MapAddValues(const Napi::CallbackInfo& info) {
     }
     for (uint32_t e = 0; e < count && !err; e++) {
       uint64_t ctx[kMaxArgs] = {};
-      memcpy(&ctx[0], keys.Data() + static_cast<size_t>(e) * mi.key_size, mi.key_size);
+      memcpy(&ctx[0], keys.Data() + static_cast<size_t>(e) * mi.key, mi.key);
       memcpy(&ctx[1], deltas.Data() + e * stride + static_cast<size_t>(cpu) * lanes * 8, lanes * 8);
       LIBBPF_OPTS(bpf_test_run_opts, to, .ctx_in = ctx, .ctx_size_in = sizeof(ctx));
       int r = bpf_prog_test_run_opts(pfd, &to);

@@ -85,12 +85,7 @@ static Napi::Value IsBpffs(const Napi::CallbackInfo& info) {
 // The sizes the kernel really uses for a map's keys and values (per-CPU values: rounded to 8 bytes,
 // times the possible CPUs). Every map call checks its Buffers against them: a short Buffer would
 // let the kernel read past it, a short lookup buffer would let it write past it.
-struct MapSizes {
-  uint32_t key;
-  size_t value;
-  uint32_t type;
-};
-static MapSizes SizesOf(Napi::Env env, int fd) {
+MapSizes SizesOf(Napi::Env env, int fd) {
   bpf_map_info mi = {};
   uint32_t len = sizeof(mi);
   int ret = bpf_obj_get_info_by_fd(fd, &mi, &len);
@@ -100,7 +95,7 @@ static MapSizes SizesOf(Napi::Env env, int fd) {
   size_t v = mi.value_size;
   if (percpu) v = ((v + 7) & ~static_cast<size_t>(7)) * static_cast<size_t>(libbpf_num_possible_cpus());
   // Maps of maps and prog-arrays read back ids (4 bytes) but take fds (4 bytes): the same size.
-  return {mi.key_size, v, mi.type};
+  return {mi.key_size, v, mi.value_size, mi.type, percpu};
 }
 static void CheckLen(Napi::Env env, size_t got, size_t want, const char* what, int fd) {
   if (got != want) {

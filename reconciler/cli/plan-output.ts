@@ -100,6 +100,7 @@ export function renderPlanText(plan: Plan, ctx: PlanContext, verify: VerifyResul
     const sym = SYMBOL[a.op];
     lines.push(paint(opts.colour, COLOUR[sym]!, `  ${sym} ${actionLine(a)}`));
   }
+  for (const w of plan.warnings) lines.push(paint(opts.colour, "33", `warning: ${w}`));
   lines.push(summaryLine(plan));
   if (verify) {
     lines.push(`verifier (${verify.length} new or changed program${verify.length === 1 ? "" : "s"}):`);
@@ -123,6 +124,7 @@ export function planJson(plan: Plan, ctx: PlanContext, verify: VerifyResult[] | 
     bpffsRoot: ctx.bpffsRoot,
     changes: plan.changes,
     summary: plan.summary,
+    ...(plan.warnings.length ? { warnings: plan.warnings } : {}),
     actions: plan.actions.map(actionView),
     ...(verify ? { verify } : {}),
   });

@@ -86,6 +86,8 @@ export interface ObservedState {
   /** interfaces present per network namespace ("host" for the agent's own): those the hooks name, or all where a hook uses a glob */
   interfaces: Record<string, string[]>;
   unowned: UnownedPin[];
+  /** what the operator should know that does not stop the plan (a glob over a namespace that does not exist) */
+  warnings: string[];
 }
 
 export const netnsKey = (netns: string | null | undefined): string => netns ?? "host";

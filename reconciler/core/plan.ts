@@ -101,6 +101,7 @@ export type PlanAction = MapAction | ProgramAction | HookAction | ChainSlotActio
 export interface Plan {
   root: string;
   actions: PlanAction[];
+  warnings: string[];
   summary: Record<ActionOp, number>;
   /** anything other than unchanged (or unowned, which bpfops leaves alone) */
   changes: boolean;
@@ -210,7 +211,8 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
       : fromDigests.length
         ? `changed: ${changes.length ? changes.join("; ") : `${fromDigests.join(",")} -> ${short(d.digest)}`} (object ${d.objectPath})`
         : `new program ${d.program} from ${d.objectPath}`;
-    out.push({ ...base, op: "load", spec: d, mapPins, replacesPin: !!same, fromDigests, reason });
+    const pins = Object.entries(d.maps).filter(([m, o]) => o.pin && !observed.objectMaps.some((x) => x.program === d.name && x.map === m)).map(([m]) => m);
+    out.push({ ...base, op: "load", spec: d, mapPins, replacesPin: !!same, fromDigests, reason: pins.length ? `${reason}; pins its map${pins.length > 1 ? "s" : ""} ${pins.join(", ")} under objmaps/${d.name}` : reason });
   }
   return current;
 }
@@ -343,7 +345,9 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
       digest: p.digest,
       progId: p.id,
       ...(last ? { objectMapsDir: layout.objectMapsDir(root, p.name) } : {}),
-      reason: d ? `old version, replaced by ${d}` : "no longer in the manifests",
+      reason: d
+        ? `old version, replaced by ${d}`
+        : `no longer in the manifests${last && observed.objectMaps.some((x) => x.program === p.name) ? `; its pinned maps ${observed.objectMaps.filter((x) => x.program === p.name).map((x) => x.map).join(", ")} go with it` : ""}`,
     });
   }
   const desiredMaps = new Set(desired.maps.map((m) => m.name));
@@ -360,13 +364,13 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
     if (u.kind === "Other") continue;
     out.push({ kind: u.kind, op: "unowned", name: u.name, pin: u.pin, reason: "pinned under the root, but bpfops has no record of making it: left alone" });
   }
-  return finishPlan(root, out);
+  return finishPlan(root, out, observed.warnings);
 }
 
-export function finishPlan(root: string, actions: PlanAction[]): Plan {
+export function finishPlan(root: string, actions: PlanAction[], warnings: string[] = []): Plan {
   const summary = Object.fromEntries(ACTION_OPS.map((k) => [k, 0])) as Record<ActionOp, number>;
   for (const a of actions) summary[a.op]++;
-  return { root, actions, summary, changes: actions.some((a) => a.op !== "unchanged" && a.op !== "unowned") };
+  return { root, actions, warnings, summary, changes: actions.some((a) => a.op !== "unchanged" && a.op !== "unowned") };
 }
 
 /** Actions that make a plan impossible to apply as a whole. */

@@ -58,6 +58,13 @@ function timedPort(port: KernelPort, acc: { ns: bigint }): KernelPort {
   });
 }
 
+/** Removes a pin bpfops owns: the pin, its provenance record, and the folders it leaves empty. */
+function dropOwnedPin(k: KernelPort, pin: string): void {
+  k.unpin(pin);
+  k.forget(pin);
+  k.removeEmptyDirs(pin);
+}
+
 function releaseAll(held: Array<Held | null | undefined>): () => void {
   return () => {
     for (const h of held) h?.close();
@@ -76,11 +83,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
         k.writeEntries(a.pin, a.entries, a.overwrite);
         return {
           step: `create ${a.pin}`,
-          undo: () => {
-            k.unpin(a.pin);
-            k.forget(a.pin);
-            k.removeEmptyDirs(a.pin);
-          },
+          undo: () => dropOwnedPin(k, a.pin),
           release: nothingHeld,
         };
       },
@@ -124,13 +127,12 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
       return {
         step: `load ${a.pin}`,
         undo: () => {
-          k.unpin(a.pin);
           if (stale) {
+            k.unpin(a.pin);
             k.pinHeld(stale, a.pin);
             k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: stale.id, spec: summarizeProgram(a.spec) });
           } else {
-            k.forget(a.pin);
-            k.removeEmptyDirs(a.pin);
+            dropOwnedPin(k, a.pin);
           }
         },
         release: releaseAll([stale]),
@@ -242,9 +244,7 @@ function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: F
           step: `attach ${a.linkPin}`,
           undo: () => {
             k.detachLink(a.linkPin);
-            k.unpin(a.linkPin);
-            k.forget(a.linkPin);
-            k.removeEmptyDirs(a.linkPin);
+            dropOwnedPin(k, a.linkPin);
           },
           release: nothingHeld,
         };
@@ -289,9 +289,7 @@ function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: F
           step: `take over link id ${a.linkId}`,
           undo: () => {
             k.updateLink(link, old, next.id);
-            k.unpin(a.linkPin);
-            k.forget(a.linkPin);
-            k.removeEmptyDirs(a.linkPin);
+            dropOwnedPin(k, a.linkPin);
           },
           release: releaseAll([link, old, next]),
         };
@@ -336,9 +334,7 @@ function pruneStep(a: PlanAction, k: KernelPort): Finish | null {
       name: `prune ${h.linkPin}`,
       run() {
         k.detachLink(h.linkPin);
-        k.unpin(h.linkPin);
-        k.forget(h.linkPin);
-        k.removeEmptyDirs(h.linkPin);
+        dropOwnedPin(k, h.linkPin);
       },
     };
   }
@@ -346,27 +342,15 @@ function pruneStep(a: PlanAction, k: KernelPort): Finish | null {
     return {
       name: `prune ${a.pin}`,
       run() {
-        k.unpin(a.pin);
-        k.forget(a.pin);
-        k.removeEmptyDirs(a.pin);
-        if (a.objectMapsDir) {
-          for (const p of k.pinsUnder(a.objectMapsDir)) {
-            k.unpin(p);
-            k.forget(p);
-            k.removeEmptyDirs(p);
-          }
-        }
+        dropOwnedPin(k, a.pin);
+        if (a.objectMapsDir) for (const p of k.pinsUnder(a.objectMapsDir)) dropOwnedPin(k, p);
       },
     };
   }
   if (a.kind === "Map") {
     return {
       name: `prune ${a.pin}`,
-      run() {
-        k.unpin(a.pin);
-        k.forget(a.pin);
-        k.removeEmptyDirs(a.pin);
-      },
+      run: () => dropOwnedPin(k, a.pin),
     };
   }
   return null;

@@ -7,7 +7,8 @@ import { OwnedFd, tryFlock } from "../kernel/fd.ts";
 import { ensureBpffsDir } from "../kernel/pins.ts";
 import { BpfopsError } from "../core/errors.ts";
 
-export const LOCK_DIR = "/run/bpfops";
+/** Where the locks live; BPFOPS_LOCK_DIR moves it (tests point it at a directory of their own). */
+const lockDir = () => process.env.BPFOPS_LOCK_DIR ?? "/run/bpfops";
 
 export interface HostLock {
   path: string;
@@ -23,20 +24,20 @@ export function canonicalRoot(root: string): { path: string; key: string } {
 }
 
 export function lockPathFor(root: string): string {
-  return `${LOCK_DIR}/reconcile-${canonicalRoot(root).key}.lock`;
+  return `${lockDir()}/reconcile-${canonicalRoot(root).key}.lock`;
 }
 
 /** /run/bpfops must be a real directory of root's, writable by nobody else: a symlink or a file there is refused. */
 function checkLockDir(): void {
   try {
-    mkdirSync(LOCK_DIR, { mode: 0o700 });
+    mkdirSync(lockDir(), { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new BpfopsError("LockUnavailable", `cannot create the lock directory ${LOCK_DIR}: ${(e as Error).message}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new BpfopsError("LockUnavailable", `cannot create the lock directory ${lockDir()}: ${(e as Error).message}`, { cause: e });
   }
-  const st = lstatSync(LOCK_DIR);
-  if (st.isSymbolicLink() || !st.isDirectory()) throw new BpfopsError("LockUnavailable", `${LOCK_DIR} is ${st.isSymbolicLink() ? "a symlink" : "not a directory"}; bpfops keeps its locks in a directory of its own there: remove it`);
+  const st = lstatSync(lockDir());
+  if (st.isSymbolicLink() || !st.isDirectory()) throw new BpfopsError("LockUnavailable", `${lockDir()} is ${st.isSymbolicLink() ? "a symlink" : "not a directory"}; bpfops keeps its locks in a directory of its own there: remove it`);
   if (st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
-    throw new BpfopsError("LockUnavailable", `${LOCK_DIR} is owned by uid ${st.uid} with mode ${(st.mode & 0o777).toString(8)}; it must be bpfops's own (uid ${process.getuid?.()}) and writable by nobody else`);
+    throw new BpfopsError("LockUnavailable", `${lockDir()} is owned by uid ${st.uid} with mode ${(st.mode & 0o777).toString(8)}; it must be bpfops's own (uid ${process.getuid?.()}) and writable by nobody else`);
   }
 }
 
@@ -49,7 +50,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function acquireHostLock(root: string, opts: { wait: boolean; signal?: AbortSignal; onWait?: (holder: string) => void }): Promise<HostLock> {
   checkLockDir();
   const { path: canonical, key } = canonicalRoot(root);
-  const path = `${LOCK_DIR}/reconcile-${key}.lock`;
+  const path = `${lockDir()}/reconcile-${key}.lock`;
   let told = false;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const fd = new OwnedFd(openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600), `lock ${path}`);

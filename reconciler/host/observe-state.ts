@@ -242,5 +242,11 @@ export function observeState(root: string, desired: DesiredState): ObservedState
   const objectMaps = observeObjectMaps(root, own);
   const links = observeLinks(root, own);
   identifyForeign(observedHooks, new Set(programs.map((p) => p.id)), root);
-  return { root, maps, programs, objectMaps, links, hooks: observedHooks, interfaces, unowned: [...own.unowned, ...strayPins(root)] };
+  const warnings: string[] = [];
+  for (const x of [...desired.attachments.map((a) => ({ what: `Attachment/${a.name}`, hook: a.hook })), ...desired.chains.map((c) => ({ what: `Chain/${c.name}`, hook: c.hook }))]) {
+    if ((x.hook.type === "xdp" || x.hook.type === "tcx") && x.hook.netns && x.hook.interfaces.some((i) => /[*?]/.test(i)) && !existsSync(`/var/run/netns/${x.hook.netns}`)) {
+      warnings.push(`${x.what}: network namespace ${x.hook.netns} does not exist, so ${x.hook.interfaces.filter((i) => /[*?]/.test(i)).join(", ")} matches no interface`);
+    }
+  }
+  return { root, maps, programs, objectMaps, links, hooks: observedHooks, interfaces, unowned: [...own.unowned, ...strayPins(root)], warnings };
 }

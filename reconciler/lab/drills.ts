@@ -71,7 +71,7 @@ export async function swapUnderTraffic(lab: Lab, target: SwapTarget, opts: { flo
 }
 
 /** The packet-of-death filter on lab.dst, versions 1 and 2 sharing the pinned rules and stats. */
-export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { rules: MapHandle; stats(): PodStat[]; link: LinkHandle; programs: [ProgramHandle, ProgramHandle] }> {
+export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { rules: MapHandle; stats(): PodStat[]; versions(): [bigint, bigint]; link: LinkHandle; programs: [ProgramHandle, ProgramHandle] }> {
   const objs = [
     await loadObject(bpfObject("pod_filter.o"), { pinRoot }, (o) => o.setGlobal("filter_version", 1)),
     await loadObject(bpfObject("pod_filter.o"), { pinRoot }, (o) => o.setGlobal("filter_version", 2)),
@@ -79,6 +79,7 @@ export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTa
   const progs: [ProgramHandle, ProgramHandle] = [objs[0].program("pod_filter"), objs[1].program("pod_filter")];
   const rules = objs[0].map("pod_rules");
   const stats = objs[0].map("pod_stats");
+  const versions = objs[0].map("pod_versions");
   for (const o of objs) o.close();
   writePodRules(rules, podRules(lab));
   const link = attachXdpLink(progs[0], { ifname: lab.dst.ifname, netns: lab.dst.netns });
@@ -88,13 +89,14 @@ export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTa
     link,
     programs: progs,
     stats: () => readPodStats(stats),
+    versions: () => [readPerCpuU64(versions, 1), readPerCpuU64(versions, 2)],
     swap: (i) => link.update(progs[(i + 1) % 2]!, progs[i % 2]!),
-    close: () => [link, ...progs, rules, stats].forEach((h) => h.close()),
+    close: () => [link, ...progs, rules, stats, versions].forEach((h) => h.close()),
   };
 }
 
 /** The tcx counter on lab.dst ingress, versions 1 and 2 counting into separate slots. */
-export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint }> {
+export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint; versions(): [bigint, bigint] }> {
   const progs: ProgramHandle[] = [];
   let counts: MapHandle | undefined;
   for (const v of [1, 2]) {
@@ -107,6 +109,7 @@ export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapT
   return {
     what: "tcx link",
     counted: () => readPerCpuU64(counts!, 1) + readPerCpuU64(counts!, 2),
+    versions: () => [readPerCpuU64(counts!, 1), readPerCpuU64(counts!, 2)],
     swap: (i) => link.update(progs[(i + 1) % 2]!, progs[i % 2]!),
     close: () => [link, ...progs, counts!].forEach((h) => h.close()),
   };
@@ -116,7 +119,7 @@ export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapT
  * The XDP dispatcher on lab.dst with stage versions 1 and 2 swapped in slot 0 of the pinned
  * prog-array. The dispatcher drops what falls through an empty slot, so a gap loses packets.
  */
-export async function chainSlotTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { entered(): bigint; fellThrough(): bigint; staged(): bigint }> {
+export async function chainSlotTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { entered(): bigint; fellThrough(): bigint; staged(): bigint; versions(): [bigint, bigint] }> {
   const root = await loadObject(bpfObject("xdp_dispatcher.o"), { pinRoot }, (o) => o.setGlobal("fallthrough_action", 1 /* XDP_DROP */));
   const dispatcher = root.program("xdp_dispatcher");
   const chain = root.map("xdp_chain");
@@ -137,6 +140,7 @@ export async function chainSlotTarget(lab: Lab, pinRoot: string): Promise<SwapTa
     entered: () => readPerCpuU64(chainStats, 0),
     fellThrough: () => readPerCpuU64(chainStats, 1),
     staged: () => readPerCpuU64(stageStats!, 1) + readPerCpuU64(stageStats!, 2),
+    versions: () => [readPerCpuU64(stageStats!, 1), readPerCpuU64(stageStats!, 2)],
     swap: (i) => chain.setProgramSlot(0, stages[(i + 1) % 2]!),
     close: () => [link, dispatcher, ...stages, chain, chainStats, stageStats!].forEach((h) => h.close()),
   };

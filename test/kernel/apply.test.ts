@@ -137,7 +137,12 @@ describe("reconcile applies a revision", () => {
     stats.close();
     const counts = openPinnedMap(`${layout.objectMapsDir(root, "counter")}/tcx_counts`);
     expect(readPerCpuU64(counts, 1) + readPerCpuU64(counts, 2)).toBe(BigInt(sum(r.received)));
+    // Each version ran: the old one before the swap, the new one after (a swap between identical versions would prove nothing).
+    expect([readPerCpuU64(counts, 1) > 0n, readPerCpuU64(counts, 2) > 0n]).toEqual([true, true]);
     counts.close();
+    const versions = openPinnedMap(`${layout.objectMapsDir(root, "pod-filter")}/pod_versions`);
+    expect([readPerCpuU64(versions, 1) > 0n, readPerCpuU64(versions, 2) > 0n]).toEqual([true, true]);
+    versions.close();
     expect(rules.entries().map((e) => e.value.toString("hex"))).toEqual(rulesBefore);
     // Applied: a second reconcile changes nothing.
     expect((await apply(dir, root)).plan.changes).toBe(false);

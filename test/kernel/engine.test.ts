@@ -2,8 +2,10 @@
 // crash that replaced a map, compare-and-swap against the program the plan saw, ownership from
 // provenance, safe defaults (empty revisions, missing paths) and one lock per root, whatever its spelling.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { reconcileOnce } from "../../reconciler/agent/reconcile-once.ts";
 import { execute } from "../../reconciler/host/execute.ts";
 import { realKernelPort } from "../../reconciler/host/kernel-port.ts";
@@ -177,6 +179,56 @@ ${HDR}kind: Attachment\nmetadata: { name: counter }\nspec: { program: counter, h
     const r = cli(["--dry-run", "--bpffs", "/sys/fs/bpf/bpfops-test-none", ...args]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  it.each([
+    ["a symlink", (d: string) => symlinkSync("/tmp", d), /is a symlink/],
+    ["a file", (d: string) => writeFileSync(d, "x"), /is not a directory/],
+    ["a directory others can write to", (d: string) => {
+      mkdirSync(d);
+      chmodSync(d, 0o777);
+    }, /writable by nobody else/],
+  ])("a lock directory that is %s is a clear error, and nothing changes", (_, make, message) => {
+    const parent = mkdtempSync(join(tmpdir(), "bpfops-lockdir-"));
+    onTestFinished(() => rmSync(parent, { recursive: true, force: true }));
+    const lockDir = join(parent, "run-bpfops");
+    make(lockDir);
+    const root = tempPinRoot();
+    const dir = tempRepo({ "m.yaml": `${HDR}kind: Map\nmetadata: { name: t }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4 }\n` });
+    const r = cli(["--path", dir, "--bpffs", root], { BPFOPS_LOCK_DIR: lockDir });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("a hook another bpfops root holds is a conflict between roots, even with takeover", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const rootA = tempPinRoot();
+    const rootB = tempPinRoot();
+    const files = (takeover: boolean) => ({
+      "m.yaml": `${HDR}kind: Program\nmetadata: { name: f }\nspec: { object: objs/pod_filter.o, program: pod_filter }\n---
+${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, takeover: ${takeover}, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n`,
+    });
+    await applyRepo(tempRepo(files(false)), rootA);
+    const held = queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId;
+    const other = tempRepo(files(true));
+    const plan = await planRepo(other, rootB);
+    const a = plan.actions.find((x) => x.kind === "Attachment")!;
+    expect(a.op).toBe("conflict");
+    expect(a.reason).toContain(`another bpfops root (${rootA})`);
+    await expect(applyRepo(other, rootB)).rejects.toMatchObject({ code: "Conflict" });
+    expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).toBe(held);
+  });
+
+  it("a glob over a network namespace that does not exist is a warning in the plan", async (ctx) => {
+    needs(ctx);
+    const dir = tempRepo({
+      "m.yaml": `${HDR}kind: Program\nmetadata: { name: f }\nspec: { object: objs/pod_filter.o, program: pod_filter }\n---
+${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type: xdp, netns: bpfops-test-no-such-ns, interfaces: ["eth*"] } }\n`,
+    });
+    const plan = await planRepo(dir, tempPinRoot());
+    expect(plan.warnings).toEqual(["Attachment/f: network namespace bpfops-test-no-such-ns does not exist, so eth* matches no interface"]);
   });
 
   it("one lock per root, whatever its spelling", async (ctx) => {

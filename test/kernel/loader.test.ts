@@ -21,6 +21,7 @@ describe("object loader", () => {
     const o = closeAtEnd(ObjectFile.open(BPF("pod_filter.o"), { pinRoot: tempPinRoot() }));
     expect(o.programs()).toEqual([expect.objectContaining({ name: "pod_filter", section: "xdp", type: 6 })]);
     expect(o.maps().map((m) => [m.name, m.internal, m.pinPath !== null])).toEqual([
+      ["pod_versions", false, true],
       ["pod_rules", false, true],
       ["pod_stats", false, true],
       ["pod_filt.rodata", true, false],

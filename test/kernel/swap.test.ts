@@ -47,6 +47,10 @@ describe("swaps under traffic lose nothing", () => {
     expect(sum(r.received, death)).toBe(0);
     expect(dropped).toBe(BigInt(sum(r.sent, death)));
     expect(sum(r.received) + Number(dropped)).toBe(COUNT);
+    // Both versions really ran (a swap between identical programs would prove nothing), and together they saw every packet.
+    const [v1, v2] = filter.versions();
+    expect([v1 > 0n, v2 > 0n]).toEqual([true, true]);
+    expect(v1 + v2).toBe(BigInt(COUNT));
   });
 
   it(`tcx link update between two counter versions, ${SWAPS} times`, async (ctx) => {
@@ -59,6 +63,7 @@ describe("swaps under traffic lose nothing", () => {
     expect(r.received.udp).toBe(COUNT);
     // Every packet went through one version or the other: the hook was never empty.
     expect(counter.counted()).toBe(BigInt(COUNT));
+    expect(counter.versions().map((n) => n > 0n)).toEqual([true, true]);
   });
 
   it(`prog-array slot update between two stage versions, ${SWAPS} times`, async (ctx) => {
@@ -72,5 +77,6 @@ describe("swaps under traffic lose nothing", () => {
     expect(chain.fellThrough()).toBe(0n); // the slot was never empty
     expect(chain.staged()).toBe(chain.entered());
     expect(chain.entered()).toBe(BigInt(COUNT));
+    expect(chain.versions().map((n) => n > 0n)).toEqual([true, true]);
   });
 });

@@ -4,13 +4,14 @@ import { plan } from "../../reconciler/core/plan.ts";
 import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState } from "../../reconciler/core/desired.ts";
 import type { ObservedState } from "../../reconciler/core/observed.ts";
 import { actionView } from "../../reconciler/cli/plan-output.ts";
+import { hookKey } from "../../reconciler/core/layout.ts";
 
 const D = (c: string) => c.repeat(64);
 const prog = (name: string, digest = D("a")): DesiredProgram => ({ name, source: "m.yaml", objectPath: "x.o", objectDigest: D("0"), program: "p", type: "xdp", globals: {}, maps: {}, digest });
 const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", merge: "latest", entries: [], overwriteEntries: false, prune: true, ...o });
 const xdp = (name: string, program: string, o: Partial<DesiredAttachment> = {}): DesiredAttachment => ({ name, source: "m.yaml", program, hook: { type: "xdp", netns: "ns", interfaces: ["eth0"], mode: "auto" }, takeover: false, ...o });
 const desired = (o: Partial<DesiredState>): DesiredState => ({ maps: [], programs: [], attachments: [], chains: [], ...o });
-const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], objectMaps: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, unowned: [], ...o });
+const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], objectMaps: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, unowned: [], warnings: [], ...o });
 const omap = (name: string, id: number, def: DesiredMap["def"], entries: Record<string, string | null> = {}, slots?: number[]) => ({ name, pin: `/r/maps/${name}`, id, def, entries, ...(slots ? { slots } : {}) });
 const oprog = (name: string, digest: string, id: number, mapIds: number[] = []) => ({ name, digest, pin: `/r/programs/${name}/${digest}`, id, tag: "t", mapIds });
 const olink = (name: string, hookKey: string, id: number, progId: number, owner: "Attachment" | "Chain" = "Attachment") => ({ owner, name, hookKey, pin: `/r/${owner === "Chain" ? "chains" : "links"}/${name}/${hookKey}`, id, progId, attached: true });
@@ -176,6 +177,15 @@ describe("plan", () => {
     const running = { ...oprog("f", D("a").slice(0, 16), 7), spec: { o: D("0").slice(0, 16), t: "xdp", g: { filter_version: "01000000" }, m: {} } };
     const p = plan(desired({ programs: [next] }), observed({ programs: [running] }));
     expect(p.actions.find((a) => a.op === "load")!.reason).toBe("changed: global filter_version 1 -> 2 (object x.o)");
+  });
+
+  it("hook keys too long for a bpffs name are hashed, distinct and stable", () => {
+    const long = (n: number) => ({ type: "cgroup" as const, path: `/sys/fs/cgroup/${"a".repeat(300)}/${n}`, attachType: "cgroup_inet_ingress" });
+    const [a, b] = [hookKey(long(1)), hookKey(long(2))];
+    expect(Buffer.byteLength(a)).toBeLessThanOrEqual(200);
+    expect(a).not.toBe(b);
+    expect(hookKey(long(1))).toBe(a);
+    expect(hookKey({ type: "xdp", netns: "ns", ifname: "eth0", mode: "auto" })).toBe("xdp@ns@eth0");
   });
 
   it("is deterministic: the same input, in any order, gives the same plan", () => {
