@@ -5,8 +5,9 @@ import { posix } from "node:path";
 import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
 import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
 import { whyNotBpfElf } from "../core/object-summary.ts";
+import { objectIdentity } from "../core/object-identity.ts";
 import { validateManifests, type ObjectFacts } from "../core/validate.ts";
-import { buildDesired, checkSelection, sha256, type DesiredState } from "../core/desired.ts";
+import { buildDesired, checkSelection, type DesiredState } from "../core/desired.ts";
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
 import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
@@ -87,7 +88,8 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
   try {
     const summary = inspectObject(bytes, posix.basename(path).replace(/\.(bpf\.c|o)$/, ""));
     bytesByPath.set(path, bytes);
-    return { ok: true, path, digest: sha256(bytes), summary };
+    // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
+    return { ok: true, path, digest: objectIdentity(bytes), summary };
   } catch (e) {
     return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
   }

@@ -1,7 +1,7 @@
 // The reconcile engine's correctness against the real kernel: program versions rebound after a
 // crash that replaced a map, compare-and-swap against the program the plan saw, ownership from
 // provenance, safe defaults (empty revisions, missing paths) and one lock per root, whatever its spelling.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { execute } from "../../reconciler/host/execute.ts";
 import { realKernelPort } from "../../reconciler/host/kernel-port.ts";
 import { acquireHostLock } from "../../reconciler/host/host-lock.ts";
 import { listPins, openPinnedLink, openPinnedMap, openPinnedProgram } from "../../reconciler/kernel/pins.ts";
-import { MapHandle } from "../../reconciler/kernel/handles.ts";
+import { MapHandle, ProgramHandle } from "../../reconciler/kernel/handles.ts";
 import { loadObject } from "../../reconciler/kernel/object.ts";
 import { queryXdpHook } from "../../reconciler/kernel/observe.ts";
 import { layout } from "../../reconciler/core/layout.ts";
@@ -229,6 +229,88 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     });
     const plan = await planRepo(dir, tempPinRoot());
     expect(plan.warnings).toEqual(["Attachment/f: network namespace bpfops-test-no-such-ns does not exist, so eth* matches no interface"]);
+  });
+
+  it("a program pin replaced by another program is drift: reported, reloaded, and the stranger never attached", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    const [pin] = listPins(`${root}/programs/pod-filter`).map((p) => p.path);
+    const stranger = await loadObject(BPF("pod_filter.o"), { pinRoot: "/nonexistent", name: "pod_filter" }, (o) => {
+      o.setGlobal("filter_version", 7);
+      for (const m of o.maps()) if (!m.internal) o.setMapPinPath(m.name, null);
+    });
+    const strangerProg = closeAtEnd(stranger.program("pod_filter"));
+    stranger.close();
+    spawnSync("rm", [pin!]);
+    strangerProg.pin(pin!);
+    const plan = await planRepo(dir, root);
+    expect(plan.actions.find((a) => a.kind === "Program" && a.name === "pod-filter")).toMatchObject({ op: "load", reason: expect.stringMatching(/drift: the pin holds prog id \d+, bpfops pinned prog id \d+/) });
+    await applyRepo(dir, root);
+    const repinned = closeAtEnd(openPinnedProgram(pin!));
+    expect(repinned.id).not.toBe(strangerProg.id);
+    expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).toBe(repinned.id);
+    expect((await planRepo(dir, root)).changes).toBe(false);
+  });
+
+  it("a map pin replaced by another map is drift: a fresh map replaces it and the programs are rebound", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    const pin = layout.map(root, "pod-rules");
+    const other = MapHandle.create({ type: MapType.array, keySize: 4, valueSize: 32, maxEntries: 64 }, "not_ours");
+    spawnSync("rm", [pin]);
+    other.pin(pin);
+    other.close();
+    const plan = await planRepo(dir, root);
+    expect(plan.actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}`)).toEqual(expect.arrayContaining(["recreate Map/pod-rules", "load Program/pod-filter"]));
+    await applyRepo(dir, root);
+    const rules = closeAtEnd(openPinnedMap(pin));
+    const running = closeAtEnd(ProgramHandle.fromId(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId));
+    expect(running.info().mapIds).toContain(rules.id);
+    expect((await planRepo(dir, root)).changes).toBe(false);
+  });
+
+  it("status shows a link whose interface is gone as not enforcing, and --check exits 2; run counts are unknown without stats", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    await applyRepo(tempRepo(boundFilter(lab, 1)), root);
+    const ok = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
+    expect(ok.status, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/run count unknown \(BPF stats off/);
+    spawnSync("ip", ["-n", lab.dst.netns, "link", "del", "dst0"]);
+    const gone = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
+    expect(gone.status).toBe(2);
+    expect(gone.stdout).toMatch(/Attachment\/pod-filter .*NOT ENFORCING/);
+  });
+
+  it("status during reconciles never fails on a pin caught mid-rename", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    const statuses: Array<number | null> = [];
+    let stop = false;
+    const poll = (async () => {
+      while (!stop) {
+        const r = await new Promise<number | null>((res) => spawn(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { stdio: "ignore" }).on("exit", res));
+        statuses.push(r);
+      }
+    })();
+    for (let i = 0; i < 8; i++) {
+      writeRepo(dir, boundFilter(lab, ((i % 2) + 1) as 1 | 2));
+      await applyRepo(dir, root);
+    }
+    stop = true;
+    await poll;
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 0)).toBe(true);
   });
 
   it("one lock per root, whatever its spelling", async (ctx) => {

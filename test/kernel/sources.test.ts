@@ -2,15 +2,15 @@
 // objects they name are never read), and .bpf.c sources compile hermetically (no host file, no
 // fifo, nothing outside the repository reaches clang) under a time limit.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
 import { buildRevision } from "../../reconciler/agent/build.ts";
 import { ManifestInvalidError } from "../../reconciler/core/manifest-issues.ts";
-import { BPF, needs, tempPinRoot } from "./harness.ts";
-import { HDR } from "./repos.ts";
+import { BPF, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { applyRepo, HDR, planRepo } from "./repos.ts";
 
 function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -43,6 +43,26 @@ describe("git sources", () => {
     // The whole commit, read eagerly, would have failed on that blob.
     const all = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "elsewhere", "--bpffs", tempPinRoot()], { encoding: "utf8" });
     expect(all.status).toBe(2);
+  });
+});
+
+describe("object identity", () => {
+  it("a source edit that compiles to the same instructions and maps is unchanged; a code edit is a swap", async (ctx) => {
+    needs(ctx, "tcxLinkUpdate");
+    const dir = tempDir("bpfops-identity-");
+    const src = readFileSync(BPF("tcx_counter.bpf.c"), "utf8");
+    copyFileSync(BPF("common.bpf.h"), join(dir, "common.bpf.h"));
+    const lab = tempLab();
+    writeFileSync(join(dir, "m.yaml"), `${HDR}kind: Program\nmetadata: { name: c }\nspec: { object: c.bpf.c, program: tcx_counter }\n---\n${HDR}kind: Attachment\nmetadata: { name: c }\nspec: { program: c, hook: { type: tcx, netns: ${lab.dst.netns}, interfaces: [dst0], direction: ingress } }\n`);
+    writeFileSync(join(dir, "c.bpf.c"), src);
+    const root = tempPinRoot();
+    await applyRepo(dir, root);
+    // Comments and moved lines: other object bytes, the same program.
+    writeFileSync(join(dir, "c.bpf.c"), `/* counts packets */\n\n${src.replace("c->packets++;", "c->packets++; /* one more */")}`);
+    expect((await planRepo(dir, root)).changes).toBe(false);
+    // A change to the code: a new version, swapped in.
+    writeFileSync(join(dir, "c.bpf.c"), src.replace("c->packets++;", "c->packets += 2;"));
+    expect((await planRepo(dir, root)).actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}`)).toEqual(["load Program/c", "swap Attachment/c", "prune Program/c"]);
   });
 });
 
