@@ -143,6 +143,7 @@ export interface NativeAddon {
   linkUpdate(linkFd: number, progFd: number, expectedOldProgFd?: number): void;
   linkDetach(linkFd: number): void;
   rcuGracePeriod(): void;
+  libbpfVersion(): string;
   /** adds u64 deltas (per entry: lanes x 8 bytes, per CPU for per-CPU maps) to values, atomically, in the kernel */
   mapAddValues(mapFd: number, keys: Buffer, deltas: Buffer, count: number): void;
   listPrograms(): NativeProgInfo[];

@@ -78,7 +78,13 @@ static Napi::Value VmlinuxBtfId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, id < 0 ? -1 : id);
 }
 
+// libbpfVersion(): the version of the libbpf this addon runs on, "major.minor".
+static Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version()));
+}
+
 void RegisterProbes(Napi::Env env, Napi::Object exports) {
+  exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
   exports.Set("loadRawProgram", Napi::Function::New(env, LoadRawProgram));
   exports.Set("testRun", Napi::Function::New(env, TestRun));
   exports.Set("enableStats", Napi::Function::New(env, EnableStats));

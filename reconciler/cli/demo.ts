@@ -10,6 +10,7 @@ import git from "isomorphic-git";
 import { createLab, type Lab } from "../lab/netlab.ts";
 import { runTraffic, sum, type Flow, type TrafficReport } from "../lab/traffic.ts";
 import { bpfObject } from "../lab/drills.ts";
+import { packageRoot } from "../package-root.ts";
 import { reconcileOnce, type ReconcileResult } from "../agent/reconcile-once.ts";
 import { actionView } from "./plan-output.ts";
 import { removePinTree } from "../kernel/pins.ts";
@@ -75,7 +76,7 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
     console.log(`lab: ${lab.src.netns} (${lab.src.addr}, bad host ${lab.src.extraAddrs[0]}) --veth--> ${lab.dst.netns} (${lab.dst.addr})`);
 
     // The manifests repository: the example manifests and the BPF sources they compile.
-    cpSync("manifests", join(repo, "manifests"), { recursive: true });
+    cpSync(join(packageRoot(), "manifests"), join(repo, "manifests"), { recursive: true });
     for (const f of readdirSync(bpfObject("."))) if (f.endsWith(".bpf.c") || (f.endsWith(".h") && f !== "vmlinux.h")) cpSync(bpfObject(f), join(repo, "bpf", f));
     await git.init({ fs, dir: repo, defaultBranch: "main" });
     let rev = await commit(repo, "example manifests");

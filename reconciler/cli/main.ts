@@ -42,7 +42,7 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? 0 : 2);
   })
   .description("GitOps for eBPF: reconcile eBPF programs, maps and hooks to manifests in git")
-  .version("0.1.0")
+  .option("-V, --version", "print bpfops's version, its commit, and the libbpf and kernel it runs on")
   .showHelpAfterError();
 
 program
@@ -109,7 +109,11 @@ program
   });
 
 try {
-  await program.parseAsync(process.argv);
+  // --version alone: answered before any command is parsed (it loads only what it prints).
+  if (process.argv[2] === "--version" || process.argv[2] === "-V") {
+    const { versionText } = await import("./version.ts");
+    console.log(await versionText());
+  } else await program.parseAsync(process.argv);
 } catch (e) {
   const err = e as Error;
   console.error(`bpfops: ${err.message}`);

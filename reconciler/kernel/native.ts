@@ -2,16 +2,15 @@
 // When it is missing, the error says every place it looked and how to build it.
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
+import { packageRoot } from "../package-root.ts";
 import type { NativeAddon } from "../../native/native.d.ts";
 import { BpfopsError } from "../core/errors.ts";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const candidates = [
   process.env.BPFOPS_NATIVE,
-  resolve(here, "../../native/build/Release/bpfops.node"),
-  resolve(here, "../../native/build/Debug/bpfops.node"),
+  resolve(packageRoot(), "native/build/Release/bpfops.node"),
+  resolve(packageRoot(), "native/build/Debug/bpfops.node"),
 ].filter((p): p is string => !!p);
 
 function load(): NativeAddon {
@@ -21,7 +20,7 @@ function load(): NativeAddon {
   }
   throw new BpfopsError(
     "NativeAddonMissing",
-    `bpfops native addon not found; looked in:\n  ${candidates.join("\n  ")}\nbuild it with scripts/bootstrap (or npm run build:native)`,
+    `bpfops native addon not found; looked in:\n  ${candidates.join("\n  ")}\nbuild it with scripts/bootstrap in a checkout, or reinstall the package (npm install -g bpfops builds it; it needs libbpf-dev and a C++ compiler)`,
   );
 }
 

@@ -1,7 +1,8 @@
 // Swap drills shared by the kernel tests, the demo and bench/swap: the packet-of-death filter,
 // a tcx counter and a tail-call chain, each swapped between two program versions under traffic.
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package-root.ts";
 import { loadObject } from "../kernel/object.ts";
 import { attachTcxLink, attachXdpLink } from "../kernel/attach.ts";
 import { readPerCpuU64, type LinkHandle, type MapHandle, type ProgramHandle } from "../kernel/handles.ts";
@@ -9,7 +10,7 @@ import { readPodStats, writePodRules, type PodRule, type PodStat } from "../lab/
 import { runTraffic, type Flow, type TrafficReport } from "./traffic.ts";
 import type { Lab } from "./netlab.ts";
 
-export const bpfObject = (name: string): string => fileURLToPath(new URL(`../../bpf/${name}`, import.meta.url));
+export const bpfObject = (name: string): string => join(packageRoot(), "bpf", name);
 
 /** Traffic that exercises every kind of pod rule; flows starting "death" must all be dropped. */
 export function podFlows(lab: Lab): Flow[] {

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { compiled } from "../package-root.ts";
 import type { Lab } from "./netlab.ts";
 import type { WorkerFlow } from "./traffic-worker.ts";
 
@@ -25,8 +26,9 @@ export interface TrafficReport {
   seconds: number;
 }
 
-const workerPath = fileURLToPath(new URL("./traffic-worker.ts", import.meta.url));
-const tsxLoader = import.meta.resolve("tsx");
+// Compiled, the worker is plain JavaScript beside this module; from the sources it needs tsx.
+const workerPath = fileURLToPath(new URL(compiled ? "./traffic-worker.js" : "./traffic-worker.ts", import.meta.url));
+const loaderArgs = compiled ? [] : ["--import", import.meta.resolve("tsx")];
 
 class Worker {
   readonly child: ChildProcessWithoutNullStreams;
@@ -34,7 +36,7 @@ class Worker {
   #stderr = "";
 
   constructor(netns: string, mode: "send" | "receive", cfg: object, cgroup?: string) {
-    const argv = ["nsenter", `--net=/var/run/netns/${netns}`, "--", process.execPath, "--import", tsxLoader, workerPath, mode, JSON.stringify(cfg)];
+    const argv = ["nsenter", `--net=/var/run/netns/${netns}`, "--", process.execPath, ...loaderArgs, workerPath, mode, JSON.stringify(cfg)];
     // To run inside a cgroup, a shell moves itself there, then becomes the worker.
     this.child = cgroup
       ? spawn("sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv], { stdio: "pipe" })

@@ -7,8 +7,8 @@ import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "no
 import * as fs from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { posix } from "node:path";
-import git from "isomorphic-git";
-import http from "isomorphic-git/http/node";
+// isomorphic-git is loaded only when a git source is read: a directory source never pays for it.
+const loadGit = async () => ({ git: (await import("isomorphic-git")).default, http: (await import("isomorphic-git/http/node")).default });
 
 export interface RepoTree {
   /** where it came from, for messages: a directory, or url@ref */
@@ -82,6 +82,7 @@ export function directoryTree(root: string): RepoTree {
  * is fetched (one branch, shallow) into cacheDir first. Trees and blobs are read when asked for.
  */
 export async function gitTree(url: string, ref: string, cacheDir: string): Promise<RepoTree> {
+  const { git, http } = await loadGit();
   let dir: string;
   if (/^https?:\/\//.test(url)) {
     dir = join(cacheDir, url.replace(/[^A-Za-z0-9]+/g, "_"));
@@ -140,6 +141,7 @@ export async function gitTree(url: string, ref: string, cacheDir: string): Promi
 }
 
 async function resolveCommit(dir: string, ref: string): Promise<string> {
+  const { git } = await loadGit();
   for (const candidate of [ref, `refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`]) {
     try {
       return await git.resolveRef({ fs, dir, ref: candidate });
@@ -153,9 +155,8 @@ async function resolveCommit(dir: string, ref: string): Promise<string> {
 
 /** The top of the git work tree holding dir, or null. */
 export async function gitTopLevel(dir: string): Promise<string | null> {
-  try {
-    return await git.findRoot({ fs, filepath: resolve(dir) });
-  } catch {
-    return null;
+  for (let d = resolve(dir); ; d = resolve(d, "..")) {
+    if (fs.existsSync(join(d, ".git"))) return d;
+    if (resolve(d, "..") === d) return null;
   }
 }

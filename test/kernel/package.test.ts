@@ -1,0 +1,48 @@
+// The installable package: `npm pack`, then `npm install -g` into a temporary prefix (the native
+// addon is built at install time), then the installed `bpfops` works from another directory:
+// --version, features, and a dry-run of a small repository.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { BPF, needs, tempPinRoot } from "./harness.ts";
+import { HDR } from "./repos.ts";
+
+describe("the package", () => {
+  it("packs, installs with npm install -g into a fresh prefix, and runs from any directory", (ctx) => {
+    needs(ctx);
+    const work = mkdtempSync(join(tmpdir(), "bpfops-pkg-"));
+    onTestFinished(() => rmSync(work, { recursive: true, force: true }));
+    const npm = (args: string[], cwd: string) => execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const out = npm(["pack", "--pack-destination", work], process.cwd()).trim().split("\n").pop()!;
+    const tarball = join(work, out);
+    const prefix = join(work, "prefix");
+    npm(["install", "-g", "--prefix", prefix, tarball], work);
+    const bin = join(prefix, "bin/bpfops");
+    const elsewhere = join(work, "elsewhere");
+    mkdirSync(elsewhere);
+    const run = (...args: string[]) => spawnSync(bin, args, { cwd: elsewhere, encoding: "utf8", env: { ...process.env, PATH: `${join(prefix, "bin")}:${process.env.PATH}` } });
+
+    const version = run("--version");
+    expect(version.status, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^bpfops \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)\nlibbpf \d+\.\d+\nkernel /);
+    // The installed package runs compiled JavaScript, with no TypeScript loader.
+    const installed = join(prefix, "lib/node_modules/bpfops");
+    expect(readdirSync(installed).sort()).toEqual(expect.arrayContaining(["bin", "dist", "native", "bpf", "manifests"]));
+    expect(readdirSync(join(installed, "node_modules")).includes("tsx")).toBe(false);
+
+    const features = run("features", "--output", "json");
+    expect(features.status, features.stderr).toBe(0);
+    expect((JSON.parse(features.stdout) as Array<{ feature: string }>).map((f) => f.feature)).toContain("tcx");
+
+    const repo = join(work, "repo");
+    mkdirSync(repo);
+    copyFileSync(BPF("tcx_counter.o"), join(repo, "counter.o"));
+    writeFileSync(join(repo, "m.yaml"), `${HDR}kind: Program\nmetadata: { name: counter }\nspec: { object: counter.o, program: tcx_counter }\n`);
+    const dry = run("reconcile", "--dry-run", "--path", repo, "--bpffs", tempPinRoot(), "--cache", join(work, "cache"));
+    expect(dry.stderr).toBe("");
+    expect(dry.status).toBe(1);
+    expect(dry.stdout).toMatch(/\+ Program\/counter\s+load/);
+  }, 600_000);
+});
