@@ -50,6 +50,7 @@ program
   .description("hot-swap the packet-of-death filter under traffic in a throwaway lab of network namespaces")
   .option("--pps <n>", "packets per second", positiveNumber("--pps"), 40_000)
   .option("--seconds <n>", "seconds of traffic per phase", positiveNumber("--seconds"), 2)
+  .addHelpText("after", "\nExit codes: 0, or 2 on an error (everything it made is removed either way).\n\nExample:\n  bpfops demo --pps 20000 --seconds 3")
   .action(async (opts: { pps: number; seconds: number }) => {
     const { runDemo } = await import("./demo.ts");
     await runDemo(opts);
@@ -84,6 +85,7 @@ program
   .addOption(outputOption())
   .option("--check", "exit 2 unless every owned link is enforcing on an existing hook")
   .option("--stats-for <seconds>", "turn BPF run-time stats on for this long first, so run counts move", positiveNumber("--stats-for"))
+  .addHelpText("after", "\nExit codes: 0, or with --check 2 when an owned link no longer enforces (its interface or cgroup is gone).\n\nExamples:\n  bpfops status\n  bpfops status --check --output json\n  bpfops status --stats-for 5")
   .action(async (opts: { bpffs: string; output: "text" | "json"; statsFor?: number; check?: boolean }) => {
     const { runStatus, collectStats } = await import("./status.ts");
     jsonOutput = opts.output === "json";
@@ -97,9 +99,32 @@ program
   });
 
 program
+  .command("completion")
+  .description("print a completion script for bash, zsh or fish")
+  .argument("<shell>", "bash, zsh or fish")
+  .addHelpText("after", "\nExamples:\n  source <(bpfops completion bash)\n  bpfops completion fish > ~/.config/fish/completions/bpfops.fish")
+  .action(async (shell: string) => {
+    if (!["bash", "zsh", "fish"].includes(shell)) throw new BpfopsError("InvalidArgument", `completion: ${shell} is not one of bash, zsh, fish`);
+    const { completionScript } = await import("./completion.ts");
+    process.stdout.write(completionScript(program, shell));
+  });
+
+program
+  .command("doctor")
+  .description("check this host for what bpfops needs: kernel, BTF, mounts, capabilities, toolchain, features")
+  .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0 nothing required is missing, 1 a required check failed (each says how to fix it).\n\nExample:\n  bpfops doctor\n  bpfops doctor --output json | jq '.checks[] | select(.status != \"ok\")'")
+  .action(async (opts: { output: "text" | "json" }) => {
+    jsonOutput = opts.output === "json";
+    const { runDoctor } = await import("./doctor.ts");
+    process.exitCode = runDoctor(opts);
+  });
+
+program
   .command("features")
   .description("probe what this kernel supports (cached per process)")
   .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0.\n\nExample:\n  bpfops features --output json")
   .action(async (opts: { output: string }) => {
     const { probeFeature } = await import("../kernel/features.ts");
     const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "bpfStats", "tracefs"] as const;

@@ -1,0 +1,89 @@
+// What `bpfops doctor` checks on a host, like `flux check --pre`: the kernel and its BTF, the
+// filesystems bpfops needs mounted, the capabilities this process holds against what each command
+// needs, memlock, the toolchain, and every feature probe with the attach path each hook type uses.
+// Each failed check says the command that fixes it.
+import { existsSync, readFileSync } from "node:fs";
+import { release } from "node:os";
+import { spawnSync } from "node:child_process";
+import { isBpffs } from "../kernel/pins.ts";
+import { probeFeature, type FeatureName } from "../kernel/features.ts";
+import { native } from "../kernel/native.ts";
+
+export interface Check {
+  name: string;
+  status: "ok" | "warning" | "missing";
+  detail: string;
+  /** the command (or step) that fixes it */
+  fix?: string;
+  /** what needs it */
+  neededBy?: string;
+}
+
+const CAPABILITIES: Array<{ bit: number; name: string; neededBy: string }> = [
+  { bit: 39, name: "CAP_BPF", neededBy: "loading programs and creating maps (reconcile, --verify, status)" },
+  { bit: 12, name: "CAP_NET_ADMIN", neededBy: "attaching XDP and tcx programs, cgroup skb programs" },
+  { bit: 38, name: "CAP_PERFMON", neededBy: "tracepoint programs and reading kernel memory from programs" },
+  { bit: 21, name: "CAP_SYS_ADMIN", neededBy: "entering network namespaces (setns) for hooks in a netns, and BPF on kernels before 5.8" },
+];
+
+function effectiveCaps(): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+function toolVersion(cmd: string, args: string[]): string | null {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 5000 });
+  return r.status === 0 ? (r.stdout || r.stderr).split("\n")[0]!.trim() : null;
+}
+
+function mounted(fstype: string): string | null {
+  const line = readFileSync("/proc/mounts", "utf8").split("\n").find((l) => l.split(" ")[2] === fstype);
+  return line ? line.split(" ")[1]! : null;
+}
+
+/** The attach path a hook type takes on this host, from the probes. */
+const ATTACH_PATHS: Array<{ hook: string; feature: FeatureName; path: string; otherwise: string }> = [
+  { hook: "xdp", feature: "xdpLinkUpdate", path: "BPF link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (netlink XDP)" },
+  { hook: "tcx", feature: "tcxLinkUpdate", path: "tcx link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (TC cls_bpf)" },
+  { hook: "cgroup", feature: "cgroupLinkUpdate", path: "cgroup link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (prog attach)" },
+  { hook: "tracepoint", feature: "tracefs", path: "perf-event link, make-before-break", otherwise: "blocked: tracefs is not mounted" },
+  { hook: "fentry/fexit", feature: "fentry", path: "tracing link, make-before-break", otherwise: "blocked" },
+];
+
+export function runHostChecks(): Check[] {
+  const checks: Check[] = [];
+  const kernel = release();
+  const [major = 0, minor = 0] = kernel.split(".").map((x) => parseInt(x, 10));
+  checks.push({ name: "kernel", status: major > 5 || (major === 5 && minor >= 15) ? "ok" : "warning", detail: kernel, ...(major < 5 || (major === 5 && minor < 15) ? { fix: "bpfops is tested on 5.15 and later" } : {}) });
+  checks.push(existsSync("/sys/kernel/btf/vmlinux") ? { name: "BTF", status: "ok", detail: "/sys/kernel/btf/vmlinux" } : { name: "BTF", status: "missing", detail: "no /sys/kernel/btf/vmlinux", fix: "a kernel built with CONFIG_DEBUG_INFO_BTF=y", neededBy: "CO-RE programs and .bpf.c builds (vmlinux.h)" });
+  checks.push(isBpffs("/sys/fs/bpf") ? { name: "bpffs", status: "ok", detail: "mounted at /sys/fs/bpf" } : { name: "bpffs", status: "missing", detail: "/sys/fs/bpf is not a bpf filesystem", fix: "mount -t bpf bpf /sys/fs/bpf", neededBy: "every pin bpfops makes" });
+  checks.push(existsSync("/sys/kernel/tracing/events") ? { name: "tracefs", status: "ok", detail: "mounted at /sys/kernel/tracing" } : { name: "tracefs", status: "warning", detail: "/sys/kernel/tracing is not mounted", fix: "mount -t tracefs tracefs /sys/kernel/tracing", neededBy: "tracepoint attachments" });
+  const cg2 = mounted("cgroup2");
+  checks.push(cg2 ? { name: "cgroup2", status: "ok", detail: `mounted at ${cg2}` } : { name: "cgroup2", status: "warning", detail: "no cgroup2 mount", fix: "mount -t cgroup2 none /sys/fs/cgroup (or a directory of your choice)", neededBy: "cgroup attachments" });
+  const caps = effectiveCaps();
+  for (const c of CAPABILITIES) {
+    const held = (caps & (1n << BigInt(c.bit))) !== 0n;
+    checks.push(held ? { name: c.name, status: "ok", detail: "held", neededBy: c.neededBy } : { name: c.name, status: "missing", detail: "not held by this process", neededBy: c.neededBy, fix: `run as root, or grant it: setcap ${c.name.toLowerCase()}+ep $(command -v node), or AmbientCapabilities=${c.name} in the systemd unit` });
+  }
+  const memlock = /^Max locked memory\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? "unknown";
+  checks.push({ name: "memlock", status: "ok", detail: `${memlock} (kernels 5.11+ account BPF memory to the cgroup, not memlock)` });
+  let libbpf = "unknown";
+  try {
+    libbpf = native.libbpfVersion();
+  } catch {
+    // reported as unknown
+  }
+  checks.push({ name: "libbpf", status: "ok", detail: libbpf });
+  const clang = toolVersion("clang", ["--version"]);
+  checks.push(clang ? { name: "clang", status: "ok", detail: clang } : { name: "clang", status: "warning", detail: "not found", fix: "apt install clang llvm", neededBy: ".bpf.c sources in manifests" });
+  const bwrap = toolVersion("bwrap", ["--version"]);
+  checks.push(bwrap ? { name: "bubblewrap", status: "ok", detail: bwrap } : { name: "bubblewrap", status: "warning", detail: "not found", fix: "apt install bubblewrap", neededBy: "hermetic .bpf.c builds" });
+  const bpftool = toolVersion("bpftool", ["version"]);
+  checks.push(bpftool ? { name: "bpftool", status: "ok", detail: bpftool } : { name: "bpftool", status: "warning", detail: "not found", fix: "apt install bpftool", neededBy: "vmlinux.h for .bpf.c sources" });
+  for (const a of ATTACH_PATHS) {
+    const s = probeFeature(a.feature);
+    const detail = s.status === "supported" ? a.path : s.status === "unknown" ? `could not tell without privileges (probe ${a.feature}: ${s.detail})` : `${a.otherwise} (probe ${a.feature}: ${s.detail})`;
+    checks.push({ name: `hook ${a.hook}`, status: s.status === "supported" ? "ok" : "warning", detail });
+  }
+  return checks;
+}

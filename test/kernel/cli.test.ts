@@ -1,0 +1,52 @@
+// The command line as an SRE meets it: doctor passes as root and names every missing capability
+// without them, completion scripts parse in their shells, and --version says what it runs on.
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { needs } from "./harness.ts";
+
+const bpfops = (args: string[], wrap: string[] = []) => spawnSync(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), "bin/bpfops.js", ...args], { encoding: "utf8" });
+
+describe("bpfops doctor", () => {
+  it("passes as root", (ctx) => {
+    needs(ctx);
+    const r = bpfops(["doctor", "--output", "json"]);
+    expect(r.status, r.stdout).toBe(0);
+    const out = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; status: string }> };
+    expect(out.ok).toBe(true);
+    expect(out.checks.map((c) => c.name)).toEqual(expect.arrayContaining(["kernel", "BTF", "bpffs", "CAP_BPF", "CAP_NET_ADMIN", "libbpf", "clang", "hook xdp", "hook tcx"]));
+  });
+
+  it("without capabilities, names each one missing, what needs it and how to grant it, and exits 1", (ctx) => {
+    needs(ctx);
+    const r = bpfops(["doctor"], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"]);
+    expect(r.status, r.stderr).toBe(1);
+    for (const cap of ["CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON", "CAP_SYS_ADMIN"]) {
+      expect(r.stdout).toMatch(new RegExp(`FAIL  ${cap}\\s+not held by this process\\n\\s+needed for: .+\\n\\s+fix: .*setcap ${cap.toLowerCase()}`));
+    }
+    expect(r.stdout).toMatch(/4 check\(s\) failed: CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_ADMIN/);
+  });
+});
+
+describe("the command line", () => {
+  it.each([
+    ["bash", ["bash", "-n"]],
+    ["zsh", null],
+    ["fish", null],
+  ])("completion %s lists every command", (shell, check) => {
+    const r = bpfops(["completion", shell]);
+    expect(r.status).toBe(0);
+    for (const cmd of ["reconcile", "status", "doctor", "features", "completion"]) expect(r.stdout).toContain(cmd);
+    if (check) expect(spawnSync(check[0]!, check.slice(1), { input: r.stdout }).status).toBe(0);
+  });
+
+  it("--version names bpfops, its commit, libbpf and the kernel", () => {
+    const r = bpfops(["--version"]);
+    expect(r.stdout).toMatch(/^bpfops \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)\nlibbpf \d+\.\d+\nkernel \S+\nnode /);
+  });
+
+  it.each(["reconcile", "status", "doctor", "features", "completion", "demo"])("%s --help has an example and its exit codes or usage", (cmd) => {
+    const r = bpfops([cmd, "--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Example/);
+  });
+});
