@@ -103,7 +103,8 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
     }
   }
   if (applied) return applied.survivors.length ? EXIT.error : EXIT.ok;
-  if (result.verify?.some((v) => v.verdict !== "accepted")) return EXIT.rejected;
+  if (result.verify?.some((v) => v.verdict === "rejected")) return EXIT.rejected;
+  if (result.verify?.some((v) => v.verdict === "error")) return EXIT.error;
   if (refusals(result.plan).length) return EXIT.error;
   return result.plan.changes ? EXIT.changes : EXIT.ok;
 }

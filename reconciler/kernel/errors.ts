@@ -58,7 +58,7 @@ export function fromNative(e: unknown): unknown {
   if (!isNativeError(e)) return e;
   // EPERM at load is the kernel refusing the program type or the caller's privileges, not the
   // verifier judging the code (it says EACCES or EINVAL, with a log that explains).
-  if (e.program && e.code === "EPERM") {
+  if ((e.program || e.syscall === "BPF_PROG_LOAD") && e.code === "EPERM") {
     const privileged = hasBpfCapability();
     const why = privileged ? "this kernel does not allow this program type (e.g. trampolines for fentry, fexit and LSM)" : "loading programs needs CAP_BPF (or CAP_SYS_ADMIN)";
     return new KernelError(`${e.message}: ${why}`, e.code, e.errno, e.syscall, { cause: e, code: privileged ? "NotSupported" : "PermissionDenied" });

@@ -313,6 +313,25 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     expect(statuses.every((s) => s === 0)).toBe(true);
   });
 
+  it("a program type the kernel refuses (EPERM for fentry here) is NotSupported under --verify, not a verifier rejection", async (ctx) => {
+    needs(ctx);
+    const dir = tempRepo({ "m.yaml": `${HDR}kind: Program\nmetadata: { name: f }\nspec: { object: objs/t_fentry.o, program: on_nanosleep }\n` });
+    const r = cli(["--dry-run", "--verify", "--output", "json", "--path", dir, "--bpffs", tempPinRoot()]);
+    const out = JSON.parse(r.stdout) as { verify: Array<{ verdict: string; code: string; error: string }> };
+    expect(out.verify).toEqual([expect.objectContaining({ verdict: "error", code: "NotSupported", error: expect.stringMatching(/does not allow this program type/) })]);
+    expect(r.status).toBe(2);
+  });
+
+  it("a hook in a network namespace that does not exist is blocked, and the plan says the namespace is missing", async (ctx) => {
+    needs(ctx);
+    const dir = tempRepo({
+      "m.yaml": `${HDR}kind: Program\nmetadata: { name: f }\nspec: { object: objs/pod_filter.o, program: pod_filter }\n---
+${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type: xdp, netns: bpfops-test-no-such-ns, interfaces: [eth0] } }\n`,
+    });
+    const plan = await planRepo(dir, tempPinRoot());
+    expect(plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "blocked", reason: "network namespace bpfops-test-no-such-ns does not exist (will retry)" });
+  });
+
   it("one lock per root, whatever its spelling", async (ctx) => {
     needs(ctx);
     const root = tempPinRoot();
