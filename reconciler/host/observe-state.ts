@@ -4,7 +4,7 @@
 // attached it. Reads only; a pin caught mid-rename by a concurrent reconcile is skipped.
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
 import { u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature } from "../kernel/features.ts";
@@ -17,6 +17,9 @@ import type { CgroupAttachName } from "../kernel/attach.ts";
 import { isUnwrittenArrayValue } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
 
+/** Whether a named network namespace exists (the hooks name them as `ip netns` does). */
+const netnsExists = (name: string) => existsSync(`/var/run/netns/${name}`);
+
 function dirEntries(dir: string): string[] {
   try {
     // Names with "~" are pins being replaced: a live reconcile's, or a crashed one's that the next apply recovers.
@@ -26,15 +29,6 @@ function dirEntries(dir: string): string[] {
   }
 }
 
-/** Opens a pin for observation; null when it vanished since the directory was read (a concurrent rename). */
-function tryOpen<T>(open: () => T): T | null {
-  try {
-    return open();
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return null;
-    throw e;
-  }
-}
 
 class Ownership {
   readonly unowned: UnownedPin[] = [];
@@ -56,7 +50,7 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
     const pin = layout.map(root, name);
     const prov = own.of(pin, "Map", name);
     if (!prov) continue;
-    const m = tryOpen(() => openPinnedMap(pin));
+    const m = openIfPresent(() => openPinnedMap(pin));
     if (!m) continue;
     try {
       const i = m.info();
@@ -86,7 +80,7 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
       const pin = layout.program(root, name, digest);
       const prov = own.of(pin, "Program", name);
       if (!prov) continue;
-      const p = tryOpen(() => openPinnedProgram(pin));
+      const p = openIfPresent(() => openPinnedProgram(pin));
       if (!p) continue;
       try {
         const i = p.info();
@@ -106,7 +100,7 @@ function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
     for (const map of dirEntries(join(dir, program))) {
       const pin = join(dir, program, map);
       if (!own.of(pin, "Program", program)) continue;
-      const m = tryOpen(() => openPinnedMap(pin));
+      const m = openIfPresent(() => openPinnedMap(pin));
       if (!m) continue;
       out.push({ program, map, pin, id: m.id });
       m.close();
@@ -123,7 +117,7 @@ function observeLinks(root: string, own: Ownership): ObservedLink[] {
         const pin = join(dir, name, key);
         const prov = own.of(pin, owner, name);
         if (!prov) continue;
-        const l = tryOpen(() => openPinnedLink(pin));
+        const l = openIfPresent(() => openPinnedLink(pin));
         if (!l) continue;
         try {
           const i = l.info();
@@ -160,7 +154,7 @@ function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): Obs
     switch (h.type) {
       case "xdp":
       case "tcx": {
-        if (h.netns && !existsSync(`/var/run/netns/${h.netns}`)) return { hook: h, present: false, progIds: [], error: `network namespace ${h.netns} does not exist (will retry)` };
+        if (h.netns && !netnsExists(h.netns)) return { hook: h, present: false, progIds: [], error: `network namespace ${h.netns} does not exist (will retry)` };
         if (!(interfaces[netnsKey(h.netns)] ?? []).includes(h.ifname)) return { hook: h, present: false, progIds: [] };
         if (h.type === "xdp") {
           const q = queryXdpHook({ ifname: h.ifname, netns: h.netns });
@@ -244,7 +238,7 @@ export function observeState(root: string, desired: DesiredState): ObservedState
   identifyForeign(observedHooks, new Set(programs.map((p) => p.id)), root);
   const warnings: string[] = [];
   for (const x of [...desired.attachments.map((a) => ({ what: `Attachment/${a.name}`, hook: a.hook })), ...desired.chains.map((c) => ({ what: `Chain/${c.name}`, hook: c.hook }))]) {
-    if ((x.hook.type === "xdp" || x.hook.type === "tcx") && x.hook.netns && x.hook.interfaces.some((i) => /[*?]/.test(i)) && !existsSync(`/var/run/netns/${x.hook.netns}`)) {
+    if ((x.hook.type === "xdp" || x.hook.type === "tcx") && x.hook.netns && x.hook.interfaces.some((i) => /[*?]/.test(i)) && !netnsExists(x.hook.netns)) {
       warnings.push(`${x.what}: network namespace ${x.hook.netns} does not exist, so ${x.hook.interfaces.filter((i) => /[*?]/.test(i)).join(", ")} matches no interface`);
     }
   }

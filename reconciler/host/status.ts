@@ -3,7 +3,7 @@
 // that exists, and the provenance recorded beside them; pins bpfops did not make are listed apart.
 import { relative } from "node:path";
 import { readProvenance, type Provenance } from "./provenance.ts";
-import { listPins, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+import { listPinPaths, openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
 
 export interface StatusEntry {
   kind: "Map" | "Program" | "Attachment" | "Chain" | "ObjectMap" | "Unowned";
@@ -16,51 +16,35 @@ export interface StatusEntry {
   provenance?: Provenance;
 }
 
-/** Opens a pin; null when it vanished meanwhile (a reconcile renaming it). */
-function tryOpen<T>(open: () => T): T | null {
-  try {
-    return open();
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT") return null;
-    throw e;
-  }
-}
 
 export function readStatus(root: string, opts: { statsOn?: boolean } = {}): StatusEntry[] {
   const prov = readProvenance(root);
   const out: StatusEntry[] = [];
-  let pins: ReturnType<typeof listPins>;
-  try {
-    pins = listPins(root);
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return out;
-    throw e;
-  }
-  for (const p of pins) {
-    const rel = relative(root, p.path);
+  for (const path of listPinPaths(root)) {
+    const rel = relative(root, path);
     if (rel === "state" || rel.includes("~")) continue; // the state map itself; pins mid-replacement
     const [top, a, b] = rel.split("/");
     const record = prov.get(rel);
-    const base = { pin: p.path, ...(record ? { provenance: record } : {}) };
+    const base = { pin: path, ...(record ? { provenance: record } : {}) };
     if (!record) {
-      out.push({ ...base, kind: "Unowned", name: rel, id: 0, detail: { holds: p.kind, note: "not made by bpfops: never pruned or overwritten" } });
+      const holds = pinKindIfPresent(path);
+      if (holds) out.push({ ...base, kind: "Unowned", name: rel, id: 0, detail: { holds, note: "not made by bpfops: never pruned or overwritten" } });
       continue;
     }
     if (top === "maps" && a) {
-      const m = tryOpen(() => openPinnedMap(p.path));
+      const m = openIfPresent(() => openPinnedMap(path));
       if (!m) continue;
       const i = m.info();
       out.push({ ...base, kind: "Map", name: a, id: i.id, detail: { type: i.typeName, keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, entries: [...m.keys()].length } });
       m.close();
     } else if (top === "objmaps" && a && b) {
-      const m = tryOpen(() => openPinnedMap(p.path));
+      const m = openIfPresent(() => openPinnedMap(path));
       if (!m) continue;
       const i = m.info();
       out.push({ ...base, kind: "ObjectMap", name: `${a}/${b}`, id: i.id, detail: { type: i.typeName, maxEntries: i.maxEntries } });
       m.close();
     } else if (top === "programs" && a && b) {
-      const h = tryOpen(() => openPinnedProgram(p.path));
+      const h = openIfPresent(() => openPinnedProgram(path));
       if (!h) continue;
       const i = h.info();
       // Without BPF stats the kernel counts nothing: a zero would claim the program never ran.
@@ -68,7 +52,7 @@ export function readStatus(root: string, opts: { statsOn?: boolean } = {}): Stat
       out.push({ ...base, kind: "Program", name: a, id: i.id, detail: { digest: b, type: i.typeName, tag: i.tag, kernelName: i.name, verifiedInstructions: i.verifiedInstructions, runCount: counted ? i.runCount : null, runTimeNs: counted ? i.runTimeNs : null } });
       h.close();
     } else if ((top === "links" || top === "chains") && a && b) {
-      const l = tryOpen(() => openPinnedLink(p.path));
+      const l = openIfPresent(() => openPinnedLink(path));
       if (!l) continue;
       const i = l.info();
       const enforcing = !(i.typeName === "xdp" || i.typeName === "tcx") || (i.ifindex ?? 0) !== 0;

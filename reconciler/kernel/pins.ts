@@ -70,6 +70,19 @@ export function openPin(path: string): ProgramHandle | MapHandle | LinkHandle {
   throw new KernelError(`open pin ${path}: holds a ${kind}, not a program, map or link`, "EINVAL", 22, "BPF_OBJ_GET");
 }
 
+/**
+ * Opens a pin with open(); null when the pin vanished meanwhile (a concurrent reconcile renamed or
+ * removed it), which readers of another process's pins must expect.
+ */
+export function openIfPresent<T>(open: () => T): T | null {
+  try {
+    return open();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
 /** Removes a pin; the object lives on while other pins or fds hold it. Missing pins are fine. */
 export function unpin(path: string): boolean {
   try {
@@ -91,7 +104,17 @@ const BPFFS_OWN = new Set(["progs.debug", "maps.debug"]);
 
 /** Every pin under root (depth first, sorted), with what it holds. */
 export function listPins(root: string): PinEntry[] {
-  const out: PinEntry[] = [];
+  return listPinPaths(root).map((path) => ({ path, kind: pinKind(path) }));
+}
+
+/** What a pin holds, or null when it vanished meanwhile. */
+export function pinKindIfPresent(path: string): PinKind | "other" | null {
+  return openIfPresent(() => pinKind(path));
+}
+
+/** Every pin path under root (depth first, sorted), without opening any: names alone. */
+export function listPinPaths(root: string): string[] {
+  const out: string[] = [];
   const walk = (dir: string): void => {
     let names: string[];
     try {
@@ -103,8 +126,10 @@ export function listPins(root: string): PinEntry[] {
     for (const name of names) {
       if (BPFFS_OWN.has(name)) continue;
       const p = join(dir, name);
-      if (lstatSync(p).isDirectory()) walk(p);
-      else out.push({ path: p, kind: pinKind(p) });
+      // A name renamed away since the directory was read (a concurrent reconcile) is not listed.
+      const st = openIfPresent(() => lstatSync(p));
+      if (st?.isDirectory()) walk(p);
+      else if (st) out.push(p);
     }
   };
   walk(resolve(root));
