@@ -156,7 +156,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
     if (emptying) throw new EmptyRevisionError(pruned, context.source);
     signal?.throwIfAborted();
     t0 = now();
-    result.applied = await execute(plan, realKernelPort(root, (p) => build.objects.get(p)!), {
+    result.applied = await execute(plan, realKernelPort(root), {
       objects: build.objects,
       ...(build.revision ? { revision: build.revision } : {}),
       ...(signal ? { signal } : {}),
@@ -167,9 +167,4 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
   } finally {
     lock?.release();
   }
-}
-
-/** Wall time of an apply, from its step timings. */
-export function reconcileMs(t: ReconcileResult["timings"]): number {
-  return t.fetchMs + t.buildMs + t.observeMs + t.planMs + t.verifyMs + t.executeMs;
 }

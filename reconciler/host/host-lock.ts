@@ -23,10 +23,6 @@ export function canonicalRoot(root: string): { path: string; key: string } {
   return { path, key: createHash("sha256").update(`${st.dev}:${st.ino}`).digest("hex").slice(0, 16) };
 }
 
-export function lockPathFor(root: string): string {
-  return `${lockDir()}/reconcile-${canonicalRoot(root).key}.lock`;
-}
-
 /** /run/bpfops must be a real directory of root's, writable by nobody else: a symlink or a file there is refused. */
 function checkLockDir(): void {
   try {

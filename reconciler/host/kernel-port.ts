@@ -5,7 +5,7 @@ import { renameSync, readdirSync, rmdirSync } from "node:fs";
 import { dirname, relative } from "node:path";
 import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
 import { waitForReplacedPrograms } from "../kernel/attach.ts";
-import { ensureBpffsDir, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, unpin, listPins } from "../kernel/pins.ts";
+import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, unpin, listPinPaths } from "../kernel/pins.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import type { MapDefinition } from "../core/desired.ts";
@@ -80,12 +80,25 @@ function conflict(what: string, cause?: unknown): BpfopsError {
 }
 
 /** The live kernel under one bpffs root. */
-export function realKernelPort(root: string, objectBytes: (objectPath: string) => Buffer): KernelPort & { bytesOf: (p: string) => Buffer } {
+export function realKernelPort(root: string): KernelPort {
   const provenance = new ProvenanceStore(root);
   const programOf = (p: string | Held): { h: ProgramHandle; owned: boolean } =>
     typeof p === "string" ? { h: openPinnedProgram(p), owned: true } : { h: (p as HeldProgram | HeldAny).handle as ProgramHandle, owned: false };
+  /** Opens two pinned maps for fn and closes them after, whatever happens. */
+  const withMaps = <T>(fromPin: string, toPin: string, fn: (from: MapHandle, to: MapHandle) => T): T => {
+    const from = openPinnedMap(fromPin);
+    try {
+      const to = openPinnedMap(toPin);
+      try {
+        return fn(from, to);
+      } finally {
+        to.close();
+      }
+    } finally {
+      from.close();
+    }
+  };
   return {
-    bytesOf: objectBytes,
     createMap(def, name, pin) {
       ensureBpffsDir(dirname(pin));
       createMap(def, name, pin).close();
@@ -99,35 +112,17 @@ export function realKernelPort(root: string, objectBytes: (objectPath: string) =
         m.close();
       }
     },
-    copyEntries(fromPin, toPin) {
-      const from = openPinnedMap(fromPin);
-      const to = openPinnedMap(toPin);
-      try {
-        return copyEntries(from, to);
-      } finally {
-        from.close();
-        to.close();
-      }
-    },
+    copyEntries: (fromPin, toPin) => withMaps(fromPin, toPin, copyEntries),
     waitForReplacedPrograms,
-    carryOver(fromPin, toPin, snapshot, merge) {
-      const from = openPinnedMap(fromPin);
-      const to = openPinnedMap(toPin);
-      try {
-        return carryOver(from, to, snapshot, merge);
-      } finally {
-        from.close();
-        to.close();
-      }
-    },
+    carryOver: (fromPin, toPin, snapshot, merge) => withMaps(fromPin, toPin, (from, to) => carryOver(from, to, snapshot, merge)),
     async loadProgram(action, bytes, pin) {
       ensureBpffsDir(layout.objectMapsDir(root, action.name));
       ensureBpffsDir(dirname(pin));
       await loadProgramVersion(root, action.spec, bytes, action.mapPins, pin);
     },
     holdPin(pin) {
-      const kind = pin.includes("/programs/") ? "prog" : pin.includes("/maps/") || pin.includes("/objmaps/") ? "map" : "link";
-      const h = kind === "prog" ? openPinnedProgram(pin) : kind === "map" ? openPinnedMap(pin) : openPinnedLink(pin);
+      // What the pin holds decides the handle (openPin asks the kernel), not where the pin sits.
+      const h = openPin(pin);
       return new HeldAny(h, h instanceof LinkHandle ? h.info().id : h.id);
     },
     holdProgram(id) {
@@ -241,7 +236,7 @@ export function realKernelPort(root: string, objectBytes: (objectPath: string) =
       }
     },
     pinsUnder(dir) {
-      return listPins(dir).map((p) => p.path);
+      return listPinPaths(dir);
     },
     removeEmptyDirs(pin) {
       // Up from the pin's folder to the root: folders a prune or a failed apply left empty.

@@ -81,7 +81,7 @@ describe("reconcile engine", () => {
     const otherProg = closeAtEnd(other.program("pod_filter"));
     other.close();
     link.update(otherProg);
-    await expect(execute(r.plan, realKernelPort(root, (p) => r.build.objects.get(p)!), { objects: r.build.objects })).rejects.toMatchObject({ code: "Conflict" });
+    await expect(execute(r.plan, realKernelPort(root), { objects: r.build.objects })).rejects.toMatchObject({ code: "Conflict" });
     expect(queryXdpHook({ ifname: "dst0", netns: lab.dst.netns }).progId).toBe(otherProg.id);
     expect(listPins(`${root}/programs/pod-filter`)).toHaveLength(1); // the version prepared for the refused revision is gone
   });
