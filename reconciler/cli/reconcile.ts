@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { accessSync, constants } from "node:fs";
 import { reconcileOnce, type RevisionSource } from "../agent/reconcile-once.ts";
 import { refusals } from "../core/plan.ts";
-import { hasBpfPrivileges } from "../host/verify.ts";
+import { hasBpfCapability } from "../kernel/capabilities.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { planJson, renderPlanText } from "./plan-output.ts";
 
@@ -61,7 +61,7 @@ export function sourceOf(opts: { path?: string; repo?: string; ref?: string }): 
 export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
   const source = sourceOf(opts);
   if (opts.verify && !opts.dryRun) throw new BpfopsError("InvalidArgument", "--verify is a dry-run option (apply always verifies, by loading)");
-  if ((opts.verify || !opts.dryRun) && !hasBpfPrivileges()) {
+  if ((opts.verify || !opts.dryRun) && !hasBpfCapability()) {
     throw new BpfopsError("PermissionDenied", opts.dryRun ? "--verify loads programs into the kernel verifier and needs CAP_BPF (or CAP_SYS_ADMIN): run as root, or drop --verify for the plan alone" : "reconcile changes the kernel and needs CAP_BPF and CAP_NET_ADMIN: run as root (or use --dry-run)");
   }
   // Crash tests: SIGKILL this process just before step N of the apply, or announce the start of

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { isBpffs } from "../kernel/pins.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { native } from "../kernel/native.ts";
+import { CAP, effectiveCapabilities, holdsCapability } from "../kernel/capabilities.ts";
 
 export interface Check {
   name: string;
@@ -20,16 +21,11 @@ export interface Check {
 }
 
 const CAPABILITIES: Array<{ bit: number; name: string; neededBy: string }> = [
-  { bit: 39, name: "CAP_BPF", neededBy: "loading programs and creating maps (reconcile, --verify, status)" },
-  { bit: 12, name: "CAP_NET_ADMIN", neededBy: "attaching XDP and tcx programs, cgroup skb programs" },
-  { bit: 38, name: "CAP_PERFMON", neededBy: "tracepoint programs and reading kernel memory from programs" },
-  { bit: 21, name: "CAP_SYS_ADMIN", neededBy: "entering network namespaces (setns) for hooks in a netns, and BPF on kernels before 5.8" },
+  { bit: CAP.BPF, name: "CAP_BPF", neededBy: "loading programs and creating maps (reconcile, --verify, status)" },
+  { bit: CAP.NET_ADMIN, name: "CAP_NET_ADMIN", neededBy: "attaching XDP and tcx programs, cgroup skb programs" },
+  { bit: CAP.PERFMON, name: "CAP_PERFMON", neededBy: "tracepoint programs and reading kernel memory from programs" },
+  { bit: CAP.SYS_ADMIN, name: "CAP_SYS_ADMIN", neededBy: "entering network namespaces (setns) for hooks in a netns, and BPF on kernels before 5.8" },
 ];
-
-function effectiveCaps(): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  return m ? BigInt(`0x${m[1]}`) : 0n;
-}
 
 function toolVersion(cmd: string, args: string[]): string | null {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 5000 });
@@ -60,9 +56,9 @@ export function runHostChecks(): Check[] {
   checks.push(existsSync("/sys/kernel/tracing/events") ? { name: "tracefs", status: "ok", detail: "mounted at /sys/kernel/tracing" } : { name: "tracefs", status: "warning", detail: "/sys/kernel/tracing is not mounted", fix: "mount -t tracefs tracefs /sys/kernel/tracing", neededBy: "tracepoint attachments" });
   const cg2 = mounted("cgroup2");
   checks.push(cg2 ? { name: "cgroup2", status: "ok", detail: `mounted at ${cg2}` } : { name: "cgroup2", status: "warning", detail: "no cgroup2 mount", fix: "mount -t cgroup2 none /sys/fs/cgroup (or a directory of your choice)", neededBy: "cgroup attachments" });
-  const caps = effectiveCaps();
+  const caps = effectiveCapabilities();
   for (const c of CAPABILITIES) {
-    const held = (caps & (1n << BigInt(c.bit))) !== 0n;
+    const held = holdsCapability(c.bit, caps);
     checks.push(held ? { name: c.name, status: "ok", detail: "held", neededBy: c.neededBy } : { name: c.name, status: "missing", detail: "not held by this process", neededBy: c.neededBy, fix: `run as root, or grant it: setcap ${c.name.toLowerCase()}+ep $(command -v node), or AmbientCapabilities=${c.name} in the systemd unit` });
   }
   const memlock = /^Max locked memory\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? "unknown";

@@ -17,7 +17,6 @@ export interface VerifyResult {
   code?: string;
 }
 
-export { hasBpfCapability as hasBpfPrivileges } from "../kernel/errors.ts";
 
 export async function verifyPrograms(programs: DesiredProgram[], objects: Map<string, Buffer>, root: string): Promise<VerifyResult[]> {
   const out: VerifyResult[] = [];

@@ -1,6 +1,6 @@
 // Typed kernel errors: the native addon's errno-carrying errors become KernelError (code is
 // the errno name), or VerifierRejectedError when the verifier said no, with its log.
-import { readFileSync } from "node:fs";
+import { hasBpfCapability } from "./capabilities.ts";
 import { BpfopsError, type ErrorClass } from "../core/errors.ts";
 import type { NativeErrnoError } from "../../native/native.d.ts";
 
@@ -39,14 +39,6 @@ export class VerifierRejectedError extends BpfopsError {
   logTail(lines = 20): string {
     return this.verifierLog.trimEnd().split("\n").slice(-lines).join("\n");
   }
-}
-
-/** CAP_SYS_ADMIN (21) or CAP_BPF (39) in this process's effective set. */
-export function hasBpfCapability(): boolean {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  if (!m) return false;
-  const caps = BigInt(`0x${m[1]}`);
-  return (caps & (1n << 21n)) !== 0n || (caps & (1n << 39n)) !== 0n;
 }
 
 function isNativeError(e: unknown): e is NativeErrnoError {
