@@ -9,6 +9,7 @@ import { layout, PIN_SUFFIX } from "../core/layout.ts";
 import { summarizeProgram } from "../core/desired.ts";
 import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, PlanAction, ProgramAction } from "../core/plan.ts";
 import type { Held, KernelPort } from "./kernel-port.ts";
+import type { Provenance } from "./provenance.ts";
 
 export interface UndoRecord {
   step: string;
@@ -65,6 +66,11 @@ function dropOwnedPin(k: KernelPort, pin: string): void {
   k.removeEmptyDirs(pin);
 }
 
+/** Where an action's pins come from, for their provenance records (a Map's prune: false included). */
+function origin(a: PlanAction, o: ExecuteOptions): Provenance {
+  return { manifest: a.source, revision: o.revision, ...("keep" in a && a.keep ? { keep: true } : {}) };
+}
+
 function releaseAll(held: Array<Held | null | undefined>): () => void {
   return () => {
     for (const h of held) h?.close();
@@ -79,7 +85,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       name: `create ${a.pin}`,
       run() {
         k.createMap(a.def, a.name, a.pin);
-        k.record(a.pin, { manifest: a.source, revision: o.revision, id: k.idOf(a.pin), ...(a.keep ? { keep: true } : {}) });
+        k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
         k.writeEntries(a.pin, a.entries, a.overwrite);
         return {
           step: `create ${a.pin}`,
@@ -116,21 +122,21 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
       k.unpin(at); // a leftover of a killed run
       await k.loadProgram(a, bytes, at);
       // The object's own maps that the load pinned (or reused) are bpfops's too.
-      for (const m of k.pinsUnder(layout.objectMapsDir(root, a.name))) k.record(m, { manifest: a.source, revision: o.revision, id: k.idOf(m) });
+      for (const m of k.pinsUnder(layout.objectMapsDir(root, a.name))) k.record(m, { ...origin(a, o), id: k.idOf(m) });
       let stale: Held | null = null;
       if (a.replacesPin) {
         // A stale version sits at the digest's pin: keep it alive for the undo, then replace the pin atomically.
         stale = k.holdPin(a.pin);
         k.rename(at, a.pin);
       }
-      k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: k.idOf(a.pin), spec: summarizeProgram(a.spec) });
+      k.record(a.pin, { ...origin(a, o), digest: a.digest, id: k.idOf(a.pin), spec: summarizeProgram(a.spec) });
       return {
         step: `load ${a.pin}`,
         undo: () => {
           if (stale) {
             k.unpin(a.pin);
             k.pinHeld(stale, a.pin);
-            k.record(a.pin, { manifest: a.source, revision: o.revision, digest: a.digest, id: stale.id, spec: summarizeProgram(a.spec) });
+            k.record(a.pin, { ...origin(a, o), digest: a.digest, id: stale.id, spec: summarizeProgram(a.spec) });
           } else {
             dropOwnedPin(k, a.pin);
           }
@@ -168,13 +174,13 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
         const old = k.holdPin(a.pin);
         k.rename(a.pin, prev);
         k.rename(next, a.pin);
-        k.record(a.pin, { manifest: a.source, revision: o.revision, id: k.idOf(a.pin), ...(a.keep ? { keep: true } : {}) });
+        k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
         return {
           step: `switch ${a.pin}`,
           undo: () => {
             k.rename(a.pin, next);
             k.rename(prev, a.pin);
-            k.record(a.pin, { manifest: a.source, revision: o.revision, id: old.id });
+            k.record(a.pin, { ...origin(a, o), id: old.id });
           },
           release: releaseAll([old]),
         };
@@ -187,7 +193,7 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
       run() {
         // Initial entries only fill what is missing (or, with overwrite, put git's values back): nothing to undo.
         k.writeEntries(a.pin, a.entries, a.overwrite);
-        k.record(a.pin, { manifest: a.source, revision: o.revision, id: a.mapId, ...(a.keep ? { keep: true } : {}) });
+        k.record(a.pin, { ...origin(a, o), id: a.mapId });
         return null;
       },
     };
@@ -228,7 +234,7 @@ interface Finish {
 }
 
 function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: Finish[]): Step | null {
-  const prov = () => ({ manifest: a.source, revision: o.revision, id: k.idOf(a.linkPin) });
+  const prov = () => ({ ...origin(a, o), id: k.idOf(a.linkPin) });
   if (a.op === "attach") {
     return {
       name: `attach ${a.linkPin}`,
