@@ -12,7 +12,7 @@ export const AttachType = {
   cgroup_inet_ingress: 0, cgroup_inet_egress: 1, cgroup_inet_sock_create: 2, cgroup_sock_ops: 3,
   cgroup_inet4_bind: 8, cgroup_inet6_bind: 9, cgroup_inet4_connect: 10, cgroup_inet6_connect: 11,
   cgroup_udp4_sendmsg: 14, cgroup_udp6_sendmsg: 15, trace_raw_tp: 23, trace_fentry: 24,
-  trace_fexit: 25, xdp: 37, perf_event: 41, tcx_ingress: 46, tcx_egress: 47,
+  trace_fexit: 25, lsm_mac: 27, xdp: 37, perf_event: 41, tcx_ingress: 46, tcx_egress: 47,
 } as const;
 export type AttachTypeName = keyof typeof AttachType;
 

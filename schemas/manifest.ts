@@ -34,7 +34,7 @@ const RepoPath = z
   // eslint-disable-next-line no-control-regex
   .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), "no control characters");
 
-export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "tracepoint", "raw_tracepoint", "tracing", "kprobe"] as const;
+export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm"] as const;
 export const ATTACH_TYPES = [
   "xdp", "tcx_ingress", "tcx_egress", "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
   "cgroup_inet4_bind", "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg",
@@ -110,8 +110,10 @@ export const CgroupHook = z.strictObject({
 export const TracepointHook = z.strictObject({ type: z.literal("tracepoint"), name: z.string().regex(/^[a-z0-9_]+\/[a-z0-9_]+$/, "category/name") });
 export const RawTracepointHook = z.strictObject({ type: z.literal("raw_tracepoint"), name: Identifier });
 export const FentryHook = z.strictObject({ type: z.enum(["fentry", "fexit"]), function: Identifier });
+export const KprobeHook = z.strictObject({ type: z.enum(["kprobe", "kretprobe"]), function: Identifier });
+export const LsmHook = z.strictObject({ type: z.literal("lsm"), name: Identifier });
 
-export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, FentryHook]);
+export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, FentryHook, KprobeHook, LsmHook]);
 export type Hook = z.infer<typeof Hook>;
 
 export const AttachmentSpec = z.strictObject({

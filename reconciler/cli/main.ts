@@ -127,7 +127,7 @@ program
   .addHelpText("after", "\nExit codes: 0.\n\nExample:\n  bpfops features --output json")
   .action(async (opts: { output: string }) => {
     const { probeFeature } = await import("../kernel/features.ts");
-    const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "bpfStats", "tracefs"] as const;
+    const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats", "tracefs"] as const;
     const all = names.map((n) => probeFeature(n));
     if (opts.output === "json") console.log(JSON.stringify(all, null, 2));
     else for (const s of all) console.log(`${s.status.padEnd(12)} ${s.feature.padEnd(17)} ${s.detail}`);

@@ -54,6 +54,9 @@ export function actionView(a: PlanAction): PlanActionJson {
       } else if (a.op === "prune") {
         v.from = a.digest;
         v.progId = a.progId;
+      } else if (a.op === "conflict") {
+        v.from = `${a.map} ${describeDef(a.from)}`;
+        v.to = `${a.map} ${describeDef(a.to)}`;
       }
       break;
     default:

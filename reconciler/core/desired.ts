@@ -7,6 +7,7 @@ import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
 import { effectiveProgramType, encodeValue } from "./validate.ts";
+import { mapTypeName } from "../../schemas/kernel-names.ts";
 
 export interface MapDefinition {
   type: string;
@@ -41,6 +42,8 @@ export interface DesiredProgram {
   globals: Record<string, string>;
   /** object map name -> override; bound maps carry the bound Map's definition */
   maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean }>;
+  /** the object maps this version pins under objmaps/ (derived from the object; not part of the digest) */
+  pinnedMaps?: Record<string, MapDefinition>;
   /** sha256 over everything above that changes the loaded program; 64 hex */
   digest: string;
 }
@@ -209,7 +212,14 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       globals,
       maps: mapsOut,
     };
-    programs.push({ name, source: p.file, objectPath: facts.path, ...base, digest: sha256(canonicalJson(base)) });
+    // The object's own maps it pins under objmaps/ (pin: true, or pinned by name), as this version declares them.
+    const pinnedMaps: Record<string, MapDefinition> = {};
+    for (const m of facts.summary.maps) {
+      const ov = mapsOut[m.name];
+      if (m.internal || ov?.bind || ov?.pin === false || !(ov?.pin || m.pinned)) continue;
+      pinnedMaps[m.name] = { type: mapTypeName(m.type), keySize: m.keySize, valueSize: m.valueSize, maxEntries: ov?.maxEntries ?? m.maxEntries, flags: 0 };
+    }
+    programs.push({ name, source: p.file, objectPath: facts.path, ...base, pinnedMaps, digest: sha256(canonicalJson(base)) });
   }
   const attachments: DesiredAttachment[] = [];
   for (const [name, a] of v.attachments) {

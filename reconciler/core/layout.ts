@@ -34,7 +34,8 @@ export type ConcreteHook =
   | { type: "tcx"; netns: string | null; ifname: string; direction: "ingress" | "egress" }
   | { type: "cgroup"; path: string; attachType: string }
   | { type: "tracepoint" | "raw_tracepoint"; name: string }
-  | { type: "fentry" | "fexit"; function: string };
+  | { type: "fentry" | "fexit" | "kprobe" | "kretprobe"; function: string }
+  | { type: "lsm"; name: string };
 
 /** A hook's pin name, unique per hook and readable: xdp@lab-dst@dst0, tcx-ingress@host@eth0... */
 export function hookKey(h: ConcreteHook): string {
@@ -57,7 +58,11 @@ function readableHookKey(h: ConcreteHook): string {
       return `${h.type}@${enc(h.name)}`;
     case "fentry":
     case "fexit":
+    case "kprobe":
+    case "kretprobe":
       return `${h.type}@${enc(h.function)}`;
+    case "lsm":
+      return `lsm@${enc(h.name)}`;
   }
 }
 
@@ -99,7 +104,11 @@ export function concreteHooks(hook: Hook, present: string[]): ConcreteHook[] {
       return [{ type: hook.type, name: hook.name }];
     case "fentry":
     case "fexit":
+    case "kprobe":
+    case "kretprobe":
       return [{ type: hook.type, function: hook.function }];
+    case "lsm":
+      return [{ type: "lsm", name: hook.name }];
   }
 }
 
@@ -116,6 +125,10 @@ export function describeHook(h: ConcreteHook): string {
       return `${h.type} ${h.name}`;
     case "fentry":
     case "fexit":
+    case "kprobe":
+    case "kretprobe":
       return `${h.type} ${h.function}`;
+    case "lsm":
+      return `lsm ${h.name}`;
   }
 }

@@ -39,6 +39,7 @@ export interface ObservedObjectMap {
   map: string;
   pin: string;
   id: number;
+  def: MapDefinition;
 }
 
 export interface ObservedLink {

@@ -53,6 +53,7 @@ export type ProgramAction = Base & { kind: "Program"; pin: string; digest: strin
         fromDigests: string[];
       }
     | { op: "unchanged"; progId: number; mapIds: number[] }
+    | { op: "conflict"; map: string; from: MapDefinition; to: MapDefinition }
     | { op: "prune"; progId: number; /** the last version: the program's object maps go too */ objectMapsDir?: string }
   );
 
@@ -192,6 +193,16 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
     const versions = observed.programs.filter((p) => p.name === d.name);
     const same = versions.find((p) => p.digest === short(d.digest));
     const base = { kind: "Program" as const, name: d.name, source: d.source, pin, digest: d.digest };
+    // A pinned object map keeps its contents across versions: one this version declares differently
+    // (resized, retyped) cannot be reused, and is refused here rather than by libbpf at load.
+    const resized = Object.entries(d.pinnedMaps ?? {})
+      .map(([map, def]) => ({ map, def, have: observed.objectMaps.find((x) => x.program === d.name && x.map === map) }))
+      .find((x) => x.have && defDiff(x.have.def, x.def).length);
+    if (resized?.have) {
+      current.set(d.name, { pin, id: same?.id ?? null });
+      out.push({ ...base, op: "conflict", map: resized.map, from: resized.have.def, to: resized.def, reason: `its pinned map ${resized.map} (${resized.have.pin}) is ${describeDef(resized.have.def)}, this version declares ${describeDef(resized.def)} (${defDiff(resized.have.def, resized.def).join(", ")}): a pinned object map keeps its contents, so bpfops refuses; remove the pin to start it empty` });
+      continue;
+    }
     const stale = same ? whyStale(d, same, observed, replacedMaps) : null;
     if (same && !stale) {
       current.set(d.name, { pin, id: same.id });
@@ -391,5 +402,7 @@ function parseHookKeyLoosely(key: string): ConcreteHook {
   if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
   if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
   if (type === "tracepoint" || type === "raw_tracepoint") return { type, name: dec(a) };
+  if (type === "lsm") return { type, name: dec(a) };
+  if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
   return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
 }

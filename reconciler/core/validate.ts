@@ -34,6 +34,11 @@ export function programTypesForHook(hook: Hook): string[] {
     case "fentry":
     case "fexit":
       return ["tracing"];
+    case "kprobe":
+    case "kretprobe":
+      return ["kprobe"];
+    case "lsm":
+      return ["lsm"];
     case "cgroup":
       if (hook.attachType === "cgroup_inet_ingress" || hook.attachType === "cgroup_inet_egress") return ["cgroup_skb"];
       if (hook.attachType === "cgroup_inet_sock_create") return ["cgroup_sock"];

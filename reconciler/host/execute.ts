@@ -5,7 +5,7 @@
 // prepare and commit step returns an undo record that owns the handles its undo needs; a failure
 // undoes them in reverse. A prune that fails is reported and the rest goes on.
 import { BpfopsError } from "../core/errors.ts";
-import { layout, PIN_SUFFIX } from "../core/layout.ts";
+import { describeHook, layout, PIN_SUFFIX } from "../core/layout.ts";
 import { summarizeProgram } from "../core/desired.ts";
 import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, PlanAction, ProgramAction } from "../core/plan.ts";
 import type { Held, KernelPort } from "./kernel-port.ts";
@@ -234,7 +234,7 @@ interface Finish {
 }
 
 function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: Finish[]): Step | null {
-  const prov = () => ({ ...origin(a, o), id: k.idOf(a.linkPin) });
+  const prov = () => ({ ...origin(a, o), id: k.idOf(a.linkPin), hook: describeHook(a.hook.hook) });
   if (a.op === "attach") {
     return {
       name: `attach ${a.linkPin}`,

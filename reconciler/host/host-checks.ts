@@ -43,7 +43,9 @@ const ATTACH_PATHS: Array<{ hook: string; feature: FeatureName; path: string; ot
   { hook: "tcx", feature: "tcxLinkUpdate", path: "tcx link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (TC cls_bpf)" },
   { hook: "cgroup", feature: "cgroupLinkUpdate", path: "cgroup link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (prog attach)" },
   { hook: "tracepoint", feature: "tracefs", path: "perf-event link, make-before-break", otherwise: "blocked: tracefs is not mounted" },
-  { hook: "fentry/fexit", feature: "fentry", path: "tracing link, make-before-break", otherwise: "blocked" },
+  { hook: "fentry/fexit", feature: "fentry", path: "blocked: bpfops does not attach fentry/fexit yet", otherwise: "blocked" },
+  { hook: "kprobe", feature: "kprobe", path: "blocked: bpfops does not attach kprobes yet", otherwise: "blocked" },
+  { hook: "lsm", feature: "lsm", path: "blocked: bpfops does not attach LSM programs yet", otherwise: "blocked" },
 ];
 
 export function runHostChecks(): Check[] {

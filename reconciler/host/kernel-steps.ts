@@ -129,6 +129,9 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook): LinkHandl
       return attachRawTracepointLink(program, h.name);
     case "fentry":
     case "fexit":
-      throw new NotSupportedError(h.type, "attaching fentry/fexit programs is not implemented yet");
+    case "kprobe":
+    case "kretprobe":
+    case "lsm":
+      throw new NotSupportedError(h.type, `attaching ${h.type} programs is not implemented yet`);
   }
 }

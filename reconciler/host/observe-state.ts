@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
 import { u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
-import { probeFeature } from "../kernel/features.ts";
+import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
 import { hookKey, layout, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
@@ -102,7 +102,8 @@ function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
       if (!own.of(pin, "Program", program)) continue;
       const m = openIfPresent(() => openPinnedMap(pin));
       if (!m) continue;
-      out.push({ program, map, pin, id: m.id });
+      const i = m.info();
+      out.push({ program, map, pin, id: m.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags } });
       m.close();
     }
   }
@@ -141,13 +142,14 @@ function strayPins(root: string): UnownedPin[] {
     .map((n) => ({ pin: join(root, n), kind: "Other" as const, name: n }));
 }
 
-const UNSUPPORTED_HOOKS: Partial<Record<ConcreteHook["type"], "fentry">> = { fentry: "fentry", fexit: "fentry" };
+/** Hook types bpfops cannot attach yet, with the probe that says whether the kernel could. */
+const UNSUPPORTED_HOOKS: Partial<Record<ConcreteHook["type"], FeatureName>> = { fentry: "fentry", fexit: "fentry", lsm: "lsm", kprobe: "kprobe", kretprobe: "kprobe" };
 
 function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): ObservedHook {
   const feature = UNSUPPORTED_HOOKS[h.type];
   if (feature) {
     const s = probeFeature(feature);
-    // fentry/fexit attach is not implemented yet, whatever the probe says; the probe gives the kernel's reason when there is one.
+    // These attach paths are not implemented yet, whatever the probe says; the probe gives the kernel's reason when there is one.
     return { hook: h, present: true, progIds: [], unsupported: true, error: s.status === "supported" ? `${h.type} attach is not implemented by bpfops yet` : `${h.type} is not supported on this kernel: ${s.detail} (probe ${feature})` };
   }
   try {

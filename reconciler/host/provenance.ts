@@ -29,6 +29,8 @@ export interface Provenance {
   keep?: boolean;
   /** a program version: what it was made from (dropped when the record would not fit) */
   spec?: ProgramSpecSummary;
+  /** a link: its hook in full, for people (its pin name may be a hash of a long cgroup path) */
+  hook?: string;
 }
 
 export const statePin = (root: string) => `${root}/state`;
@@ -83,9 +85,10 @@ export class ProvenanceStore {
     const rel = relative(this.root, pin);
     const { key, long } = keyFor(rel);
     const base = { m: p.manifest, r: p.revision, d: p.digest?.slice(0, 16), i: p.id, ...(p.keep ? { k: 1 } : {}), t: p.at ?? new Date().toISOString(), ...(long ? { p: rel } : {}) };
-    let json = JSON.stringify(p.spec ? { ...base, s: p.spec } : base);
-    // The spec only explains changes in the plan: a record too long for it keeps the rest.
-    if (Buffer.byteLength(json) >= VALUE_SIZE) json = JSON.stringify(base);
+    // The spec and the hook only explain things to people: a record too long for them keeps the rest.
+    const fits = (o: object) => Buffer.byteLength(JSON.stringify(o)) < VALUE_SIZE;
+    const full = { ...base, ...(p.spec ? { s: p.spec } : {}), ...(p.hook ? { h: p.hook } : {}) };
+    const json = JSON.stringify(fits(full) ? full : p.hook && fits({ ...base, h: p.hook }) ? { ...base, h: p.hook } : base);
     this.open(true)!.update(key, value(json));
   }
   forget(pin: string): void {
@@ -117,8 +120,8 @@ function readRecords(m: MapHandle): Map<string, Provenance> {
     const key = decodeText(e.key);
     if (key === ROOT_KEY) continue;
     try {
-      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; s?: ProgramSpecSummary };
-      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.s ? { spec: j.s } : {}) });
+      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; s?: ProgramSpecSummary; h?: string };
+      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.s ? { spec: j.s } : {}), ...(j.h ? { hook: j.h } : {}) });
     } catch {
       // A record this version cannot read: leave it out rather than fail the status.
     }

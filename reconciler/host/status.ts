@@ -17,6 +17,11 @@ export interface StatusEntry {
 }
 
 
+/** A hook's pin name, or its long form from provenance where the name is a hash (a long cgroup path). */
+function hookName(key: string, recorded: string | undefined): string {
+  return key.includes("@#") && recorded ? recorded : key;
+}
+
 export function readStatus(root: string, opts: { statsOn?: boolean } = {}): StatusEntry[] {
   const prov = readProvenance(root);
   const out: StatusEntry[] = [];
@@ -56,7 +61,7 @@ export function readStatus(root: string, opts: { statsOn?: boolean } = {}): Stat
       if (!l) continue;
       const i = l.info();
       const enforcing = !(i.typeName === "xdp" || i.typeName === "tcx") || (i.ifindex ?? 0) !== 0;
-      out.push({ ...base, kind: top === "links" ? "Attachment" : "Chain", name: a, id: i.id, enforcing, detail: { hook: decodeURIComponent(b), linkType: i.typeName, progId: i.progId, ...(i.ifindex !== undefined ? { ifindex: i.ifindex } : {}) } });
+      out.push({ ...base, kind: top === "links" ? "Attachment" : "Chain", name: a, id: i.id, enforcing, detail: { hook: hookName(decodeURIComponent(b), record.hook), linkType: i.typeName, progId: i.progId, ...(i.ifindex !== undefined ? { ifindex: i.ifindex } : {}) } });
       l.close();
     }
   }

@@ -6,7 +6,7 @@ import { native } from "./native.ts";
 import { AttachType, ProgType } from "../../schemas/kernel-names.ts";
 import { NotSupportedError } from "../core/errors.ts";
 
-export type FeatureName = "btf" | "xdpLink" | "xdpLinkUpdate" | "tcx" | "tcxLinkUpdate" | "cgroupLinkUpdate" | "fentry" | "bpfStats" | "tracefs";
+export type FeatureName = "btf" | "xdpLink" | "xdpLinkUpdate" | "tcx" | "tcxLinkUpdate" | "cgroupLinkUpdate" | "fentry" | "lsm" | "kprobe" | "bpfStats" | "tracefs";
 
 export interface FeatureStatus {
   feature: FeatureName;
@@ -17,7 +17,7 @@ export interface FeatureStatus {
 
 const MIN_KERNEL: Record<FeatureName, string> = {
   btf: "5.4", xdpLink: "5.9", xdpLinkUpdate: "5.9", tcx: "6.6", tcxLinkUpdate: "6.6",
-  cgroupLinkUpdate: "5.7", fentry: "5.5", bpfStats: "5.8", tracefs: "4.1",
+  cgroupLinkUpdate: "5.7", fentry: "5.5", lsm: "5.7", kprobe: "4.1", bpfStats: "5.8", tracefs: "4.1",
 };
 
 const cache = new Map<FeatureName, FeatureStatus>();
@@ -149,6 +149,25 @@ function probeFentry(): Verdict {
   });
 }
 
+function probeLsm(): Verdict {
+  const target = native.vmlinuxBtfId("bpf_lsm_file_open", "func");
+  if (target < 0) return ["unsupported", "bpf_lsm_file_open not in vmlinux BTF (CONFIG_BPF_LSM off)"];
+  return withFds((track) => {
+    try {
+      track(native.loadRawProgram(ProgType.lsm, returnImm(0), { expectedAttachType: AttachType.lsm_mac, attachBtfId: target }));
+      return ["supported", "LSM program loaded"];
+    } catch (e) {
+      if (isRefusal(e)) return ["unsupported", `LSM load: ${errCode(e)} (BPF trampolines refused)`];
+      throw e;
+    }
+  });
+}
+
+/** Kprobes attach through the kprobe perf PMU, which a kernel built without CONFIG_KPROBES lacks. */
+function probeKprobe(): Verdict {
+  return existsSync("/sys/bus/event_source/devices/kprobe/type") ? ["supported", "kprobe PMU present"] : ["unsupported", "no kprobe PMU (/sys/bus/event_source/devices/kprobe): kprobes are compiled out (CONFIG_KPROBES off)"];
+}
+
 function runProbe(feature: FeatureName): Verdict {
   try {
     switch (feature) {
@@ -168,6 +187,10 @@ function runProbe(feature: FeatureName): Verdict {
         return probeCgroupLinkUpdate();
       case "fentry":
         return probeFentry();
+      case "lsm":
+        return probeLsm();
+      case "kprobe":
+        return probeKprobe();
       case "bpfStats":
         return withFds((track) => {
           try {

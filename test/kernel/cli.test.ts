@@ -39,6 +39,11 @@ describe("the command line", () => {
     if (check) expect(spawnSync(check[0]!, check.slice(1), { input: r.stdout }).status).toBe(0);
   });
 
+  it.each([["completion", "bash"], ["features", "--output", "json"]])("a closed stdout (%s | a reader that is gone) ends quietly, with no stack trace", (...args) => {
+    const r = spawnSync("bash", ["-c", `${process.execPath} bin/bpfops.js ${args.join(" ")} | true; echo "exit=\${PIPESTATUS[0]}" >&2`], { encoding: "utf8" });
+    expect(r.stderr).toBe("exit=0\n");
+  });
+
   it("--version names bpfops, its commit, libbpf and the kernel", () => {
     const r = bpfops(["--version"]);
     expect(r.stdout).toMatch(/^bpfops \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)\nlibbpf \d+\.\d+\nkernel \S+\nnode /);

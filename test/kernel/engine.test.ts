@@ -2,7 +2,7 @@
 // crash that replaced a map, compare-and-swap against the program the plan saw, ownership from
 // provenance, safe defaults (empty revisions, missing paths) and one lock per root, whatever its spelling.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -18,7 +18,7 @@ import { layout } from "../../reconciler/core/layout.ts";
 import { MapType } from "../../schemas/kernel-names.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
-import { BPF, closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { BPF, closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
 import { applyRepo, HDR, planRepo, tempRepo, writeRepo } from "./repos.ts";
 
 const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
@@ -330,6 +330,56 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     });
     const plan = await planRepo(dir, tempPinRoot());
     expect(plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "blocked", reason: "network namespace bpfops-test-no-such-ns does not exist (will retry)" });
+  });
+
+  it("a pinned object map a new version resizes is a conflict in the plan, and apply changes nothing", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(boundFilter(lab, 1));
+    await applyRepo(dir, root);
+    const before = listPins(root).map((p) => p.path);
+    writeRepo(dir, { "m.yaml": boundFilter(lab, 2)["m.yaml"]!.replace("maps: { pod_rules: { bind: pod-rules } }", "maps: { pod_rules: { bind: pod-rules }, pod_stats: { pin: true, maxEntries: 128 } }") });
+    const plan = await planRepo(dir, root);
+    expect(plan.actions.find((a) => a.kind === "Program" && a.name === "pod-filter")).toMatchObject({ op: "conflict", reason: expect.stringMatching(/its pinned map pod_stats .*\(maxEntries \d+ -> 128\)/) });
+    await expect(applyRepo(dir, root)).rejects.toMatchObject({ code: "Conflict" });
+    expect(listPins(root).map((p) => p.path)).toEqual(before);
+  });
+
+  it("a cgroup path too long for a bpffs name is hashed in the pin, and status shows it in full", async (ctx) => {
+    needs(ctx);
+    let cg = tempCgroup();
+    const made: string[] = [];
+    for (const part of ["a".repeat(90), "b".repeat(90), "c".repeat(90)]) {
+      cg = join(cg, part);
+      mkdirSync(cg);
+      made.unshift(cg);
+    }
+    // Innermost first, before tempCgroup removes its own directory.
+    onTestFinished(() => made.forEach((d) => rmdirSync(d)));
+    const root = tempPinRoot();
+    await applyRepo(tempRepo({ "m.yaml": `${HDR}kind: Program\nmetadata: { name: cg }\nspec: { object: objs/t_cgroup_skb.o, program: cg_egress }\n---
+${HDR}kind: Attachment\nmetadata: { name: cg }\nspec: { program: cg, hook: { type: cgroup, path: ${cg}, attachType: cgroup_inet_egress } }\n` }), root);
+    const [link] = listPins(`${root}/links/cg`).map((p) => p.path);
+    expect(link!.split("/").pop()!.length).toBeLessThanOrEqual(200);
+    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" });
+    expect(status.stdout).toContain(`cgroup cgroup_inet_egress ${cg}: cgroup link`);
+  });
+
+  it.for([
+    ["fentry", "fentry: { type: fentry, function: do_nanosleep }", /fentry is not supported on this kernel: fentry load: EPERM/],
+    ["lsm", "lsm: { type: lsm, name: file_open }", /lsm is not supported on this kernel: LSM load: EPERM/],
+    ["kprobe", "kprobe: { type: kprobe, function: do_nanosleep }", /kprobe is not supported on this kernel: no kprobe PMU .*CONFIG_KPROBES off/],
+  ] as Array<[string, string, RegExp]>)("a %s hook this kernel cannot attach is blocked in the plan with the probe's reason", async ([type, hookYaml, reason], ctx) => {
+    needs(ctx);
+    const progType = type === "fentry" ? "tracing" : type;
+    const hook = hookYaml.slice(hookYaml.indexOf("{"));
+    const dir = tempRepo({
+      "m.yaml": `${HDR}kind: Program\nmetadata: { name: p }\nspec: { object: objs/tp_counter.o, program: count_getppid, type: ${progType} }\n---
+${HDR}kind: Attachment\nmetadata: { name: a }\nspec: { program: p, hook: ${hook} }\n`,
+    });
+    const plan = await planRepo(dir, tempPinRoot());
+    expect(plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "blocked", reason: expect.stringMatching(reason) });
   });
 
   it("one lock per root, whatever its spelling", async (ctx) => {

@@ -86,6 +86,18 @@ describe("plan", () => {
       ["recreate Map/m"],
     ],
     [
+      "a pinned object map this version declares with another size is a conflict, not a libbpf failure at load",
+      desired({ programs: [{ ...prog("f", D("b")), maps: { stats: { pin: true, maxEntries: 64 } }, pinnedMaps: { stats: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 64, flags: 0 } } }] }),
+      observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], objectMaps: [{ program: "f", map: "stats", pin: "/r/objmaps/f/stats", id: 3, def: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } }] }),
+      ["conflict Program/f", "prune Program/f"],
+    ],
+    [
+      "a pinned object map declared as it is pinned is no conflict",
+      desired({ programs: [{ ...prog("f", D("b")), pinnedMaps: { stats: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } } }] }),
+      observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], objectMaps: [{ program: "f", map: "stats", pin: "/r/objmaps/f/stats", id: 3, def: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } }] }),
+      ["load Program/f", "prune Program/f"],
+    ],
+    [
       "pins bpfops did not make are reported, never pruned",
       desired({}),
       observed({ unowned: [{ pin: "/r/maps/theirs", kind: "Map", name: "theirs" }] }),
