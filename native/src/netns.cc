@@ -37,7 +37,8 @@ NetnsGuard::NetnsGuard(Napi::Env env, const Napi::Value& netns, const std::strin
     if (owned) close(target);
     close(orig_);
     orig_ = -1;
-    ThrowErrno(env, err, "setns", context + " in " + describe_);
+    // Say why, where it happens for every caller: EPERM here is a missing privilege, not a missing interface.
+    ThrowErrno(env, err, "setns", context + " in " + describe_ + (err == EPERM ? " (entering a network namespace needs CAP_SYS_ADMIN)" : ""));
   }
   if (owned) close(target);
 }

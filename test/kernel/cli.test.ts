@@ -2,7 +2,9 @@
 // without them, completion scripts parse in their shells, and --version says what it runs on.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { needs } from "./harness.ts";
+import { chmodSync } from "node:fs";
+import { needs, tempLab } from "./harness.ts";
+import { HDR, tempRepo } from "./repos.ts";
 
 const bpfops = (args: string[], wrap: string[] = []) => spawnSync(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), "bin/bpfops.js", ...args], { encoding: "utf8" });
 
@@ -24,6 +26,19 @@ describe("bpfops doctor", () => {
       expect(r.stdout).toMatch(new RegExp(`FAIL  ${cap}\\s+not held by this process\\n\\s+needed for: .+\\n\\s+fix: .*setcap ${cap.toLowerCase()}`));
     }
     expect(r.stdout).toMatch(/4 check\(s\) failed: CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_ADMIN/);
+  });
+});
+
+describe("privileges", () => {
+  it("a dry-run without CAP_SYS_ADMIN says that entering the hook's network namespace needs it, not that an interface is missing", (ctx) => {
+    needs(ctx);
+    const lab = tempLab();
+    const dir = tempRepo({ "m.yaml": `${HDR}kind: Program\nmetadata: { name: f }\nspec: { object: objs/pod_filter.o, program: pod_filter }\n---\n${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n` });
+    chmodSync(dir, 0o755); // readable by the unprivileged user below
+    const r = bpfops(["reconcile", "--dry-run", "--path", dir, "--bpffs", "/sys/fs/bpf/bpfops-test-unprivileged"], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/in netns \S+ \(entering a network namespace needs CAP_SYS_ADMIN\): Operation not permitted/);
+    expect(r.stderr).not.toMatch(/not found/);
   });
 });
 
