@@ -17,4 +17,4 @@ export function packageRoot(): string {
 }
 
 /** Whether this code runs compiled (an installed package) rather than from the TypeScript sources. */
-export const compiled = import.meta.url.endsWith(".js");
+export const compiled = !import.meta.url.endsWith(".ts");

@@ -2,6 +2,10 @@
 // Pure data: no I/O. Unknown fields are errors, so a typo never passes silently.
 import { z } from "zod";
 
+// zod compiles a parser for each object schema with `new Function` the first time it parses; a
+// command parses a handful of manifests once, where compiling costs more than it saves.
+z.config({ jitless: true });
+
 export const API_VERSION = "bpfops.dev/v1alpha1";
 
 // DNS-label-like names: they become bpffs pin names and appear in logs.

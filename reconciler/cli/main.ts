@@ -133,18 +133,23 @@ program
     else for (const s of all) console.log(`${s.status.padEnd(12)} ${s.feature.padEnd(17)} ${s.detail}`);
   });
 
-try {
-  // --version alone: answered before any command is parsed (it loads only what it prints).
-  if (process.argv[2] === "--version" || process.argv[2] === "-V") {
-    const { versionText } = await import("./version.ts");
-    console.log(await versionText());
-  } else await program.parseAsync(process.argv);
-} catch (e) {
-  const err = e as Error;
-  console.error(`bpfops: ${err.message}`);
-  if (jsonOutput) {
-    console.log(JSON.stringify({ error: { code: err instanceof BpfopsError ? err.code : "Error", message: err.message, ...("issues" in err ? { issues: (err as { issues: unknown }).issues } : {}) } }, null, 2));
+async function main(): Promise<void> {
+  try {
+    // --version alone: answered before any command is parsed (it loads only what it prints).
+    if (process.argv[2] === "--version" || process.argv[2] === "-V") {
+      const { versionText } = await import("./version.ts");
+      console.log(await versionText());
+    } else await program.parseAsync(process.argv);
+  } catch (e) {
+    const err = e as Error;
+    console.error(`bpfops: ${err.message}`);
+    if (jsonOutput) {
+      console.log(JSON.stringify({ error: { code: err instanceof BpfopsError ? err.code : "Error", message: err.message, ...("issues" in err ? { issues: (err as { issues: unknown }).issues } : {}) } }, null, 2));
+    }
+    if (e instanceof BpfopsError && "verifierLog" in e) console.error(String((e as { verifierLog: string }).verifierLog).trimEnd().split("\n").slice(-20).join("\n"));
+    process.exitCode = 2;
   }
-  if (e instanceof BpfopsError && "verifierLog" in e) console.error(String((e as { verifierLog: string }).verifierLog).trimEnd().split("\n").slice(-20).join("\n"));
-  process.exitCode = 2;
 }
+
+// No top-level await: the bundle is CommonJS (see scripts/build.mjs).
+void main();

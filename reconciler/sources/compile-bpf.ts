@@ -26,10 +26,10 @@ export async function compileBpfSource(tree: RepoTree, source: string, cacheDir:
   const inputs = (await tree.listFiles(dir === "." ? "" : dir)).filter((p) => p === source || (p.endsWith(".h") && posix.basename(p) !== "vmlinux.h"));
   const bytes = new Map<string, Buffer>();
   for (const p of inputs) bytes.set(p, (await tree.read(p)) ?? Buffer.alloc(0));
-  const h = createHash("sha256").update(FLAGS.join(" ")).update(kernelBtfDigest());
+  mkdirSync(cacheDir, { recursive: true });
+  const h = createHash("sha256").update(FLAGS.join(" ")).update(kernelBtfDigest(cacheDir));
   for (const p of inputs.sort()) h.update(p).update(bytes.get(p)!);
   const digest = h.digest("hex");
-  mkdirSync(cacheDir, { recursive: true });
   const cached = join(cacheDir, `${digest}.o`);
   if (existsSync(cached)) return readFileSync(cached);
 
@@ -64,13 +64,25 @@ export async function compileBpfSource(tree: RepoTree, source: string, cacheDir:
 }
 
 let btfDigest: string | undefined;
-function kernelBtfDigest(): string {
-  btfDigest ??= createHash("sha256").update(readFileSync("/sys/kernel/btf/vmlinux")).digest("hex");
+/**
+ * The digest of the running kernel's BTF. Hashing its megabytes is a third of a cached dry-run's
+ * time, and the kernel image's BTF cannot change without a reboot, so it is hashed once per boot
+ * and kept in the cache under the boot id.
+ */
+function kernelBtfDigest(cacheDir: string): string {
+  if (btfDigest) return btfDigest;
+  const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  const note = join(cacheDir, `kernel-btf-${bootId}.sha256`);
+  const noted = existsSync(note) ? readFileSync(note, "utf8").trim() : "";
+  if (/^[0-9a-f]{64}$/.test(noted)) return (btfDigest = noted);
+  btfDigest = createHash("sha256").update(readFileSync("/sys/kernel/btf/vmlinux")).digest("hex");
+  writeFileSync(note + ".tmp", btfDigest + "\n");
+  renameSync(note + ".tmp", note);
   return btfDigest;
 }
 
 async function vmlinuxHeader(cacheDir: string): Promise<Buffer> {
-  const path = join(cacheDir, `vmlinux-${kernelBtfDigest().slice(0, 16)}.h`);
+  const path = join(cacheDir, `vmlinux-${kernelBtfDigest(cacheDir).slice(0, 16)}.h`);
   if (!existsSync(path)) {
     const r = await runTool("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new CompileError(`bpftool could not write vmlinux.h: ${r.stderr.trim() || (r.timedOut ? "timed out" : `exit ${r.code}`)}`, r.stderr);

@@ -44,5 +44,18 @@ describe("the package", () => {
     expect(dry.stderr).toBe("");
     expect(dry.status).toBe(1);
     expect(dry.stdout).toMatch(/\+ Program\/counter\s+load/);
+
+    // The same manifests from a git commit: isomorphic-git is not in the bundle but a dependency
+    // the installed package requires when a git source is read.
+    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, stdio: "ignore" });
+    git("init", "-q", "-b", "main");
+    git("add", ".");
+    git("commit", "-q", "-m", "counter");
+    const fromGit = run("reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--bpffs", tempPinRoot(), "--cache", join(work, "cache"));
+    expect(fromGit.stderr).toBe("");
+    expect(fromGit.status).toBe(1);
+    expect(fromGit.stdout).toMatch(/main@sha1:[0-9a-f]{40}|\+ Program\/counter\s+load/);
+    // A second run of a command compiles nothing anew: V8's code cache, per command, beside the bundle.
+    expect(readdirSync(join(installed, "dist")).filter((f) => f.startsWith(".code-cache-reconcile-"))).toHaveLength(1);
   }, 600_000);
 });
