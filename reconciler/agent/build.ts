@@ -13,6 +13,7 @@ import { buildDesired, checkSelection, type DesiredState } from "../core/desired
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
 import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
+import type { OnProgress } from "../core/progress.ts";
 
 export interface BuildOptions {
   /** the directory of manifests inside the repository ("." for all of it) */
@@ -22,6 +23,8 @@ export interface BuildOptions {
   /** where compiled .bpf.c objects are cached */
   cacheDir: string;
   signal?: AbortSignal;
+  /** each .bpf.c source as it is compiled (or found in the cache) */
+  onProgress?: OnProgress;
   /** bytes one Map may ask for (maxEntries x (key + value)) */
   mapMemoryBudget?: number;
 }
@@ -34,11 +37,12 @@ export interface Build {
   revision?: string;
 }
 
-export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise<Build> {
+/** Every manifest file under manifestDir, parsed; what does not parse is in issues. */
+export async function readManifests(tree: RepoTree, manifestDir: string): Promise<{ manifests: LocatedManifest[]; issues: ManifestIssue[] }> {
   const issues: ManifestIssue[] = [];
-  const files = (await tree.listFiles(opts.manifestDir)).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
+  const files = (await tree.listFiles(manifestDir)).filter((p) => p.endsWith(".yaml") || p.endsWith(".yml"));
   if (files.length > LIMITS.files) {
-    throw new ManifestInvalidError([{ code: "TooManyFiles", file: opts.manifestDir, line: 1, column: 1, message: `${files.length} manifest files; at most ${LIMITS.files}` }]);
+    throw new ManifestInvalidError([{ code: "TooManyFiles", file: manifestDir, line: 1, column: 1, message: `${files.length} manifest files; at most ${LIMITS.files}` }]);
   }
   const manifests: LocatedManifest[] = [];
   for (const f of files) {
@@ -51,15 +55,23 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
     manifests.push(...r.manifests);
     issues.push(...r.issues);
   }
+  return { manifests, issues };
+}
+
+export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise<Build> {
+  const { manifests, issues } = await readManifests(tree, opts.manifestDir);
 
   const objects = new Map<string, ObjectFacts>();
   const bytesByPath = new Map<string, Buffer>();
   // Many programs share one object: resolve, compile and inspect each path once.
   const byPath = new Map<string, ObjectFacts>();
+  const sources = new Set(manifests.flatMap((m) => (m.manifest.kind === "Program" && m.manifest.spec.object.endsWith(".bpf.c") ? [posix.join(posix.dirname(m.file), m.manifest.spec.object)] : [])));
+  let compiled = 0;
   for (const m of manifests) {
     if (m.manifest.kind !== "Program") continue;
     const key = posix.join(posix.dirname(m.file), m.manifest.spec.object);
     let facts = byPath.get(key);
+    if (!facts && sources.has(key)) opts.onProgress?.({ phase: "compile", done: compiled++, total: sources.size, item: key });
     if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath)));
     objects.set(m.id, facts);
   }
@@ -83,9 +95,13 @@ function identityOf(bytes: Buffer, cacheDir: string): string {
     // not noted yet
   }
   const identity = objectIdentity(bytes);
-  mkdirSync(dirname(note), { recursive: true });
-  writeFileSync(`${note}.${process.pid}`, identity);
-  renameSync(`${note}.${process.pid}`, note);
+  try {
+    mkdirSync(dirname(note), { recursive: true });
+    writeFileSync(`${note}.${process.pid}`, identity);
+    renameSync(`${note}.${process.pid}`, note);
+  } catch {
+    // A cache this user cannot write (another user's) costs time, nothing else.
+  }
   return identity;
 }
 

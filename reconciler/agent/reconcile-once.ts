@@ -17,6 +17,7 @@ import { plan as makePlan, refusals, survivors, type Plan, type PlanAction } fro
 import type { ObservedState } from "../core/observed.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { describeHook } from "../core/layout.ts";
+import type { OnProgress } from "../core/progress.ts";
 
 /** Where a revision comes from: a directory (objects may live anywhere in its git work tree) or a git ref. */
 export type RevisionSource = { kind: "directory"; path: string } | { kind: "git"; repo: string; ref: string; path?: string };
@@ -37,6 +38,8 @@ export interface ReconcileOnceOptions {
   wait?: boolean;
   signal?: AbortSignal;
   onLockWait?: (holderPid: string) => void;
+  /** progress of compiling, verifying and applying, for a terminal */
+  onProgress?: OnProgress;
   /** crash tests: called before every execute step */
   beforeStep?: (n: number, step: string) => void;
 }
@@ -116,7 +119,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
   signal?.throwIfAborted();
 
   t0 = now();
-  const build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}), ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
+  const build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
   timings.buildMs = since(t0);
   signal?.throwIfAborted();
   const context: RevisionContext = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
@@ -145,7 +148,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
       if (opts.verify) {
         t0 = now();
         const changed = new Set(plan.actions.filter((a) => a.kind === "Program" && a.op === "load").map((a) => a.name));
-        result.verify = await verifyPrograms(build.desired.programs.filter((d) => changed.has(d.name)), build.objects, root);
+        result.verify = await verifyPrograms(build.desired.programs.filter((d) => changed.has(d.name)), build.objects, root, opts.onProgress);
         timings.verifyMs = since(t0);
       }
       return result;
@@ -161,6 +164,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
       ...(build.revision ? { revision: build.revision } : {}),
       ...(signal ? { signal } : {}),
       ...(opts.beforeStep ? { beforeStep: opts.beforeStep } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     timings.executeMs = since(t0);
     return result;

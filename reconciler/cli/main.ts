@@ -30,7 +30,24 @@ Examples:
   bpfops reconcile --path manifests --allow-empty     # prune everything bpfops owns here
 
 Environment:
-  NO_COLOR  plain text even on a terminal`;
+  NO_COLOR         plain text even on a terminal
+  BPFOPS_LOCK_DIR  where the host lock lives (default /run/bpfops)
+  BPFOPS_NATIVE    the native addon to load (bpfops --help lists every variable)`;
+
+type DoctorCliOptions = { output: "text" | "json"; path?: string; repo?: string; ref?: string; labels?: string; cache?: string };
+
+// Every environment variable that changes what bpfops does (README "Environment" says the same).
+const ENVIRONMENT = `
+Environment:
+  NO_COLOR               plain text even on a terminal
+  BPFOPS_NATIVE          load the native addon from this path instead of the package's build
+  BPFOPS_LOCK_DIR        where the per-bpffs-root host lock lives (default /run/bpfops)
+  BPFOPS_NO_CODE_CACHE   do not use or write V8's code cache (an installed package keeps it beside
+                         its bundle, or in $XDG_CACHE_HOME/bpfops, default ~/.cache/bpfops)
+  BPFOPS_REBUILD_NATIVE  npm install: build the addon even when one is already built
+  For tests only: BPFOPS_KILL_BEFORE_STEP=N (SIGKILL reconcile before apply step N),
+  BPFOPS_ANNOUNCE_EXECUTE=1 (say on stderr when apply starts), BPFOPS_REQUIRE_KERNEL=1 (the
+  suite fails instead of skipping a kernel test)`;
 
 // Errors are reported as JSON too when the command was asked for JSON output.
 let jsonOutput = false;
@@ -43,7 +60,8 @@ const program = new Command()
   })
   .description("GitOps for eBPF: reconcile eBPF programs, maps and hooks to manifests in git")
   .option("-V, --version", "print bpfops's version, its commit, and the libbpf and kernel it runs on")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText("after", ENVIRONMENT);
 
 program
   .command("demo")
@@ -113,11 +131,19 @@ program
   .command("doctor")
   .description("check this host for what bpfops needs: kernel, BTF, mounts, capabilities, toolchain, features")
   .addOption(outputOption())
-  .addHelpText("after", "\nExit codes: 0 nothing required is missing, 1 a required check failed (each says how to fix it).\n\nExample:\n  bpfops doctor\n  bpfops doctor --output json | jq '.checks[] | select(.status != \"ok\")'")
-  .action(async (opts: { output: "text" | "json" }) => {
+  .option("--path <dir>", "also check what these manifests need (their hooks, .bpf.c builds, netns): required, not optional")
+  .option("--repo <url>", "the same for manifests in a git repository (local path or http(s) URL)")
+  .option("--ref <ref>", "branch, tag or commit with --repo", "HEAD")
+  .option("--labels <k=v,...>", "this host's labels: only manifests selecting this host count")
+  .option("--cache <dir>", "cache for fetched repositories")
+  .addHelpText(
+    "after",
+    "\nExit codes: 0 nothing required is missing, 1 a required check failed (each says how to fix it),\n  2 an error (manifests that do not parse, a repository that cannot be read).\n\nExamples:\n  bpfops doctor\n  bpfops doctor --path manifests     # fails when a hook or tool these manifests need is missing\n  bpfops doctor --output json | jq '.checks[] | select(.status != \"ok\")'",
+  )
+  .action(async (opts: DoctorCliOptions) => {
     jsonOutput = opts.output === "json";
     const { runDoctor } = await import("./doctor.ts");
-    process.exitCode = runDoctor(opts);
+    process.exitCode = await runDoctor(opts);
   });
 
 program

@@ -1,14 +1,13 @@
 // `bpfops reconcile [--dry-run]`: one reconcileOnce run from a directory or a git ref, printed as
 // a plan (text or JSON). Exit codes, like kubectl diff: 0 no changes (or applied), 1 changes a
 // dry-run found, 2 an error or a plan apply would refuse (conflict, blocked), 3 a verifier rejection.
-import { resolve } from "node:path";
-import { tmpdir } from "node:os";
-import { accessSync, constants } from "node:fs";
-import { reconcileOnce, type RevisionSource } from "../agent/reconcile-once.ts";
+import { reconcileOnce } from "../agent/reconcile-once.ts";
 import { refusals } from "../core/plan.ts";
 import { hasBpfCapability } from "../kernel/capabilities.ts";
 import { BpfopsError } from "../core/errors.ts";
 import { planJson, renderPlanText } from "./plan-output.ts";
+import { defaultCacheDir, parseLabels, sourceOf } from "./source-options.ts";
+import { progressLine } from "./progress-line.ts";
 
 export interface ReconcileCliOptions {
   dryRun?: boolean;
@@ -29,35 +28,6 @@ export interface ReconcileCliOptions {
 
 export const EXIT = { ok: 0, changes: 1, error: 2, rejected: 3 } as const;
 
-export function parseLabels(s: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (s ?? "").split(",").filter(Boolean)) {
-    const [k, v, ...rest] = part.split("=");
-    if (!k?.trim() || v === undefined || rest.length || !/^[A-Za-z0-9._/-]+$/.test(k.trim()) || !/^[A-Za-z0-9._-]*$/.test(v.trim())) {
-      throw new BpfopsError("InvalidArgument", `--labels: "${part}" is not key=value (letters, digits, '.', '_', '-')`);
-    }
-    out[k.trim()] = v.trim();
-  }
-  return out;
-}
-
-export function defaultCacheDir(): string {
-  try {
-    accessSync("/var/cache", constants.W_OK);
-    return "/var/cache/bpfops";
-  } catch {
-    return resolve(tmpdir(), "bpfops-cache");
-  }
-}
-
-/** --path or --repo: one of them is required (never the current directory by default). */
-export function sourceOf(opts: { path?: string; repo?: string; ref?: string }): RevisionSource {
-  if (opts.repo) return { kind: "git", repo: opts.repo, ref: opts.ref ?? "HEAD", ...(opts.path ? { path: opts.path } : {}) };
-  if (opts.ref && opts.ref !== "HEAD") throw new BpfopsError("InvalidArgument", "--ref needs --repo");
-  if (!opts.path) throw new BpfopsError("InvalidArgument", "say where the manifests are: --path DIR (a directory) or --repo URL|PATH [--ref REF] [--path DIR-IN-REPO]");
-  return { kind: "directory", path: opts.path };
-}
-
 export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
   const source = sourceOf(opts);
   if (opts.verify && !opts.dryRun) throw new BpfopsError("InvalidArgument", "--verify is a dry-run option (apply always verifies, by loading)");
@@ -68,7 +38,10 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
   // execute on stderr so that a test can kill it at a moment of its choosing.
   const killAt = process.env.BPFOPS_KILL_BEFORE_STEP;
   const announce = process.env.BPFOPS_ANNOUNCE_EXECUTE === "1";
+  // Compiling, verifying and applying show a progress line on a terminal, nothing when piped.
+  const progress = progressLine();
   const result = await reconcileOnce(source, {
+    ...(progress ? { onProgress: progress.report } : {}),
     mode: opts.dryRun ? "dry-run" : "apply",
     root: opts.bpffs,
     labels: parseLabels(opts.labels),
@@ -86,7 +59,7 @@ export async function runReconcile(opts: ReconcileCliOptions): Promise<number> {
           },
         }
       : {}),
-  });
+  }).finally(() => progress?.clear());
   const colour = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const applied = result.applied;
   if (opts.output === "json") {

@@ -10,6 +10,7 @@ import { summarizeProgram } from "../core/desired.ts";
 import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, PlanAction, ProgramAction } from "../core/plan.ts";
 import type { Held, KernelPort } from "./kernel-port.ts";
 import type { Provenance } from "./provenance.ts";
+import type { OnProgress } from "../core/progress.ts";
 
 export interface UndoRecord {
   step: string;
@@ -26,6 +27,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** called before every step with its number: crash tests kill the process here */
   beforeStep?: (n: number, step: string) => void;
+  /** each step as it starts, and the entries of a large map write */
+  onProgress?: OnProgress;
 }
 
 export interface ExecuteReport {
@@ -79,6 +82,13 @@ function releaseAll(held: Array<Held | null | undefined>): () => void {
 
 // --- prepare ---------------------------------------------------------------------------------
 
+/** Progress of a map write, entry by entry, when there are enough entries for it to take a while. */
+function entriesProgress(a: MapAction, o: ExecuteOptions): ((done: number, total: number) => void) | undefined {
+  const report = o.onProgress;
+  if (!report || !("entries" in a) || a.entries.length < 10_000) return undefined;
+  return (done, total) => report({ phase: "write", done, total, item: `Map/${a.name}` });
+}
+
 function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null {
   if (a.op === "create") {
     return {
@@ -86,7 +96,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       run() {
         k.createMap(a.def, a.name, a.pin);
         k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
-        k.writeEntries(a.pin, a.entries, a.overwrite);
+        k.writeEntries(a.pin, a.entries, a.overwrite, entriesProgress(a, o));
         return {
           step: `create ${a.pin}`,
           undo: () => dropOwnedPin(k, a.pin),
@@ -103,7 +113,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
         k.unpin(next); // a leftover of a killed run
         k.createMap(a.def, a.name, next);
         if (a.op === "migrate") k.copyEntries(a.pin, next);
-        k.writeEntries(next, a.entries, a.overwrite);
+        k.writeEntries(next, a.entries, a.overwrite, entriesProgress(a, o));
         return { step: `create ${next}`, undo: () => k.unpin(next), release: nothingHeld };
       },
     };
@@ -192,7 +202,7 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
       name: `entries ${a.pin}`,
       run() {
         // Initial entries only fill what is missing (or, with overwrite, put git's values back): nothing to undo.
-        k.writeEntries(a.pin, a.entries, a.overwrite);
+        k.writeEntries(a.pin, a.entries, a.overwrite, entriesProgress(a, o));
         k.record(a.pin, { ...origin(a, o), id: a.mapId });
         return null;
       },
@@ -379,6 +389,7 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
   const carryOvers: Finish[] = [];
   let n = 0;
   const before = (name: string) => {
+    opts.onProgress?.({ phase: "apply", done: n, item: name });
     opts.beforeStep?.(n++, name);
     report.steps.push(name);
   };

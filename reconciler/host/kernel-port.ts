@@ -22,7 +22,8 @@ export interface Held {
 export interface KernelPort {
   /** Creates a map and pins it at pin. */
   createMap(def: MapDefinition, name: string, pin: string): void;
-  writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean): number;
+  /** Writes initial entries (overwrite: git's values over what is there); onEntries reports a long write. */
+  writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number;
   /** Copies what fits from one pinned map into another; the snapshot is what was read (hex key -> value). */
   copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number; snapshot: Map<string, Buffer> };
   /** Returns once no CPU runs a program a hook ran before this commit. */
@@ -103,11 +104,11 @@ export function realKernelPort(root: string): KernelPort {
       ensureBpffsDir(dirname(pin));
       createMap(def, name, pin).close();
     },
-    writeEntries(pin, entries, overwrite) {
+    writeEntries(pin, entries, overwrite, onEntries) {
       if (!entries.length) return 0;
       const m = openPinnedMap(pin);
       try {
-        return writeInitialEntries(m, entries, overwrite);
+        return writeInitialEntries(m, entries, overwrite, onEntries);
       } finally {
         m.close();
       }

@@ -35,10 +35,11 @@ export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): bo
  * Writes initial entries; entries already present stay as the datapath or an operator left them
  * unless overwrite. Returns how many were written.
  */
-export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean): number {
+export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number {
   const mapType = m.info().typeName;
   let written = 0;
-  for (const e of entries) {
+  for (const [i, e] of entries.entries()) {
+    if (onEntries && i % 4096 === 0) onEntries(i, entries.length);
     const key = Buffer.from(e.key, "hex");
     if (!overwrite && mapType.endsWith("array")) {
       if (!isUnwrittenArrayValue(mapType, m.lookup(key))) continue;

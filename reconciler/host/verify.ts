@@ -4,6 +4,7 @@
 import { loadDesiredProgram } from "./load-program.ts";
 import { VerifierRejectedError } from "../kernel/errors.ts";
 import type { DesiredProgram } from "../core/desired.ts";
+import type { OnProgress } from "../core/progress.ts";
 
 export interface VerifyResult {
   program: string;
@@ -18,9 +19,10 @@ export interface VerifyResult {
 }
 
 
-export async function verifyPrograms(programs: DesiredProgram[], objects: Map<string, Buffer>, root: string): Promise<VerifyResult[]> {
+export async function verifyPrograms(programs: DesiredProgram[], objects: Map<string, Buffer>, root: string, onProgress?: OnProgress): Promise<VerifyResult[]> {
   const out: VerifyResult[] = [];
-  for (const d of programs) {
+  for (const [i, d] of programs.entries()) {
+    onProgress?.({ phase: "verify", done: i, total: programs.length, item: `Program/${d.name}` });
     const base = { program: d.name, source: d.source };
     try {
       const loaded = await loadDesiredProgram(d, objects.get(d.objectPath)!, { root, mode: "verify" });

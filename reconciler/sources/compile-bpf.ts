@@ -76,8 +76,12 @@ function kernelBtfDigest(cacheDir: string): string {
   const noted = existsSync(note) ? readFileSync(note, "utf8").trim() : "";
   if (/^[0-9a-f]{64}$/.test(noted)) return (btfDigest = noted);
   btfDigest = createHash("sha256").update(readFileSync("/sys/kernel/btf/vmlinux")).digest("hex");
-  writeFileSync(note + ".tmp", btfDigest + "\n");
-  renameSync(note + ".tmp", note);
+  try {
+    writeFileSync(`${note}.${process.pid}`, btfDigest + "\n");
+    renameSync(`${note}.${process.pid}`, note);
+  } catch {
+    // not this user's cache: hashed again next time
+  }
   return btfDigest;
 }
 
