@@ -129,6 +129,8 @@ export interface NativeAddon {
   mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
   mapLookupBatch(fd: number, keySize: number, valueSize: number, maxEntries: number): { keys: Buffer; values: Buffer; count: number };
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
+  /** BPF_MAP_DELETE_BATCH; a missing key throws ENOENT with `deleted` (how many went before it) */
+  mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string): number;
   mapCreateStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): number;
   progArraySet(mapFd: number, slot: number, progFd: number): void;

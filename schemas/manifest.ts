@@ -94,8 +94,23 @@ export const MapSpec = z.strictObject({
    */
   merge: z.enum(["latest", "sum"]).default("latest"),
   entries: z.array(z.strictObject({ key: Bytes, value: Bytes })).max(65536).optional(),
-  /** write initial entries over values the datapath or an operator wrote */
+  /** entries kept in a JSON Lines file of the repository (relative to the manifest), for large sets */
+  entriesFile: RepoPath.optional(),
+  /** write initial entries over values the datapath or an operator wrote (seed only) */
   overwriteEntries: z.boolean().default(false),
+  /**
+   * who owns the map's contents: seed (git's entries are written when missing; anything else is
+   * left alone) or exact (the map holds git's entries and nothing else: entries not in git are
+   * deleted, changed values rewritten)
+   */
+  entryPolicy: z.enum(["seed", "exact"]).default("seed"),
+  /**
+   * what the datapath writes to this map, which exact must not fight over: none (a policy or
+   * config map: git owns keys and values), values (git owns the keys, programs the values, such
+   * as counters per key: exact adds and removes keys, never rewrites values), entries (programs
+   * insert keys of their own: exact is refused). Required with entryPolicy: exact.
+   */
+  datapathWrites: z.enum(["none", "values", "entries"]).optional(),
   /** false: when this manifest leaves the repository, the map stays pinned (and its data with it) */
   prune: z.boolean().default(true),
   hostSelector: HostSelector.optional(),

@@ -14,6 +14,16 @@ export const PlanActionJson = z.strictObject({
   progId: z.int().optional(),
   mapId: z.int().optional(),
   entries: z.int().optional().describe("initial entries to write"),
+  entryChanges: z
+    .strictObject({
+      added: z.int(),
+      changed: z.int(),
+      removed: z.int(),
+      list: z.array(z.strictObject({ change: z.enum(["+", "~", "-"]), key: z.string(), value: z.string(), from: z.string().optional() })).describe("each entry (hex), the first 1000"),
+      truncated: z.boolean(),
+    })
+    .optional()
+    .describe("what set-entries adds, changes and (entryPolicy exact) removes"),
   hook: z.string().optional().describe("pin name of the hook, e.g. xdp@lab-dst@dst0"),
   where: z.string().optional().describe("the hook, for people: 'xdp dst0 in netns lab-dst'"),
   slot: z.int().optional().describe("chain slot of a stage swap"),

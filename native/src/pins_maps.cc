@@ -239,6 +239,28 @@ static Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
+// mapDeleteBatch(fd, keys, count): deletes count keys with BPF_MAP_DELETE_BATCH; returns how many
+// were deleted. A missing key stops the kernel's batch (ENOENT, with "deleted" on the error saying
+// how far it got), so the caller can skip that key and go on.
+static Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  auto keys = BufArg(info, 1, "keys");
+  uint32_t count = static_cast<uint32_t>(IntArg(info, 2, "count"));
+  MapSizes sz = SizesOf(env, fd);
+  CheckLen(env, keys.Length(), static_cast<size_t>(count) * sz.key, "keys", fd);
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  int ret = bpf_map_delete_batch(fd, keys.Data(), &count, &bo);
+  if (ret) {
+    int err = LibbpfErr(ret);
+    if (err == kENOTSUPP) err = ENOTSUP;
+    Napi::Error e = ErrnoError(env, err, "BPF_MAP_DELETE_BATCH", "batch delete map fd " + std::to_string(fd));
+    e.Set("deleted", static_cast<double>(count));
+    throw e;
+  }
+  return Napi::Number::New(env, count);
+}
+
 // mapCreate(type, keySize, valueSize, maxEntries, flags = 0, name = ""): fd of a new map.
 static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -348,6 +370,7 @@ void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapNextKey", Napi::Function::New(env, MapNextKey));
   exports.Set("mapLookupBatch", Napi::Function::New(env, MapLookupBatch));
   exports.Set("mapUpdateBatch", Napi::Function::New(env, MapUpdateBatch));
+  exports.Set("mapDeleteBatch", Napi::Function::New(env, MapDeleteBatch));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("mapCreateStringHash", Napi::Function::New(env, MapCreateStringHash));
   exports.Set("progArraySet", Napi::Function::New(env, ProgArraySet));

@@ -14,6 +14,7 @@ import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
 import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
 import type { OnProgress } from "../core/progress.ts";
+import { parseEntriesFile, type EntriesFile } from "../core/entries-file.ts";
 
 export interface BuildOptions {
   /** the directory of manifests inside the repository ("." for all of it) */
@@ -75,11 +76,33 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
     if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath)));
     objects.set(m.id, facts);
   }
-  const { validated, issues: crossIssues } = validateManifests(manifests, objects, opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {});
+  const entryFiles = new Map<string, EntriesFile>();
+  for (const m of manifests) {
+    if (m.manifest.kind !== "Map" || !m.manifest.spec.entriesFile) continue;
+    const r = await readEntriesFile(tree, m, m.manifest.spec.entriesFile);
+    if ("issue" in r) issues.push(r.issue);
+    else {
+      entryFiles.set(m.id, r.parsed);
+      issues.push(...r.issues);
+    }
+  }
+  const { validated, issues: crossIssues } = validateManifests(manifests, objects, { entryFiles, ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
   issues.push(...crossIssues);
   if (!issues.length) issues.push(...checkSelection(validated, opts.labels));
   if (issues.length) throw new ManifestInvalidError(issues);
   return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
+}
+
+/** A Map's entriesFile, read from the tree the manifest is in (inside the repository only). */
+async function readEntriesFile(tree: RepoTree, m: LocatedManifest, file: string): Promise<{ issue: ManifestIssue } | { parsed: EntriesFile; issues: ManifestIssue[] }> {
+  const at = { file: m.file, ...m.locate(["spec", "entriesFile"]), manifest: m.id, field: "spec.entriesFile" };
+  const path = repoPath(posix.join(posix.dirname(m.file), file));
+  if (!path) return { issue: { code: "PathEscape", ...at, message: `entries file "${file}" leaves the repository` } };
+  const outside = await tree.whyOutside(path);
+  if (outside) return { issue: { code: "PathEscape", ...at, message: `entries file ${path} ${outside}` } };
+  const bytes = await tree.read(path);
+  if (!bytes) return { issue: { code: "EntriesFile", ...at, message: `no file ${path} in ${tree.describe}` } };
+  return parseEntriesFile(path, bytes);
 }
 
 /**

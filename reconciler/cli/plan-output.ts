@@ -24,6 +24,29 @@ function paint(on: boolean, code: string, s: string): string {
 
 const short = (d: string) => d.slice(0, DIGEST_CHARS);
 
+const JSON_ENTRIES = 1000;
+const TEXT_ENTRIES = 20;
+
+/** Each entry a set-entries action adds (+), changes (~) or removes (-), the first `limit` of them. */
+function entryChangeList(a: Extract<PlanAction, { op: "set-entries" }>, limit: number): NonNullable<PlanActionJson["entryChanges"]> {
+  const previous = a.previous ?? {};
+  const all = [
+    ...a.entries.map((e) => (e.key in previous ? { change: "~" as const, key: e.key, value: e.value, from: previous[e.key]! } : { change: "+" as const, key: e.key, value: e.value })),
+    ...(a.removes ?? []).map((e) => ({ change: "-" as const, key: e.key, value: e.value })),
+  ];
+  const changed = Object.keys(previous).length;
+  return { added: a.entries.length - changed, changed, removed: a.removes?.length ?? 0, list: all.slice(0, limit), truncated: all.length > limit };
+}
+
+function entryLines(a: PlanAction): string[] {
+  if (a.op !== "set-entries" || a.kind !== "Map") return [];
+  const c = entryChangeList(a, TEXT_ENTRIES);
+  const lines = c.list.map((e) => `      ${e.change} ${e.key} ${e.change === "~" ? `${e.from} -> ${e.value}` : e.change === "+" ? `-> ${e.value}` : `(was ${e.value})`}`);
+  const total = c.added + c.changed + c.removed;
+  if (c.truncated) lines.push(`      ... and ${total - c.list.length} more`);
+  return lines;
+}
+
 /** What an action changes, for people and for JSON: derived from its operands. */
 export function actionView(a: PlanAction): PlanActionJson {
   const v: PlanActionJson = { op: a.op, kind: a.kind, name: a.name, reason: a.reason, ...(a.source ? { source: a.source } : {}) };
@@ -39,7 +62,10 @@ export function actionView(a: PlanAction): PlanActionJson {
       if ("mapId" in a && a.mapId !== undefined) v.mapId = a.mapId;
       if ("def" in a && a.def) v.to = describeDef(a.def);
       if ("fromDef" in a && a.fromDef) v.from = describeDef(a.fromDef);
-      if (a.op === "set-entries") v.entries = a.entries.length;
+      if (a.op === "set-entries") {
+        v.entries = a.entries.length;
+        v.entryChanges = entryChangeList(a, JSON_ENTRIES);
+      }
       if (a.op === "prune") v.from = `map id ${a.mapId}`;
       break;
     case "Program":
@@ -102,6 +128,7 @@ export function renderPlanText(plan: Plan, ctx: PlanContext, verify: VerifyResul
     if (a.op === "unchanged" && !opts.showUnchanged) continue;
     const sym = SYMBOL[a.op];
     lines.push(paint(opts.colour, COLOUR[sym]!, `  ${sym} ${actionLine(a)}`));
+    lines.push(...entryLines(a));
   }
   for (const w of plan.warnings) lines.push(paint(opts.colour, "33", `warning: ${w}`));
   lines.push(summaryLine(plan));

@@ -26,6 +26,10 @@ export interface DesiredMap {
   /** initial entries as hex */
   entries: Array<{ key: string; value: string }>;
   overwriteEntries: boolean;
+  /** seed: git's entries written when missing; exact: the map holds git's entries and nothing else */
+  entryPolicy: "seed" | "exact";
+  /** what the datapath writes (exact leaves it alone): none, or values (git owns the keys only) */
+  datapathWrites?: "none" | "values" | "entries";
   /** false: the map stays pinned when its manifest leaves the repository */
   prune: boolean;
 }
@@ -184,8 +188,10 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       def,
       onChange: s.onChange,
       merge: s.merge,
-      entries: (s.entries ?? []).map((e) => ({ key: encodeValue(e.key, s.keySize)!.toString("hex"), value: encodeValue(e.value, s.valueSize)!.toString("hex") })),
+      entries: v.entries.get(name) ?? [],
       overwriteEntries: s.overwriteEntries,
+      entryPolicy: s.entryPolicy,
+      ...(s.datapathWrites ? { datapathWrites: s.datapathWrites } : {}),
       prune: s.prune,
     });
   }

@@ -13,8 +13,11 @@ export interface ObservedMap {
   def: MapDefinition;
   /** applied with prune: false: never pruned when its manifest goes */
   keep?: boolean;
-  /** current values (hex) of the keys the desired state gives initial entries for; null: absent */
-  entries: Record<string, string | null>;
+  /**
+   * current values (hex) of the keys the desired state gives initial entries for (null: absent);
+   * for a map under entryPolicy exact, every entry the map holds besides
+   */
+  entries: Map<string, string | null>;
   /** prog_array maps: program id in each slot (0: empty) */
   slots?: number[];
 }

@@ -35,8 +35,30 @@ export interface MapEntryHex {
 
 export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean } & (
     | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean }
-    | { op: "recreate" | "migrate"; def: MapDefinition; fromDef: MapDefinition; mapId: number; entries: MapEntryHex[]; overwrite: boolean; merge?: "latest" | "sum" }
-    | { op: "set-entries"; mapId: number; entries: MapEntryHex[]; overwrite: boolean }
+    | {
+        op: "recreate" | "migrate";
+        def: MapDefinition;
+        fromDef: MapDefinition;
+        mapId: number;
+        entries: MapEntryHex[];
+        overwrite: boolean;
+        merge?: "latest" | "sum";
+        /** exact: the new map holds git's entries only (migrate copies values of git's keys alone) */
+        exact?: boolean;
+      }
+    | {
+        op: "set-entries";
+        mapId: number;
+        /** entries to write: added, or changed (their old values in previous) */
+        entries: MapEntryHex[];
+        overwrite: boolean;
+        /** the values the changed keys hold now, by key */
+        previous?: Record<string, string>;
+        /** exact: entries git no longer lists, with the values they hold now */
+        removes?: MapEntryHex[];
+        /** exact: a failed apply puts the entries back as they were */
+        exact?: boolean;
+      }
     | { op: "unchanged"; mapId: number }
     | { op: "conflict"; mapId?: number; def?: MapDefinition; fromDef?: MapDefinition }
     | { op: "prune"; mapId: number }
@@ -118,11 +140,46 @@ export function describeDef(d: MapDefinition): string {
   return `${d.type} ${d.keySize}/${d.valueSize} x${d.maxEntries}`;
 }
 
-function pendingEntries(d: DesiredMap, o: ObservedMap): MapEntryHex[] {
-  return d.entries.filter((e) => {
-    const cur = o.entries[e.key];
-    return cur === null || cur === undefined || (d.overwriteEntries && cur !== e.value);
-  });
+/** What writing git's entries changes: seed adds what is missing (and with overwrite rewrites); exact also removes. */
+export function entryChanges(d: DesiredMap, o: ObservedMap): { entries: MapEntryHex[]; previous: Record<string, string>; removes: MapEntryHex[] } {
+  const rewrite = d.entryPolicy === "exact" ? d.datapathWrites === "none" : d.overwriteEntries;
+  const entries: MapEntryHex[] = [];
+  const previous: Record<string, string> = {};
+  const held = new Map(o.entries);
+  for (const e of d.entries) {
+    const cur = held.get(e.key);
+    if (cur === null || cur === undefined) entries.push(e);
+    else if (rewrite && cur !== e.value) {
+      entries.push(e);
+      previous[e.key] = cur;
+    }
+  }
+  const removes: MapEntryHex[] = [];
+  if (d.entryPolicy === "exact") {
+    for (const e of d.entries) held.delete(e.key);
+    for (const [key, value] of held) if (value !== null) removes.push({ key, value });
+  }
+  return { entries, previous, removes };
+}
+
+/**
+ * An exact change this large is built as a new map beside the old one, which the programs switch
+ * to in one commit, rather than written into the map the datapath reads: it never sees a set that
+ * is half old and half new. Only when git owns the values too (a new map starts without the
+ * datapath's).
+ */
+export const MAP_SWITCH_MIN_CHANGES = 1024;
+function switchesMap(d: DesiredMap, changes: { entries: MapEntryHex[]; previous: Record<string, string>; removes: MapEntryHex[] }, held: number): boolean {
+  const replaced = Object.keys(changes.previous).length + changes.removes.length;
+  const total = changes.entries.length + changes.removes.length;
+  return d.entryPolicy === "exact" && d.datapathWrites === "none" && total >= MAP_SWITCH_MIN_CHANGES && replaced * 2 > held;
+}
+
+/** "3 added, 1 changed, 2 removed" */
+export function describeEntryChanges(a: { entries: MapEntryHex[]; previous?: Record<string, string>; removes?: MapEntryHex[] }): string {
+  const changed = Object.keys(a.previous ?? {}).length;
+  const parts = [`${a.entries.length - changed} added`, `${changed} changed`, `${a.removes?.length ?? 0} removed`];
+  return parts.filter((p) => !p.startsWith("0 ")).join(", ") || "nothing";
 }
 
 /** Maps: create, keep, replace (by policy) or repair. Returns the maps replaced in this plan. */
@@ -133,7 +190,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
     const pin = layout.map(root, d.name);
     const o = observed.maps.find((m) => m.name === d.name);
     const base = { kind: "Map" as const, name: d.name, source: d.source, pin, keep: !d.prune };
-    const entries = { entries: d.entries, overwrite: d.overwriteEntries };
+    const entries = { entries: d.entries, overwrite: d.overwriteEntries, ...(d.entryPolicy === "exact" ? { exact: true } : {}) };
     if (!o) {
       if (unownedPins.has(pin)) {
         out.push({ ...base, op: "conflict", def: d.def, reason: `${pin} is pinned by someone else (bpfops has no record of it): remove it, or rename the Map` });
@@ -159,8 +216,28 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
       else out.push({ ...base, op: "migrate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, merge: d.merge, reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit${d.merge === "sum" ? ", summing what is counted meanwhile" : ""}` });
       continue;
     }
-    const pending = pendingEntries(d, o);
-    if (pending.length) out.push({ ...base, op: "set-entries", mapId: o.id, entries: pending, overwrite: d.overwriteEntries, reason: `${pending.length} of ${d.entries.length} initial entries ${d.overwriteEntries ? "missing or different" : "missing"}` });
+    const changes = entryChanges(d, o);
+    let held = 0;
+    for (const v of o.entries.values()) if (v !== null) held++;
+    if (switchesMap(d, changes, held)) {
+      replaced.add(d.name);
+      out.push({ ...base, op: "recreate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, reason: `entries: ${describeEntryChanges(changes)} of ${held}; a new map is filled beside this one and the programs switch to it in one commit` });
+      continue;
+    }
+    if (changes.entries.length || changes.removes.length) {
+      const what = d.entryPolicy === "exact" ? `entries: ${describeEntryChanges(changes)} (exact)` : `${changes.entries.length} of ${d.entries.length} initial entries ${d.overwriteEntries ? "missing or different" : "missing"}`;
+      out.push({
+        ...base,
+        op: "set-entries",
+        mapId: o.id,
+        entries: changes.entries,
+        overwrite: d.entryPolicy === "exact" ? true : d.overwriteEntries,
+        ...(Object.keys(changes.previous).length ? { previous: changes.previous } : {}),
+        ...(changes.removes.length ? { removes: changes.removes } : {}),
+        ...(d.entryPolicy === "exact" ? { exact: true } : {}),
+        reason: what,
+      });
+    }
     else if (!!o.keep !== !d.prune) out.push({ ...base, op: "set-entries", mapId: o.id, entries: [], overwrite: false, reason: `prune: ${d.prune} is recorded` });
     else out.push({ ...base, op: "unchanged", mapId: o.id, reason: "definition and initial entries in place" });
   }

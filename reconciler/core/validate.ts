@@ -6,6 +6,10 @@ import { fieldPath, type ManifestIssue, type IssueCode } from "./manifest-issues
 import type { ObjectSummary } from "./object-summary.ts";
 import type { AttachmentManifest, ChainManifest, Hook, MapManifest, ProgramManifest } from "../../schemas/manifest.ts";
 import { AttachType, attachTypeName, MapType, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
+import type { EntriesFile, RawEntry } from "./entries-file.ts";
+
+/** Map types exact can hold to git's entries: their entries can be listed, and deleted (or, in arrays, reset). */
+const EXACT_TYPES = new Set(["hash", "array", "lru_hash", "lpm_trie"]);
 
 /** The most memory one Map may ask for (maxEntries x (key + value)), unless the build says otherwise. */
 export const DEFAULT_MAP_MEMORY_BUDGET = 1 << 30;
@@ -18,6 +22,8 @@ export interface Validated {
   maps: Map<string, LocatedManifest & { manifest: MapManifest }>;
   attachments: Map<string, LocatedManifest & { manifest: AttachmentManifest }>;
   chains: Map<string, LocatedManifest & { manifest: ChainManifest }>;
+  /** each Map's entries (from the manifest or its entries file), encoded as hex */
+  entries: Map<string, Array<{ key: string; value: string }>>;
 }
 
 /** Program types a hook accepts. */
@@ -64,6 +70,18 @@ export function expectedAttachType(p: ProgramManifest, facts: ObjectFacts | unde
   return attachTypeName(prog.expectedAttachType);
 }
 
+const HEX_BYTES = /^hex:(\s*[0-9a-fA-F]{2})+\s*$/;
+
+/** An entry's key or value as bytes of the given size, or why not (entries files are not schema-checked). */
+export function encodeEntryBytes(v: unknown, size: number): Buffer | string {
+  if (typeof v === "string") {
+    if (!HEX_BYTES.test(v)) return `"${v.length > 40 ? v.slice(0, 40) + "..." : v}" is not hex:<bytes> or an unsigned integer`;
+    return encodeValue(v, size) ?? `${v} does not fit`;
+  }
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return encodeInteger(v, size) ?? `${v} does not fit`;
+  return `${JSON.stringify(v)} is not hex:<bytes> or an unsigned integer`;
+}
+
 /** Encodes a key, value or global as bytes of the given size; null when it does not fit. */
 export function encodeValue(v: string | number | boolean, size: number): Buffer | null {
   if (typeof v === "string") {
@@ -75,6 +93,13 @@ export function encodeValue(v: string | number | boolean, size: number): Buffer 
 
 /** An integer (or boolean) little-endian in size bytes, signed or unsigned; null when it does not fit. */
 export function encodeInteger(v: number | bigint | boolean, size: number): Buffer | null {
+  // The common case (an unsigned number up to 48 bits) without BigInt: large entry sets are mostly this.
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && size >= 1 && size <= 6) {
+    if (v >= 2 ** (8 * size)) return null;
+    const b = Buffer.alloc(size);
+    b.writeUIntLE(v, 0, size);
+    return b;
+  }
   const n = typeof v === "boolean" ? (v ? 1n : 0n) : BigInt(v);
   if (size > 8 || size < 1) return null;
   const bits = BigInt(size * 8);
@@ -84,13 +109,13 @@ export function encodeInteger(v: number | bigint | boolean, size: number): Buffe
   return b.subarray(0, size);
 }
 
-export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>, opts: { mapMemoryBudget?: number } = {}): { validated: Validated; issues: ManifestIssue[] } {
+export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>, opts: { mapMemoryBudget?: number; entryFiles?: Map<string, EntriesFile> } = {}): { validated: Validated; issues: ManifestIssue[] } {
   const budget = opts.mapMemoryBudget ?? DEFAULT_MAP_MEMORY_BUDGET;
   const issues: ManifestIssue[] = [];
   const at = (m: LocatedManifest, path: Array<string | number>, code: IssueCode, message: string) =>
     issues.push({ code, file: m.file, ...m.locate(path), manifest: m.id, field: fieldPath(path), message });
 
-  const validated: Validated = { programs: new Map(), maps: new Map(), attachments: new Map(), chains: new Map() };
+  const validated: Validated = { programs: new Map(), maps: new Map(), attachments: new Map(), chains: new Map(), entries: new Map() };
   const seen = new Map<string, LocatedManifest>();
   for (const m of manifests) {
     const prior = seen.get(m.id);
@@ -113,19 +138,40 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     if (bytes > budget) at(m, ["spec", "maxEntries"], "MapTooLarge", `maxEntries ${s.maxEntries} x (keySize ${s.keySize} + valueSize ${s.valueSize}) is ${bytes} bytes, over the budget of ${budget} (--map-memory-budget)`);
     if (s.merge === "sum" && s.valueSize % 8 !== 0) at(m, ["spec", "merge"], "EntrySize", `merge: sum adds u64 counters, but valueSize ${s.valueSize} is not a multiple of 8`);
     const entries = s.entries ?? [];
-    if (entries.length && (s.type.startsWith("percpu") || s.type === "lru_percpu_hash")) {
-      at(m, ["spec", "entries", 0], "EntrySize", `a ${s.type} map holds a value per CPU: initial entries are not supported for it`);
+    const file = s.entriesFile ? opts.entryFiles?.get(m.id) : undefined;
+    const list: RawEntry[] = file ? file.entries : entries;
+    if (list.length && (s.type.startsWith("percpu") || s.type === "lru_percpu_hash")) {
+      at(m, file ? ["spec", "entriesFile"] : ["spec", "entries", 0], "EntrySize", `a ${s.type} map holds a value per CPU: initial entries are not supported for it`);
       continue;
     }
-    if (entries.length > s.maxEntries) at(m, ["spec", "entries"], "TooManyEntries", `${entries.length} entries do not fit maxEntries ${s.maxEntries}`);
+    if (s.entryPolicy === "exact") {
+      if (!s.datapathWrites) at(m, ["spec", "entryPolicy"], "EntryPolicy", "exact deletes entries git does not list: say what the datapath writes to this map (datapathWrites: none | values | entries)");
+      else if (s.datapathWrites === "entries") at(m, ["spec", "datapathWrites"], "EntryPolicy", "the datapath inserts entries of its own: exact would delete them on every reconcile; use entryPolicy: seed");
+      if (s.overwriteEntries) at(m, ["spec", "overwriteEntries"], "EntryPolicy", "overwriteEntries is for seed; exact rewrites values unless datapathWrites: values");
+      if (!EXACT_TYPES.has(s.type)) at(m, ["spec", "entryPolicy"], "EntryPolicy", `exact needs a map whose entries can be listed and deleted or reset; a ${s.type} map's cannot`);
+    }
+    if (s.entries && s.entriesFile) at(m, ["spec", "entriesFile"], "EntriesFile", "entries and entriesFile both: say the entries in one place");
+    // Where an entry's problem is reported: its line in the entries file, or its place in the manifest.
+    const report = file
+      ? (i: number, field: string | null, code: IssueCode, message: string) => issues.push({ code, file: file.file, line: file.lines[i] ?? 1, column: 1, manifest: m.id, field: `entries[${i}]${field ? `.${field}` : ""}`, message })
+      : (i: number, field: string | null, code: IssueCode, message: string) => at(m, ["spec", "entries", i, ...(field ? [field] : [])], code, message);
+    if (list.length > s.maxEntries) at(m, file ? ["spec", "entriesFile"] : ["spec", "entries"], "TooManyEntries", `${list.length} entries do not fit maxEntries ${s.maxEntries}`);
     const isArray = s.type === "array" || s.type === "prog_array";
-    entries.forEach((e, i) => {
-      const key = encodeValue(e.key, s.keySize);
-      if (!key) at(m, ["spec", "entries", i, "key"], "EntrySize", `key does not fit keySize ${s.keySize}`);
-      else if (isArray && s.keySize === 4 && key.readUInt32LE(0) >= s.maxEntries) at(m, ["spec", "entries", i, "key"], "EntrySize", `array index ${key.readUInt32LE(0)} is past the last one (maxEntries ${s.maxEntries})`);
-      if (!encodeValue(e.value, s.valueSize)) at(m, ["spec", "entries", i, "value"], "EntrySize", `value does not fit valueSize ${s.valueSize}`);
-      if (s.type === "prog_array") at(m, ["spec", "entries", i], "EntrySize", "prog_array slots are filled by Chains, not by entries");
+    let bad = 0;
+    const encoded: Array<{ key: string; value: string }> = [];
+    list.forEach((e, i) => {
+      if (bad >= 20) return; // enough to act on; the rest would only bury them
+      const before = issues.length;
+      const key = encodeEntryBytes(e.key, s.keySize);
+      if (typeof key === "string") report(i, "key", "EntrySize", `key ${key} (keySize ${s.keySize})`);
+      else if (isArray && s.keySize === 4 && key.readUInt32LE(0) >= s.maxEntries) report(i, "key", "EntrySize", `array index ${key.readUInt32LE(0)} is past the last one (maxEntries ${s.maxEntries})`);
+      const value = encodeEntryBytes(e.value, s.valueSize);
+      if (typeof value === "string") report(i, "value", "EntrySize", `value ${value} (valueSize ${s.valueSize})`);
+      if (s.type === "prog_array") report(i, null, "EntrySize", "prog_array slots are filled by Chains, not by entries");
+      if (issues.length > before) bad++;
+      else encoded.push({ key: (key as Buffer).toString("hex"), value: (value as Buffer).toString("hex") });
     });
+    validated.entries.set(m.manifest.metadata.name, encoded);
   }
 
   // Programs: the object, the program in it, its globals and map overrides.

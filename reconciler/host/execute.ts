@@ -96,7 +96,8 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       run() {
         k.createMap(a.def, a.name, a.pin);
         k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
-        k.writeEntries(a.pin, a.entries, a.overwrite, entriesProgress(a, o));
+        // A new map holds nothing to overwrite: one batch write (the kernel's batches take no BPF_NOEXIST).
+        k.writeEntries(a.pin, a.entries, true, entriesProgress(a, o));
         return {
           step: `create ${a.pin}`,
           undo: () => dropOwnedPin(k, a.pin),
@@ -112,8 +113,14 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       run() {
         k.unpin(next); // a leftover of a killed run
         k.createMap(a.def, a.name, next);
-        if (a.op === "migrate") k.copyEntries(a.pin, next);
-        k.writeEntries(next, a.entries, a.overwrite, entriesProgress(a, o));
+        const copied = a.op === "migrate" ? k.copyEntries(a.pin, next) : null;
+        // recreate starts empty; migrate keeps what it copied unless git owns the values.
+        k.writeEntries(next, a.entries, a.op === "recreate" || a.overwrite || !!a.exact, entriesProgress(a, o));
+        if (copied && a.exact) {
+          // exact: of what was copied, only the values of git's keys stay.
+          const listed = new Set(a.entries.map((e) => e.key));
+          k.removeEntries(next, [...copied.snapshot.keys()].filter((key) => !listed.has(key)));
+        }
         return { step: `create ${next}`, undo: () => k.unpin(next), release: nothingHeld };
       },
     };
@@ -201,10 +208,24 @@ function commitMap(a: MapAction, k: KernelPort, o: ExecuteOptions, notes: string
     return {
       name: `entries ${a.pin}`,
       run() {
-        // Initial entries only fill what is missing (or, with overwrite, put git's values back): nothing to undo.
+        // Git's entries are written before any is removed: a policy map is never emptier than
+        // both the old and the new policy on the way.
         k.writeEntries(a.pin, a.entries, a.overwrite, entriesProgress(a, o));
+        if (a.removes?.length) k.removeEntries(a.pin, a.removes.map((e) => e.key));
         k.record(a.pin, { ...origin(a, o), id: a.mapId });
-        return null;
+        // Seed only fills what is missing (or puts git's values back): nothing to undo. Exact
+        // owns the contents: a failed apply puts them back as they were.
+        if (!a.exact) return null;
+        const added = a.entries.filter((e) => !(e.key in (a.previous ?? {}))).map((e) => e.key);
+        const restore = [...Object.entries(a.previous ?? {}).map(([key, value]) => ({ key, value })), ...(a.removes ?? [])];
+        return {
+          step: `entries ${a.pin}`,
+          undo: () => {
+            k.writeEntries(a.pin, restore, true);
+            k.removeEntries(a.pin, added);
+          },
+          release: nothingHeld,
+        };
       },
     };
   }

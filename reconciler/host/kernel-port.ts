@@ -10,7 +10,7 @@ import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import type { MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
-import { attachToHook, carryOver, createMap, copyEntries, loadProgramVersion, writeInitialEntries } from "./kernel-steps.ts";
+import { attachToHook, carryOver, createMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 
 /** A kernel object kept alive by the undo record that holds it. */
@@ -24,6 +24,8 @@ export interface KernelPort {
   createMap(def: MapDefinition, name: string, pin: string): void;
   /** Writes initial entries (overwrite: git's values over what is there); onEntries reports a long write. */
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number;
+  /** Removes entries by hex key (reset to zero in arrays); keys already gone are skipped. */
+  removeEntries(pin: string, keys: string[]): number;
   /** Copies what fits from one pinned map into another; the snapshot is what was read (hex key -> value). */
   copyEntries(fromPin: string, toPin: string): { copied: number; dropped: number; snapshot: Map<string, Buffer> };
   /** Returns once no CPU runs a program a hook ran before this commit. */
@@ -85,34 +87,24 @@ export function realKernelPort(root: string): KernelPort {
   const provenance = new ProvenanceStore(root);
   const programOf = (p: string | Held): { h: ProgramHandle; owned: boolean } =>
     typeof p === "string" ? { h: openPinnedProgram(p), owned: true } : { h: (p as HeldProgram | HeldAny).handle as ProgramHandle, owned: false };
-  /** Opens two pinned maps for fn and closes them after, whatever happens. */
-  const withMaps = <T>(fromPin: string, toPin: string, fn: (from: MapHandle, to: MapHandle) => T): T => {
-    const from = openPinnedMap(fromPin);
+  /** Opens a pinned map for fn and closes it after, whatever happens. */
+  const withMap = <T>(pin: string, fn: (m: MapHandle) => T): T => {
+    const m = openPinnedMap(pin);
     try {
-      const to = openPinnedMap(toPin);
-      try {
-        return fn(from, to);
-      } finally {
-        to.close();
-      }
+      return fn(m);
     } finally {
-      from.close();
+      m.close();
     }
   };
+  /** Opens two pinned maps for fn and closes them after, whatever happens. */
+  const withMaps = <T>(fromPin: string, toPin: string, fn: (from: MapHandle, to: MapHandle) => T): T => withMap(fromPin, (from) => withMap(toPin, (to) => fn(from, to)));
   return {
     createMap(def, name, pin) {
       ensureBpffsDir(dirname(pin));
       createMap(def, name, pin).close();
     },
-    writeEntries(pin, entries, overwrite, onEntries) {
-      if (!entries.length) return 0;
-      const m = openPinnedMap(pin);
-      try {
-        return writeInitialEntries(m, entries, overwrite, onEntries);
-      } finally {
-        m.close();
-      }
-    },
+    writeEntries: (pin, entries, overwrite, onEntries) => (entries.length ? withMap(pin, (m) => writeInitialEntries(m, entries, overwrite, onEntries)) : 0),
+    removeEntries: (pin, keys) => (keys.length ? withMap(pin, (m) => removeEntries(m, keys)) : 0),
     copyEntries: (fromPin, toPin) => withMaps(fromPin, toPin, copyEntries),
     waitForReplacedPrograms,
     carryOver: (fromPin, toPin, snapshot, merge) => withMaps(fromPin, toPin, (from, to) => carryOver(from, to, snapshot, merge)),

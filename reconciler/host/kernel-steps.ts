@@ -37,27 +37,24 @@ export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): bo
  */
 export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number {
   const mapType = m.info().typeName;
-  let written = 0;
-  for (const [i, e] of entries.entries()) {
-    if (onEntries && i % 4096 === 0) onEntries(i, entries.length);
-    const key = Buffer.from(e.key, "hex");
-    if (!overwrite && mapType.endsWith("array")) {
-      if (!isUnwrittenArrayValue(mapType, m.lookup(key))) continue;
-      m.update(key, Buffer.from(e.value, "hex"));
-      written++;
-      continue;
-    }
-    try {
-      m.update(key, Buffer.from(e.value, "hex"), overwrite ? MapUpdateFlags.any : MapUpdateFlags.noExist);
-      written++;
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") throw err;
-    }
-  }
-  return written;
+  let todo = entries.map((e) => ({ key: Buffer.from(e.key, "hex"), value: Buffer.from(e.value, "hex") }));
+  // Array keys always exist: without overwrite, only the ones nobody has written are written.
+  if (!overwrite && mapType.endsWith("array")) todo = todo.filter((e) => isUnwrittenArrayValue(mapType, m.lookup(e.key)));
+  const flags = overwrite || mapType.endsWith("array") ? MapUpdateFlags.any : MapUpdateFlags.noExist;
+  return m.updateMany(todo, flags, onEntries && ((done) => onEntries(done, todo.length)));
 }
 
-/** Copies every entry of from into to that fits (same key and value size, room left); returns what it read. */
+/**
+ * Removes entries (exact: keys git no longer lists): deleted from hashes and tries, reset to
+ * zero in arrays, whose keys always exist. Returns how many went.
+ */
+export function removeEntries(m: MapHandle, keys: string[]): number {
+  const mapType = m.info().typeName;
+  const buffers = keys.map((k) => Buffer.from(k, "hex"));
+  if (mapType.endsWith("array")) return m.updateMany(buffers.map((key) => ({ key, value: Buffer.alloc(m.valueBufferSize) })));
+  return m.deleteMany(buffers);
+}
+
 export function copyEntries(from: MapHandle, to: MapHandle): { copied: number; dropped: number; snapshot: Map<string, Buffer> } {
   let copied = 0;
   let dropped = 0;

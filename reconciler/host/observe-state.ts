@@ -54,11 +54,19 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
     if (!m) continue;
     try {
       const i = m.info();
-      const entries: Record<string, string | null> = {};
-      for (const e of desired.maps.find((d) => d.name === name)?.entries ?? []) {
-        if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
-        const v = m.lookup(Buffer.from(e.key, "hex"));
-        entries[e.key] = !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : v.toString("hex");
+      const entries = new Map<string, string | null>();
+      const want = desired.maps.find((d) => d.name === name);
+      if (want?.entryPolicy === "exact" && !m.perCpu) {
+        // exact owns every entry: read them all (one batch lookup where the kernel has it); a
+        // key the dump did not return is absent.
+        const typeName = mapTypeName(i.type);
+        for (const e of m.entries()) if (!isUnwrittenArrayValue(typeName, e.value)) entries.set(e.key.toString("hex"), e.value.toString("hex"));
+      } else {
+        for (const e of want?.entries ?? []) {
+          if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
+          const v = m.lookup(Buffer.from(e.key, "hex"));
+          entries.set(e.key, !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : v.toString("hex"));
+        }
       }
       const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
       if (om.def.type === "prog_array") {

@@ -3,7 +3,7 @@
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-import { isPerCpuMapType, MapType, progTypeName, mapTypeName, linkTypeName } from "../../schemas/kernel-names.ts";
+import { isPerCpuMapType, MapType, MapUpdateFlags, progTypeName, mapTypeName, linkTypeName } from "../../schemas/kernel-names.ts";
 import type { NativeLinkInfo, NativeMapInfo, NativeProgInfo } from "../../native/native.d.ts";
 
 abstract class KernelHandle {
@@ -158,18 +158,68 @@ export class MapHandle extends KernelHandle {
     }
     return out;
   }
-  /** Writes many entries; one BPF_MAP_UPDATE_BATCH where supported. Returns how many were written. */
-  updateMany(entries: MapEntry[], flags = 0): number {
-    if (entries.length === 0) return 0;
-    const keys = Buffer.concat(entries.map((e) => e.key));
-    const values = Buffer.concat(entries.map((e) => e.value));
-    try {
-      return kernelCall(() => native.mapUpdateBatch(this.fd, keys, values, entries.length, flags));
-    } catch (e) {
-      if (!isBatchUnsupported(e)) throw e;
+  /**
+   * Writes many entries with BPF_MAP_UPDATE_BATCH where the map has it (entry by entry where not),
+   * in chunks so that onChunk can report a long write. With BPF_NOEXIST a key that exists is
+   * skipped, not an error. Returns how many were written.
+   */
+  updateMany(entries: MapEntry[], flags = 0, onChunk?: (done: number) => void): number {
+    let written = 0;
+    for (let start = 0; start < entries.length; ) {
+      onChunk?.(start);
+      const chunk = entries.slice(start, start + BATCH_CHUNK);
+      try {
+        written += kernelCall(() => native.mapUpdateBatch(this.fd, Buffer.concat(chunk.map((e) => e.key)), Buffer.concat(chunk.map((e) => e.value)), chunk.length, flags));
+        start += chunk.length;
+        continue;
+      } catch (e) {
+        const done = (e as { updated?: number }).updated ?? 0;
+        if ((e as { code?: string }).code === "EEXIST" && flags & MapUpdateFlags.noExist) {
+          // the kernel stopped at an existing key: skip it and go on after it
+          written += done;
+          start += done + 1;
+          continue;
+        }
+        if (!isBatchUnsupported(e) || done) throw e;
+      }
+      for (const e of chunk) {
+        try {
+          this.update(e.key, e.value, flags);
+          written++;
+        } catch (err) {
+          if (!((err as { code?: string }).code === "EEXIST" && flags & MapUpdateFlags.noExist)) throw err;
+        }
+      }
+      start += chunk.length;
     }
-    for (const e of entries) this.update(e.key, e.value, flags);
-    return entries.length;
+    return written;
+  }
+  /**
+   * Deletes keys with BPF_MAP_DELETE_BATCH where the map has it (key by key where not); a key that
+   * is already gone is skipped. Returns how many were deleted.
+   */
+  deleteMany(keys: Buffer[]): number {
+    for (const k of keys) this.checkKey(k);
+    let deleted = 0;
+    for (let start = 0; start < keys.length; ) {
+      const chunk = keys.slice(start, start + BATCH_CHUNK);
+      try {
+        deleted += kernelCall(() => native.mapDeleteBatch(this.fd, Buffer.concat(chunk), chunk.length));
+        start += chunk.length;
+        continue;
+      } catch (e) {
+        const done = (e as { deleted?: number }).deleted ?? 0;
+        if ((e as { code?: string }).code === "ENOENT") {
+          deleted += done;
+          start += done + 1;
+          continue;
+        }
+        if (!isBatchUnsupported(e) || done) throw e;
+      }
+      for (const k of chunk) if (this.delete(k)) deleted++;
+      start += chunk.length;
+    }
+    return deleted;
   }
   /** Per-CPU maps: one value Buffer per possible CPU. */
   splitPerCpu(value: Buffer): Buffer[] {
@@ -262,6 +312,9 @@ export function possibleCpus(): number {
 function roundUp8(n: number): number {
   return (n + 7) & ~7;
 }
+
+/** Entries per batch call: bounded memory per call, and a place to report progress between calls. */
+const BATCH_CHUNK = 4096;
 
 function isBatchUnsupported(e: unknown): boolean {
   const code = (e as { code?: string }).code;

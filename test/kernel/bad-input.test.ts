@@ -11,7 +11,7 @@ import { listPins } from "../../reconciler/kernel/pins.ts";
 import { BPF, isRoot, requireKernel } from "./harness.ts";
 
 const FIXTURES = new URL("../fixtures/bad/", import.meta.url).pathname;
-type Want = { code: string; line: number; column?: number; field?: string };
+type Want = { code: string; line: number; column?: number; field?: string; file?: string };
 
 // Expected first issue of each corpus file.
 const EXPECTED: Record<string, Want> = {
@@ -70,13 +70,24 @@ const EXPECTED: Record<string, Want> = {
   "more-entries-than-max-entries": { code: "TooManyEntries", line: 11, field: "spec.entries" },
   "percpu-entries": { code: "EntrySize", line: 11, field: "spec.entries[0]" },
   "map-over-memory-budget": { code: "MapTooLarge", line: 9, field: "spec.maxEntries" },
+  "exact-without-datapath-writes": { code: "EntryPolicy", line: 10, field: "spec.entryPolicy" },
+  "exact-datapath-inserts": { code: "EntryPolicy", line: 11, field: "spec.datapathWrites" },
+  "exact-with-overwrite": { code: "EntryPolicy", line: 12, field: "spec.overwriteEntries" },
+  "exact-on-ringbuf": { code: "EntryPolicy", line: 10, field: "spec.entryPolicy" },
+  "bad-entry-policy": { code: "SchemaViolation", line: 10, field: "spec.entryPolicy" },
   "cgroup-attach-type-mismatch": { code: "WrongAttachType", line: 18, field: "spec.hook.attachType" },
   // made by makeRepo below
   "binary-file": { code: "NotText", line: 1 },
   "invalid-utf8": { code: "NotText", line: 1 },
   "ten-megabytes": { code: "FileTooLarge", line: 1 },
   "symlink-out-object": { code: "PathEscape", line: 6, field: "spec.object" },
+  "entries-file-not-json": { file: "entries.jsonl", code: "EntriesFile", line: 3 },
+  "entries-file-value-too-big": { file: "entries.jsonl", code: "EntrySize", line: 2, field: "entries[1].value" },
+  "entries-file-outside": { code: "PathEscape", line: 10, field: "spec.entriesFile" },
 };
+const MADE = 7;
+
+const ENTRIES_MAP = "apiVersion: bpfops.dev/v1alpha1\nkind: Map\nmetadata:\n  name: ports\nspec:\n  type: hash\n  keySize: 2\n  valueSize: 2\n  maxEntries: 64\n  entriesFile: ";
 
 const PROG = "apiVersion: bpfops.dev/v1alpha1\nkind: Program\nmetadata:\n  name: filter\nspec:\n  object: objs/link.o\n  program: pod_filter\n";
 
@@ -103,6 +114,10 @@ function makeRepo(name: string): string {
   else if (name === "symlink-out-object") {
     symlinkSync(BPF("pod_filter.o"), join(dir, "objs/link.o")); // a real object, but outside the repository
     writeFileSync(m, PROG);
+  } else if (name.startsWith("entries-file-")) {
+    writeFileSync(m, ENTRIES_MAP + (name === "entries-file-outside" ? "../../../etc/passwd\n" : "entries.jsonl\n"));
+    const lines = name === "entries-file-not-json" ? ['{"key": 53, "value": 1}', "# comments are fine", "{key: 80, value: 1}"] : ['{"key": 53, "value": 1}', '{"key": 80, "value": 70000}'];
+    writeFileSync(join(dir, "entries.jsonl"), lines.join("\n") + "\n");
   } else copyFileSync(join(FIXTURES, `${name}.yaml`), m);
   return dir;
 }
@@ -140,7 +155,7 @@ describe("bad-input corpus", () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it("holds at least 40 distinct broken inputs", () => {
-    expect(readdirSync(FIXTURES).length).toBe(names.length - 4);
+    expect(readdirSync(FIXTURES).length).toBe(names.length - MADE);
     expect(names.length).toBeGreaterThanOrEqual(40);
   });
 
@@ -151,12 +166,13 @@ describe("bad-input corpus", () => {
     const out = JSON.parse(r.stdout) as { error: { code: string; issues: Array<Want & { file: string }> } };
     expect(out.error.code).toBe("ManifestInvalid");
     expect(out.error.issues[0]).toMatchObject({ file: "manifests.yaml", ...want });
+    const file = (want.file ?? "manifests.yaml").replace(".", "\\.");
     // Every issue, not only the first, names the file, a line and what is wrong, and is on stderr.
     for (const i of out.error.issues) {
       expect(i, JSON.stringify(i)).toMatchObject({ file: expect.stringMatching(/\S/), line: expect.any(Number), code: expect.stringMatching(/^[A-Z]\w+$/), message: expect.stringMatching(/\S/) });
       expect(r.stderr).toContain(`${i.file}:${i.line}:`);
     }
-    expect(r.stderr).toMatch(new RegExp(`manifests\\.yaml:${want.line}:\\d+: .*\\[${want.code}\\]`));
+    expect(r.stderr).toMatch(new RegExp(`${file}:${want.line}:\\d+: .*\\[${want.code}\\]`));
     // A guard against hangs (an alias bomb, a 10 MB file), not a benchmark: bench/plan measures.
     expect(r.ms).toBeLessThan(5000);
   });

@@ -25,7 +25,8 @@ function fakePort(fail: Record<string, string> = {}) {
   };
   const port: KernelPort = {
     createMap: (_d, _n, pin) => (call("createMap", pin), pins.set(pin, nextId++), undefined),
-    writeEntries: (pin) => (call("writeEntries", pin), 0),
+    writeEntries: (pin, entries) => (call("writeEntries", `${pin} ${entries.map((e) => `${e.key}=${e.value}`).join(",")}`), 0),
+    removeEntries: (pin, keys) => (call("removeEntries", `${pin} ${keys.join(",")}`), 0),
     copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0, snapshot: new Map() }),
     carryOver: (a, b) => (call("carryOver", `${a} ${b}`), 0),
     waitForReplacedPrograms: () => call("waitForReplacedPrograms", ""),
@@ -130,6 +131,39 @@ describe("execute", () => {
       "rename /r/links/a/xdp@ns@eth0~new -> /r/links/a/xdp@ns@eth0",
       "unpin /r/programs/f/aaaa",
     ]);
+  });
+
+  describe("entries under entryPolicy exact", () => {
+    // A revoked grant (02) goes, a changed one (01) is rewritten, a new one (03) is added.
+    const setEntries: PlanAction = {
+      kind: "Map", op: "set-entries", name: "allow", source: "m.yaml", pin: `${R}/maps/allow`, mapId: 5, overwrite: true, exact: true,
+      entries: [{ key: "01", value: "09" }, { key: "03", value: "03" }], previous: { "01": "01" }, removes: [{ key: "02", value: "02" }], reason: "",
+    };
+    const entrySteps = (log: string[]) => log.filter((l) => /^(writeEntries|removeEntries)/.test(l));
+
+    it("writes git's entries before it removes any: the map is never emptier than both policies", async () => {
+      const { port, log } = fakePort();
+      await execute(plan(setEntries), port, { objects });
+      expect(entrySteps(log)).toEqual(["writeEntries /r/maps/allow 01=09,03=03", "removeEntries /r/maps/allow 02"]);
+    });
+
+    it("a later failure puts the entries back as they were: old values, removed keys, added keys gone", async () => {
+      const { port, log } = fakePort({ updateLink: "<- held" });
+      await expect(execute(plan(setEntries, load, swap), port, { objects })).rejects.toThrow("updateLink failed");
+      expect(entrySteps(log)).toEqual([
+        "writeEntries /r/maps/allow 01=09,03=03",
+        "removeEntries /r/maps/allow 02",
+        "writeEntries /r/maps/allow 01=01,02=02", // undo
+        "removeEntries /r/maps/allow 03",
+      ]);
+    });
+
+    it("seed has nothing to undo: it only filled what was missing", async () => {
+      const { port, log } = fakePort({ updateLink: "<- held" });
+      const seed = { ...(setEntries as object), exact: undefined, removes: undefined, previous: undefined } as PlanAction;
+      await expect(execute(plan(seed, load, swap), port, { objects })).rejects.toThrow("updateLink failed");
+      expect(entrySteps(log)).toEqual(["writeEntries /r/maps/allow 01=09,03=03"]);
+    });
   });
 
   it("a prune that fails keeps going and reports the survivor", async () => {

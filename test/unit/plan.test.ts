@@ -3,16 +3,16 @@ import { describe, expect, it } from "vitest";
 import { plan } from "../../reconciler/core/plan.ts";
 import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState } from "../../reconciler/core/desired.ts";
 import type { ObservedState } from "../../reconciler/core/observed.ts";
-import { actionView } from "../../reconciler/cli/plan-output.ts";
+import { actionView, renderPlanText } from "../../reconciler/cli/plan-output.ts";
 import { hookKey } from "../../reconciler/core/layout.ts";
 
 const D = (c: string) => c.repeat(64);
 const prog = (name: string, digest = D("a")): DesiredProgram => ({ name, source: "m.yaml", objectPath: "x.o", objectDigest: D("0"), program: "p", type: "xdp", globals: {}, maps: {}, digest });
-const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", merge: "latest", entries: [], overwriteEntries: false, prune: true, ...o });
+const map = (name: string, o: Partial<DesiredMap> = {}): DesiredMap => ({ name, source: "m.yaml", def: { type: "array", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 }, onChange: "keep", merge: "latest", entries: [], overwriteEntries: false, entryPolicy: "seed", prune: true, ...o });
 const xdp = (name: string, program: string, o: Partial<DesiredAttachment> = {}): DesiredAttachment => ({ name, source: "m.yaml", program, hook: { type: "xdp", netns: "ns", interfaces: ["eth0"], mode: "auto" }, takeover: false, ...o });
 const desired = (o: Partial<DesiredState>): DesiredState => ({ maps: [], programs: [], attachments: [], chains: [], ...o });
 const observed = (o: Partial<ObservedState>): ObservedState => ({ root: "/r", maps: [], programs: [], objectMaps: [], links: [], hooks: {}, interfaces: { ns: ["eth0", "eth1", "lo"] }, unowned: [], warnings: [], ...o });
-const omap = (name: string, id: number, def: DesiredMap["def"], entries: Record<string, string | null> = {}, slots?: number[]) => ({ name, pin: `/r/maps/${name}`, id, def, entries, ...(slots ? { slots } : {}) });
+const omap = (name: string, id: number, def: DesiredMap["def"], entries: Record<string, string | null> = {}, slots?: number[]) => ({ name, pin: `/r/maps/${name}`, id, def, entries: new Map(Object.entries(entries)), ...(slots ? { slots } : {}) });
 const oprog = (name: string, digest: string, id: number, mapIds: number[] = []) => ({ name, digest, pin: `/r/programs/${name}/${digest}`, id, tag: "t", mapIds });
 const olink = (name: string, hookKey: string, id: number, progId: number, owner: "Attachment" | "Chain" = "Attachment") => ({ owner, name, hookKey, pin: `/r/${owner === "Chain" ? "chains" : "links"}/${name}/${hookKey}`, id, progId, attached: true });
 const hook = (progIds: number[], present = true) => ({ hook: { type: "xdp" as const, netns: "ns", ifname: "eth0", mode: "auto" as const }, present, progIds });
@@ -155,6 +155,51 @@ describe("plan", () => {
     const p = plan(desired({ maps: [map("m", d)] }), observed({ maps: [omap("m", 1, map("m").def, entries)] }));
     expect(p.actions).toMatchObject([{ op, kind: "Map", name: "m" }]);
     if (op === "conflict") expect(p.actions[0]!.reason).toBe("definition changed (maxEntries 16 -> 32) and onChange is keep: refusing to lose its contents");
+  });
+
+  describe("entry policies", () => {
+    const hash = { type: "hash", keySize: 4, valueSize: 4, maxEntries: 4096, flags: 0 };
+    const e = (k: number, v: number) => ({ key: k.toString(16).padStart(8, "0"), value: v.toString(16).padStart(8, "0") });
+    const held = (...es: Array<{ key: string; value: string }>) => Object.fromEntries(es.map((x) => [x.key, x.value]));
+    const exact = (datapathWrites: DesiredMap["datapathWrites"], ...entries: Array<{ key: string; value: string }>): Partial<DesiredMap> => ({ def: hash, entryPolicy: "exact", datapathWrites, entries });
+    it.each<[string, Partial<DesiredMap>, Record<string, string | null>, { op: string; added?: number; changed?: number; removed?: number }]>([
+      ["seed leaves an entry git does not list", { def: hash, entries: [e(1, 1)] }, held(e(1, 1), e(2, 2)), { op: "unchanged" }],
+      ["seed adds a missing entry, never removes", { def: hash, entries: [e(1, 1), e(3, 3)] }, held(e(1, 1), e(2, 2)), { op: "set-entries", added: 1, changed: 0, removed: 0 }],
+      ["exact removes an entry git no longer lists (a revoked grant)", exact("none", e(1, 1)), held(e(1, 1), e(2, 2)), { op: "set-entries", added: 0, changed: 0, removed: 1 }],
+      ["exact rewrites a changed value", exact("none", e(1, 9)), held(e(1, 1)), { op: "set-entries", added: 0, changed: 1, removed: 0 }],
+      ["exact adds, changes and removes in one plan", exact("none", e(1, 9), e(3, 3)), held(e(1, 1), e(2, 2)), { op: "set-entries", added: 1, changed: 1, removed: 1 }],
+      ["exact with datapathWrites values never rewrites a value", exact("values", e(1, 9)), held(e(1, 1)), { op: "unchanged" }],
+      ["exact with datapathWrites values still removes a key", exact("values", e(1, 9)), held(e(1, 1), e(2, 5)), { op: "set-entries", added: 0, changed: 0, removed: 1 }],
+      ["exact and in place", exact("none", e(1, 1), e(2, 2)), held(e(1, 1), e(2, 2)), { op: "unchanged" }],
+      ["exact on an empty manifest list empties the map", exact("none"), held(e(1, 1), e(2, 2)), { op: "set-entries", added: 0, changed: 0, removed: 2 }],
+    ])("%s", (_, d, entries, want) => {
+      const p = plan(desired({ maps: [map("m", d)] }), observed({ maps: [omap("m", 1, hash, entries)] }));
+      expect(p.actions).toMatchObject([{ op: want.op, kind: "Map", name: "m" }]);
+      if (want.op === "set-entries") expect(actionView(p.actions[0]!).entryChanges).toMatchObject({ added: want.added, changed: want.changed, removed: want.removed });
+    });
+
+    it("an exact change that replaces most of a large map is a new map the programs switch to, not writes into the live one", () => {
+      const old = Array.from({ length: 2000 }, (_, i) => e(i, 1));
+      const next = Array.from({ length: 2000 }, (_, i) => e(i + 1500, 2));
+      const p = plan(desired({ maps: [map("m", exact("none", ...next))] }), observed({ maps: [omap("m", 1, hash, held(...old))] }));
+      expect(p.actions).toMatchObject([{ op: "recreate", kind: "Map", name: "m", exact: true }]);
+      expect(p.actions[0]!.reason).toMatch(/entries: 1500 added, 500 changed, 1500 removed of 2000; a new map is filled beside this one/);
+      // a 1% change of the same map is written in place
+      const small = old.map((x, i) => (i < 20 ? e(i, 7) : x));
+      expect(plan(desired({ maps: [map("m", exact("none", ...small))] }), observed({ maps: [omap("m", 1, hash, held(...old))] })).actions).toMatchObject([{ op: "set-entries" }]);
+    });
+
+    it("the text plan lists each entry, and counts the rest when there are many", () => {
+      const many = Array.from({ length: 30 }, (_, i) => e(i, 1));
+      const p = plan(desired({ maps: [map("m", exact("none", e(1, 9)))] }), observed({ maps: [omap("m", 1, hash, held(e(1, 1), e(2, 2)))] }));
+      const text = renderPlanText(p, { source: "s", bpffsRoot: "/r" }, undefined, { colour: false, showUnchanged: false });
+      expect(text).toContain("~ 00000001 00000001 -> 00000009");
+      expect(text).toContain("- 00000002 (was 00000002)");
+      const big = plan(desired({ maps: [map("m", exact("none", ...many))] }), observed({ maps: [omap("m", 1, hash, {})] }));
+      const bigText = renderPlanText(big, { source: "s", bpffsRoot: "/r" }, undefined, { colour: false, showUnchanged: false });
+      expect(bigText).toContain("+ 00000000 -> 00000001");
+      expect(bigText).toContain("... and 10 more");
+    });
   });
 
   describe("chains", () => {
