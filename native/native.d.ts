@@ -79,6 +79,8 @@ export interface NativeMapInfo {
   maxEntries: number;
   flags: number;
   btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
 }
 
 export interface NativeLinkInfo {
@@ -133,6 +135,10 @@ export interface NativeAddon {
   mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string): number;
   mapCreateStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): number;
+  /** BPF_MAP_CREATE with the map's key and value types (raw BTF, loaded for it) */
+  mapCreateWithBtf(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string, btf: Buffer, keyTypeId: number, valueTypeId: number): number;
+  /** the raw BTF the kernel holds under btfId */
+  btfRaw(btfId: number): Buffer;
   progArraySet(mapFd: number, slot: number, progFd: number): void;
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;

@@ -79,6 +79,11 @@ export const MAP_TYPES = ["hash", "array", "percpu_hash", "percpu_array", "lru_h
 // Keys and values: "hex:<bytes>" or an unsigned integer encoded little-endian at the field's size.
 const Bytes = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1)]);
 
+// An entry's key or value: checked against the map's type when the type is known (core/validate.ts).
+const EntryValue = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1), z.string().max(4096), z.boolean(), z.number(), z.array(z.unknown()).max(65536), z.record(z.string(), z.unknown())]);
+// A declared type: a name or a list of { field: type } (core/type-desc.ts parses it).
+const DeclaredType = z.union([z.string().max(64), z.array(z.record(z.string(), z.unknown())).max(256)]);
+
 export const MapSpec = z.strictObject({
   type: z.enum(MAP_TYPES),
   keySize: z.int().min(1).max(512),
@@ -93,7 +98,16 @@ export const MapSpec = z.strictObject({
    * counters: what was counted meanwhile is added)
    */
   merge: z.enum(["latest", "sum"]).default("latest"),
-  entries: z.array(z.strictObject({ key: Bytes, value: Bytes })).max(65536).optional(),
+  /**
+   * entries: "hex:..." bytes or an integer (little-endian at the size), or, when the map's types
+   * are known (keyType/valueType, or the BTF of the object map it is bound to), a structure of
+   * that type: { saddr: 10.0.0.0/8 }, { port: 53, proto: udp }, enums by name, nested fields
+   */
+  entries: z.array(z.strictObject({ key: EntryValue, value: EntryValue })).max(65536).optional(),
+  /** the key's layout when the map has no BTF: a type name ("u32", "__be16", "ipv4", "u8[16]") or a list of fields */
+  keyType: DeclaredType.optional(),
+  /** the value's layout, as keyType */
+  valueType: DeclaredType.optional(),
   /** entries kept in a JSON Lines file of the repository (relative to the manifest), for large sets */
   entriesFile: RepoPath.optional(),
   /** write initial entries over values the datapath or an operator wrote (seed only) */

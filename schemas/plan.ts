@@ -19,7 +19,9 @@ export const PlanActionJson = z.strictObject({
       added: z.int(),
       changed: z.int(),
       removed: z.int(),
-      list: z.array(z.strictObject({ change: z.enum(["+", "~", "-"]), key: z.string(), value: z.string(), from: z.string().optional() })).describe("each entry (hex), the first 1000"),
+      list: z
+        .array(z.strictObject({ change: z.enum(["+", "~", "-"]), key: z.string(), value: z.string(), from: z.string().optional(), decoded: z.strictObject({ key: z.unknown(), value: z.unknown(), from: z.unknown().optional() }).optional() }))
+        .describe("each entry (hex; decoded by the map's types when known), the first 1000"),
       truncated: z.boolean(),
     })
     .optional()

@@ -69,6 +69,8 @@ static Napi::Object MapInfoObject(Napi::Env env, int fd) {
   o.Set("maxEntries", mi.max_entries);
   o.Set("flags", mi.map_flags);
   o.Set("btfId", mi.btf_id);
+  o.Set("btfKeyTypeId", mi.btf_key_type_id);
+  o.Set("btfValueTypeId", mi.btf_value_type_id);
   return o;
 }
 

@@ -279,6 +279,52 @@ static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// mapCreateWithBtf(type, keySize, valueSize, maxEntries, flags, name, btf, keyTypeId, valueTypeId):
+// a map that carries its key and value types (raw BTF, loaded for it), like a libbpf map does.
+static Napi::Value MapCreateWithBtf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto type = static_cast<bpf_map_type>(IntArg(info, 0, "type"));
+  uint32_t ksize = static_cast<uint32_t>(IntArg(info, 1, "keySize"));
+  uint32_t vsize = static_cast<uint32_t>(IntArg(info, 2, "valueSize"));
+  uint32_t max = static_cast<uint32_t>(IntArg(info, 3, "maxEntries"));
+  uint32_t flags = static_cast<uint32_t>(IntArg(info, 4, "flags"));
+  std::string name = StrArg(info, 5, "name");
+  auto raw = BufArg(info, 6, "btf");
+  uint32_t keyType = static_cast<uint32_t>(IntArg(info, 7, "keyTypeId"));
+  uint32_t valueType = static_cast<uint32_t>(IntArg(info, 8, "valueTypeId"));
+  int btfFd = bpf_btf_load(raw.Data(), raw.Length(), nullptr);
+  if (btfFd < 0) ThrowErrno(env, LibbpfErr(btfFd), "BPF_BTF_LOAD", "create map " + name + ": load its BTF");
+  LIBBPF_OPTS(bpf_map_create_opts, mo);
+  mo.map_flags = flags;
+  mo.btf_fd = btfFd;
+  mo.btf_key_type_id = keyType;
+  mo.btf_value_type_id = valueType;
+  std::string kname;
+  for (char c : name) if (kname.size() < 15) kname += (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.') ? c : '_';
+  int fd = bpf_map_create(type, kname.empty() ? nullptr : kname.c_str(), ksize, vsize, max, &mo);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  close(btfFd);  // the map keeps its own reference to the BTF
+  if (fd < 0) ThrowErrno(env, err, "BPF_MAP_CREATE", "create map " + name + " with its BTF");
+  return Napi::Number::New(env, fd);
+}
+
+// btfRaw(btfId): the raw BTF the kernel holds under that id (a map's types, for decoding it).
+static Napi::Value BtfRaw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = static_cast<uint32_t>(IntArg(info, 0, "btfId"));
+  btf* b = btf__load_from_kernel_by_id(id);
+  if (!b) ThrowErrno(env, errno ? errno : ENOENT, "BPF_BTF_GET_FD_BY_ID", "read BTF id " + std::to_string(id));
+  uint32_t size = 0;
+  const void* data = btf__raw_data(b, &size);
+  if (!data) {
+    btf__free(b);
+    ThrowErrno(env, ENOMEM, "btf__raw_data", "read BTF id " + std::to_string(id));
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(data), size);
+  btf__free(b);
+  return out;
+}
+
 // mapCreateStringHash(keySize, valueSize, maxEntries, name): a hash map from char[keySize] to
 // char[valueSize], with BTF so that bpftool prints keys and values as strings.
 static Napi::Value MapCreateStringHash(const Napi::CallbackInfo& info) {
@@ -373,6 +419,8 @@ void RegisterPinsMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapDeleteBatch", Napi::Function::New(env, MapDeleteBatch));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("mapCreateStringHash", Napi::Function::New(env, MapCreateStringHash));
+  exports.Set("mapCreateWithBtf", Napi::Function::New(env, MapCreateWithBtf));
+  exports.Set("btfRaw", Napi::Function::New(env, BtfRaw));
   exports.Set("progArraySet", Napi::Function::New(env, ProgArraySet));
   exports.Set("ringbufDrain", Napi::Function::New(env, RingbufDrain));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));

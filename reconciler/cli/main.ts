@@ -116,6 +116,35 @@ program
     }
   });
 
+const mapCommand = program.command("map").description("read a map bpfops pinned, decoded by its BTF: a Map manifest's name, PROGRAM/MAP, or a pin path");
+mapCommand
+  .command("get")
+  .description("one entry's value")
+  .argument("<name>", "a Map manifest's name, PROGRAM/MAP for an object map, or a pin path")
+  .argument("<key>", "the key: fields as YAML ('{ saddr: 10.0.0.1, dport: 80 }'), an integer, or hex:...")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--sum", "per-CPU maps: the sum over CPUs instead of each CPU's value")
+  .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0, or 2 when the map or the key is not there.\n\nExamples:\n  bpfops map get allow '{ saddr: 10.0.0.1, dport: 80, proto: udp }'\n  bpfops map get counter/tcx_counts 1 --sum")
+  .action(async (name: string, key: string, opts: { bpffs: string; output: "text" | "json"; sum?: boolean }) => {
+    jsonOutput = opts.output === "json";
+    const { runMapGet } = await import("./map.ts");
+    process.exitCode = runMapGet(name, key, opts);
+  });
+mapCommand
+  .command("dump")
+  .description("every entry, decoded (text: key -> value per line; json: the entries as data)")
+  .argument("<name>", "a Map manifest's name, PROGRAM/MAP for an object map, or a pin path")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--sum", "per-CPU maps: the sum over CPUs instead of each CPU's value")
+  .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0, or 2 when the map is not there.\n\nExamples:\n  bpfops map dump blocklist\n  bpfops map dump counter/tcx_counts --sum --output json")
+  .action(async (name: string, opts: { bpffs: string; output: "text" | "json"; sum?: boolean }) => {
+    jsonOutput = opts.output === "json";
+    const { runMapDump } = await import("./map.ts");
+    process.exitCode = runMapDump(name, opts);
+  });
+
 program
   .command("completion")
   .description("print a completion script for bash, zsh or fish")

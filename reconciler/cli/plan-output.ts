@@ -6,6 +6,8 @@ import { describeDef } from "../core/plan.ts";
 import { describeHook, DIGEST_CHARS } from "../core/layout.ts";
 import type { VerifyResult } from "../host/verify.ts";
 import { PlanJson, type PlanActionJson } from "../../schemas/plan.ts";
+import { decodeTyped } from "../core/typed-values.ts";
+import type { TypeDesc } from "../core/type-desc.ts";
 
 const SYMBOL: Record<PlanAction["op"], string> = {
   create: "+", load: "+", attach: "+", swap: "~", "set-entries": "~", recreate: "~", migrate: "~", prune: "-", unchanged: "=", conflict: "!", blocked: "!", unowned: "?",
@@ -30,18 +32,32 @@ const TEXT_ENTRIES = 20;
 /** Each entry a set-entries action adds (+), changes (~) or removes (-), the first `limit` of them. */
 function entryChangeList(a: Extract<PlanAction, { op: "set-entries" }>, limit: number): NonNullable<PlanActionJson["entryChanges"]> {
   const previous = a.previous ?? {};
-  const all = [
+  const all: Array<{ change: "+" | "~" | "-"; key: string; value: string; from?: string }> = [
     ...a.entries.map((e) => (e.key in previous ? { change: "~" as const, key: e.key, value: e.value, from: previous[e.key]! } : { change: "+" as const, key: e.key, value: e.value })),
     ...(a.removes ?? []).map((e) => ({ change: "-" as const, key: e.key, value: e.value })),
   ];
   const changed = Object.keys(previous).length;
-  return { added: a.entries.length - changed, changed, removed: a.removes?.length ?? 0, list: all.slice(0, limit), truncated: all.length > limit };
+  const decode = (hex: string, t: TypeDesc | undefined) => (t ? decodeTyped(Buffer.from(hex, "hex"), t) : `hex:${hex}`);
+  const list = all.slice(0, limit).map((e) =>
+    a.types ? { ...e, decoded: { key: decode(e.key, a.types.key), value: decode(e.value, a.types.value), ...(e.from !== undefined ? { from: decode(e.from, a.types.value) } : {}) } } : e,
+  );
+  return { added: a.entries.length - changed, changed, removed: a.removes?.length ?? 0, list, truncated: all.length > limit };
+}
+
+/** A decoded value as YAML flow text: { saddr: 10.0.0.1, dport: 80 }. */
+export function flow(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(flow).join(", ")}]`;
+  if (v && typeof v === "object") return `{ ${Object.entries(v).map(([k, x]) => `${k}: ${flow(x)}`).join(", ")} }`;
+  return String(v);
 }
 
 function entryLines(a: PlanAction): string[] {
   if (a.op !== "set-entries" || a.kind !== "Map") return [];
   const c = entryChangeList(a, TEXT_ENTRIES);
-  const lines = c.list.map((e) => `      ${e.change} ${e.key} ${e.change === "~" ? `${e.from} -> ${e.value}` : e.change === "+" ? `-> ${e.value}` : `(was ${e.value})`}`);
+  const lines = c.list.map((e) => {
+    const [key, value, from] = e.decoded ? [flow(e.decoded.key), flow(e.decoded.value), flow(e.decoded.from)] : [e.key, e.value, e.from];
+    return `      ${e.change} ${key} ${e.change === "~" ? `${from} -> ${value}` : e.change === "+" ? `-> ${value}` : `(was ${value})`}`;
+  });
   const total = c.added + c.changed + c.removed;
   if (c.truncated) lines.push(`      ... and ${total - c.list.length} more`);
   return lines;

@@ -6,7 +6,7 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
-import { effectiveProgramType, encodeValue } from "./validate.ts";
+import { effectiveProgramType, encodeValue, type MapTypes } from "./validate.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
 
 export interface MapDefinition {
@@ -32,6 +32,8 @@ export interface DesiredMap {
   datapathWrites?: "none" | "values" | "entries";
   /** false: the map stays pinned when its manifest leaves the repository */
   prune: boolean;
+  /** key and value types, when known (declared, or from the BTF of the object map it is bound to) */
+  types?: MapTypes;
 }
 
 export interface DesiredProgram {
@@ -189,6 +191,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       onChange: s.onChange,
       merge: s.merge,
       entries: v.entries.get(name) ?? [],
+      ...(v.types.get(name)?.key || v.types.get(name)?.value ? { types: v.types.get(name)! } : {}),
       overwriteEntries: s.overwriteEntries,
       entryPolicy: s.entryPolicy,
       ...(s.datapathWrites ? { datapathWrites: s.datapathWrites } : {}),

@@ -4,16 +4,7 @@
 // rebuild of it is "unchanged", not a swap. Pure: parses the ELF and BTF bytes; falls back to the
 // digest of the whole file when they cannot be parsed.
 import { createHash, type Hash } from "node:crypto";
-
-export interface Section {
-  name: string;
-  type: number;
-  flags: bigint;
-  offset: number;
-  size: number;
-  link: number;
-  entsize: number;
-}
+import { cstring, elfSections, type Section } from "./elf.ts";
 
 const SHT_SYMTAB = 2;
 const SHT_REL = 9;
@@ -23,24 +14,6 @@ const STT_FILE = 4;
 /** Sections that carry no behaviour: debug info, the symbol and string tables (folded in below), line info. */
 function skipped(name: string): boolean {
   return name === "" || name.startsWith(".debug") || name.startsWith(".rel.debug") || name === ".BTF" || name === ".BTF.ext" || name.startsWith(".rel.BTF") || name === ".llvm_addrsig" || name === ".strtab" || name === ".symtab" || name === ".shstrtab";
-}
-
-function cstring(b: Buffer, off: number): string {
-  const end = b.indexOf(0, off);
-  return b.toString("utf8", off, end < 0 ? b.length : end);
-}
-
-export function elfSections(b: Buffer): Section[] {
-  const shoff = Number(b.readBigUInt64LE(0x28));
-  const shentsize = b.readUInt16LE(0x3a);
-  const shnum = b.readUInt16LE(0x3c);
-  const shstrndx = b.readUInt16LE(0x3e);
-  const raw = Array.from({ length: shnum }, (_, i) => {
-    const o = shoff + i * shentsize;
-    return { nameOff: b.readUInt32LE(o), type: b.readUInt32LE(o + 4), flags: b.readBigUInt64LE(o + 8), offset: Number(b.readBigUInt64LE(o + 24)), size: Number(b.readBigUInt64LE(o + 32)), link: b.readUInt32LE(o + 40), entsize: Number(b.readBigUInt64LE(o + 56)) };
-  });
-  const strtab = raw[shstrndx]!;
-  return raw.map((s) => ({ ...s, name: cstring(b, strtab.offset + s.nameOff) }));
 }
 
 interface Symbol {

@@ -8,6 +8,7 @@ import { describeProgramChange, summarizeProgram } from "./desired.ts";
 import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
 import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, swapStrategy, type ConcreteHook } from "./layout.ts";
+import type { MapTypes } from "./validate.ts";
 
 export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked" | "unowned";
 export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover";
@@ -34,7 +35,7 @@ export interface MapEntryHex {
 }
 
 export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean } & (
-    | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean }
+    | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean; /** key and value types, given to the map as BTF */ types?: MapTypes; exact?: boolean }
     | {
         op: "recreate" | "migrate";
         def: MapDefinition;
@@ -45,6 +46,7 @@ export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prun
         merge?: "latest" | "sum";
         /** exact: the new map holds git's entries only (migrate copies values of git's keys alone) */
         exact?: boolean;
+        types?: MapTypes;
       }
     | {
         op: "set-entries";
@@ -58,6 +60,8 @@ export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prun
         removes?: MapEntryHex[];
         /** exact: a failed apply puts the entries back as they were */
         exact?: boolean;
+        /** key and value types, to show the entries by field */
+        types?: MapTypes;
       }
     | { op: "unchanged"; mapId: number }
     | { op: "conflict"; mapId?: number; def?: MapDefinition; fromDef?: MapDefinition }
@@ -190,7 +194,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
     const pin = layout.map(root, d.name);
     const o = observed.maps.find((m) => m.name === d.name);
     const base = { kind: "Map" as const, name: d.name, source: d.source, pin, keep: !d.prune };
-    const entries = { entries: d.entries, overwrite: d.overwriteEntries, ...(d.entryPolicy === "exact" ? { exact: true } : {}) };
+    const entries = { entries: d.entries, overwrite: d.overwriteEntries, ...(d.entryPolicy === "exact" ? { exact: true } : {}), ...(d.types ? { types: d.types } : {}) };
     if (!o) {
       if (unownedPins.has(pin)) {
         out.push({ ...base, op: "conflict", def: d.def, reason: `${pin} is pinned by someone else (bpfops has no record of it): remove it, or rename the Map` });
@@ -235,6 +239,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
         ...(Object.keys(changes.previous).length ? { previous: changes.previous } : {}),
         ...(changes.removes.length ? { removes: changes.removes } : {}),
         ...(d.entryPolicy === "exact" ? { exact: true } : {}),
+        ...(d.types ? { types: d.types } : {}),
         reason: what,
       });
     }

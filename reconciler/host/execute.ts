@@ -94,7 +94,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
     return {
       name: `create ${a.pin}`,
       run() {
-        k.createMap(a.def, a.name, a.pin);
+        k.createMap(a.def, a.name, a.pin, a.types);
         k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
         // A new map holds nothing to overwrite: one batch write (the kernel's batches take no BPF_NOEXIST).
         k.writeEntries(a.pin, a.entries, true, entriesProgress(a, o));
@@ -112,7 +112,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       name: `create ${next}`,
       run() {
         k.unpin(next); // a leftover of a killed run
-        k.createMap(a.def, a.name, next);
+        k.createMap(a.def, a.name, next, a.types);
         const copied = a.op === "migrate" ? k.copyEntries(a.pin, next) : null;
         // recreate starts empty; migrate keeps what it copied unless git owns the values.
         k.writeEntries(next, a.entries, a.op === "recreate" || a.overwrite || !!a.exact, entriesProgress(a, o));

@@ -12,6 +12,7 @@ import type { MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
 import { attachToHook, carryOver, createMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
+import type { MapTypes } from "../core/validate.ts";
 
 /** A kernel object kept alive by the undo record that holds it. */
 export interface Held {
@@ -21,7 +22,7 @@ export interface Held {
 
 export interface KernelPort {
   /** Creates a map and pins it at pin. */
-  createMap(def: MapDefinition, name: string, pin: string): void;
+  createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes): void;
   /** Writes initial entries (overwrite: git's values over what is there); onEntries reports a long write. */
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number;
   /** Removes entries by hex key (reset to zero in arrays); keys already gone are skipped. */
@@ -99,9 +100,9 @@ export function realKernelPort(root: string): KernelPort {
   /** Opens two pinned maps for fn and closes them after, whatever happens. */
   const withMaps = <T>(fromPin: string, toPin: string, fn: (from: MapHandle, to: MapHandle) => T): T => withMap(fromPin, (from) => withMap(toPin, (to) => fn(from, to)));
   return {
-    createMap(def, name, pin) {
+    createMap(def, name, pin, types) {
       ensureBpffsDir(dirname(pin));
-      createMap(def, name, pin).close();
+      createMap(def, name, pin, types).close();
     },
     writeEntries: (pin, entries, overwrite, onEntries) => (entries.length ? withMap(pin, (m) => writeInitialEntries(m, entries, overwrite, onEntries)) : 0),
     removeEntries: (pin, keys) => (keys.length ? withMap(pin, (m) => removeEntries(m, keys)) : 0),

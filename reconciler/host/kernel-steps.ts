@@ -9,10 +9,25 @@ import type { ConcreteHook } from "../core/layout.ts";
 import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
 import { NotSupportedError } from "../core/errors.ts";
+import { mapBtf } from "../core/btf-write.ts";
+import type { MapTypes } from "../core/validate.ts";
 
-/** Creates a map of this definition and pins it at pin; the handle is closed if the pin fails. */
-export function createMap(def: MapDefinition, name: string, pin: string): MapHandle {
-  return pinOrClose(MapHandle.create({ ...def, type: MapType[def.type as MapTypeName] }, name), pin);
+/**
+ * Creates a map of this definition and pins it at pin; the handle is closed if the pin fails.
+ * With types, the map carries them as BTF (dumps show fields by name) where the kernel takes
+ * them; a map type whose BTF check refuses them (an LPM trie key that is not a struct) is made
+ * without: the types are for reading the map, never a reason not to have it.
+ */
+export function createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes): MapHandle {
+  const d = { ...def, type: MapType[def.type as MapTypeName] };
+  if (types && (types.key || types.value)) {
+    try {
+      return pinOrClose(MapHandle.createWithBtf(d, name, mapBtf(types, def.keySize, def.valueSize)), pin);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EINVAL") throw e;
+    }
+  }
+  return pinOrClose(MapHandle.create(d, name), pin);
 }
 
 /** Pins a fresh handle at path; if the pin fails, the handle is closed (the object goes away). */

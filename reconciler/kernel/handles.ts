@@ -86,6 +86,10 @@ export class MapHandle extends KernelHandle {
   static create(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string): MapHandle {
     return MapHandle.fromFd(kernelCall(() => native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name)), name);
   }
+  /** A new, unpinned map carrying its key and value types (raw BTF and the two type ids). */
+  static createWithBtf(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string, btf: { btf: Buffer; keyTypeId: number; valueTypeId: number }): MapHandle {
+    return MapHandle.fromFd(kernelCall(() => native.mapCreateWithBtf(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name, btf.btf, btf.keyTypeId, btf.valueTypeId)), name);
+  }
   /** A hash from char[keySize] to char[valueSize] with BTF (bpftool prints both as text), allocated per entry. */
   static createStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): MapHandle {
     return MapHandle.fromFd(kernelCall(() => native.mapCreateStringHash(keySize, valueSize, maxEntries, name)), name);

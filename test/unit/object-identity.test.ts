@@ -2,7 +2,8 @@
 // information do not. Table over the sections of a real object, one byte flipped at a time.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { elfSections, objectIdentity } from "../../reconciler/core/object-identity.ts";
+import { objectIdentity } from "../../reconciler/core/object-identity.ts";
+import { elfSections } from "../../reconciler/core/elf.ts";
 
 const OBJ = readFileSync(new URL("../../bpf/tcx_counter.o", import.meta.url));
 

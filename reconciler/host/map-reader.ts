@@ -1,0 +1,85 @@
+// Reading maps back, for `bpfops map get|dump`: finds a map bpfops pinned (a Map manifest by name,
+// an object map as PROGRAM/MAP, or a pin path), reads its key and value types from the kernel's
+// BTF for it, and decodes entries with the same decoders the manifests' encoders mirror.
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { MapHandle } from "../kernel/handles.ts";
+import { native } from "../kernel/native.ts";
+import { kernelCall } from "../kernel/errors.ts";
+import { openPinnedMap } from "../kernel/pins.ts";
+import { layout } from "../core/layout.ts";
+import { mapTypesById, parseBtf } from "../core/btf.ts";
+import { decodeTyped, encodeTyped, EncodeError } from "../core/typed-values.ts";
+import { encodeEntryBytes, type MapTypes } from "../core/validate.ts";
+import { BpfopsError } from "../core/errors.ts";
+
+/** The pin of NAME: a Map manifest's name, PROGRAM/MAP for an object map, or a path. */
+export function mapPin(root: string, name: string): string {
+  if (isAbsolute(name)) return name;
+  const pin = name.includes("/") ? `${layout.objectMapsDir(root, name.split("/")[0]!)}/${name.split("/").slice(1).join("/")}` : layout.map(root, name);
+  if (!existsSync(pin)) throw new BpfopsError("NotFound", `no map ${name} under ${root} (${pin}): a Map manifest's name, PROGRAM/MAP for an object map, or a pin path`);
+  return pin;
+}
+
+export function openMap(root: string, name: string): MapHandle {
+  return openPinnedMap(mapPin(root, name));
+}
+
+/** The map's key and value types from the BTF the kernel holds for it; {} when it has none. */
+export function kernelMapTypes(m: MapHandle): MapTypes {
+  const i = m.info();
+  if (!i.btfId || (!i.btfKeyTypeId && !i.btfValueTypeId)) return {};
+  try {
+    return mapTypesById(parseBtf(kernelCall(() => native.btfRaw(i.btfId))), i.btfKeyTypeId, i.btfValueTypeId);
+  } catch {
+    return {}; // types the decoders do not handle: shown as bytes
+  }
+}
+
+/** A key given on the command line (YAML: `{ saddr: 10.0.0.1, dport: 80 }`, an integer or hex:...) as bytes. */
+export function keyFromText(text: string, m: MapHandle, types: MapTypes): Buffer {
+  let v: unknown;
+  try {
+    v = parseYaml(text);
+  } catch (e) {
+    throw new BpfopsError("InvalidArgument", `key: not YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const raw = typeof v === "string" && v.startsWith("hex:");
+  if (types.key && !raw) {
+    try {
+      return encodeTyped(v, types.key, "key");
+    } catch (e) {
+      if (e instanceof EncodeError) throw new BpfopsError("InvalidArgument", e.message);
+      throw e;
+    }
+  }
+  const b = encodeEntryBytes(v, m.keySize);
+  if (typeof b === "string") throw new BpfopsError("InvalidArgument", `key ${b} (keySize ${m.keySize})`);
+  return b;
+}
+
+/** Sums the numbers of per-CPU values field by field. */
+function sumValues(values: unknown[]): unknown {
+  const first = values[0];
+  if (typeof first === "number") return values.reduce((a: number, b) => a + (b as number), 0);
+  if (typeof first === "string" && /^\d+$/.test(first)) return values.reduce((a: bigint, b) => a + BigInt(b as string), 0n).toString();
+  if (Array.isArray(first)) return first.map((_, i) => sumValues(values.map((v) => (v as unknown[])[i])));
+  if (first && typeof first === "object") return Object.fromEntries(Object.keys(first).map((k) => [k, sumValues(values.map((v) => (v as Record<string, unknown>)[k]))]));
+  return first;
+}
+
+export interface DecodedEntry {
+  key: unknown;
+  /** per-CPU maps: one value per CPU, unless summed */
+  value: unknown;
+}
+
+/** An entry decoded by the map's types (hex:... where a type is not known). */
+export function decodeEntry(m: MapHandle, types: MapTypes, key: Buffer, value: Buffer, opts: { sum?: boolean } = {}): DecodedEntry {
+  const dk = types.key ? decodeTyped(key, types.key) : `hex:${key.toString("hex")}`;
+  const one = (b: Buffer) => (types.value ? decodeTyped(b, types.value) : `hex:${b.toString("hex")}`);
+  if (!m.perCpu) return { key: dk, value: one(value) };
+  const perCpu = m.splitPerCpu(value).map(one);
+  return { key: dk, value: opts.sum ? sumValues(perCpu) : perCpu };
+}
