@@ -29,7 +29,7 @@ for (const d of ["bin", "dist", "package.json"]) cpSync(d, join(pkg, d), { recur
 for (const d of ["native", "node_modules"]) symlinkSync(resolve(d), join(pkg, d));
 const installed = [process.execPath, join(pkg, "bin/bpfops.js")];
 const root = `/sys/fs/bpf/bpfops-bench-cli-${process.pid}`;
-const dry = ["reconcile", "--dry-run", "--path", "manifests", "--bpffs", root, "--cache", join(work, "cache")];
+const dry = ["reconcile", "--dry-run", "--path", "manifests/demo", "--bpffs", root, "--cache", join(work, "cache")];
 spawnSync(installed[0]!, [...installed.slice(1), ...dry], { stdio: "ignore" }); // fills the compile cache
 const rows: Array<[string, string[]]> = [
   ["node -e 0", [process.execPath, "-e", "0"]],

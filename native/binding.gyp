@@ -11,7 +11,8 @@
         "src/links.cc",
         "src/observe.cc",
         "src/probes.cc",
-        "src/map_add.cc"
+        "src/map_add.cc",
+        "src/perf_buffer.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

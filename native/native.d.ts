@@ -133,12 +133,17 @@ export interface NativeAddon {
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
   /** BPF_MAP_DELETE_BATCH; a missing key throws ENOENT with `deleted` (how many went before it) */
   mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
-  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string): number;
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number, name?: string, innerMapFd?: number): number;
   mapCreateStringHash(keySize: number, valueSize: number, maxEntries: number, name: string): number;
   /** BPF_MAP_CREATE with the map's key and value types (raw BTF, loaded for it) */
   mapCreateWithBtf(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string, btf: Buffer, keyTypeId: number, valueTypeId: number): number;
   /** the raw BTF the kernel holds under btfId */
   btfRaw(btfId: number): Buffer;
+  /** a perf buffer on a perf event array: a handle for perfBufferPoll/perfBufferClose */
+  perfBufferOpen(mapFd: number, pagesPerCpu: number): number;
+  /** the records that arrived within timeoutMs, and how many the kernel lost */
+  perfBufferPoll(handle: number, timeoutMs: number): { records: Buffer[]; lost: number };
+  perfBufferClose(handle: number): void;
   progArraySet(mapFd: number, slot: number, progFd: number): void;
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;

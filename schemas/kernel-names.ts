@@ -19,7 +19,8 @@ export type AttachTypeName = keyof typeof AttachType;
 export const MapType = {
   hash: 1, array: 2, prog_array: 3, perf_event_array: 4, percpu_hash: 5, percpu_array: 6,
   lru_hash: 9, lru_percpu_hash: 10, lpm_trie: 11, array_of_maps: 12, hash_of_maps: 13,
-  ringbuf: 27,
+  devmap: 14, sockmap: 15, cpumap: 16, xskmap: 17, sockhash: 18, queue: 22, stack: 23,
+  devmap_hash: 25, ringbuf: 27, bloom_filter: 30,
 } as const;
 export type MapTypeName = keyof typeof MapType;
 
@@ -33,7 +34,7 @@ export const XdpFlags = { updateIfNoExist: 1, skbMode: 2, drvMode: 4, hwMode: 8 
 
 export const MapUpdateFlags = { any: 0, noExist: 1, exist: 2 } as const;
 
-const PERCPU_MAP_TYPES = new Set<number>([MapType.percpu_hash, MapType.percpu_array, MapType.lru_percpu_hash, 15 /* percpu_cgroup_storage */]);
+const PERCPU_MAP_TYPES = new Set<number>([MapType.percpu_hash, MapType.percpu_array, MapType.lru_percpu_hash, 21 /* percpu_cgroup_storage */]);
 
 export function isPerCpuMapType(type: number): boolean {
   return PERCPU_MAP_TYPES.has(type);

@@ -74,7 +74,16 @@ export const ProgramSpec = z.strictObject({
   hostSelector: HostSelector.optional(),
 });
 
-export const MAP_TYPES = ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "prog_array", "ringbuf"] as const;
+export const MAP_TYPES = [
+  "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "prog_array", "ringbuf", "perf_event_array",
+  "queue", "stack", "bloom_filter", "hash_of_maps", "array_of_maps", "devmap", "devmap_hash", "cpumap", "xskmap", "sockmap", "sockhash",
+] as const;
+
+// Map flags: a number, or names (reconciler/core/map-types.ts checks them per map type).
+const MapFlagsField = z.union([z.int().min(0).max(2 ** 32 - 1), z.array(z.string().max(32)).max(16)]);
+
+// A map-in-map's inner map: the definition every map put in it must have.
+const InnerMap = z.strictObject({ type: z.string().max(32), keySize: z.int().min(0).max(512), valueSize: z.int().min(0).max(65536), maxEntries: z.int().min(1).max(1 << 28), flags: MapFlagsField.optional() });
 
 // Keys and values: "hex:<bytes>" or an unsigned integer encoded little-endian at the field's size.
 const Bytes = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1)]);
@@ -86,10 +95,14 @@ const DeclaredType = z.union([z.string().max(64), z.array(z.record(z.string(), z
 
 export const MapSpec = z.strictObject({
   type: z.enum(MAP_TYPES),
-  keySize: z.int().min(1).max(512),
-  valueSize: z.int().min(1).max(65536),
+  keySize: z.int().min(0).max(512),
+  valueSize: z.int().min(0).max(65536),
   maxEntries: z.int().min(1).max(1 << 28),
-  flags: z.int().min(0).max(2 ** 32 - 1).optional(),
+  flags: MapFlagsField.optional(),
+  /** hash_of_maps, array_of_maps: the definition of the maps it holds */
+  innerMap: InnerMap.optional(),
+  /** ringbuf, perf_event_array, queue, stack: the struct (by name, in the BTF of a program bound to it) its records are, for `bpfops events` */
+  recordType: z.string().regex(/^[A-Za-z_]\w*$/, "a C struct name").max(128).optional(),
   /** what to do when the definition changes: keep (refuse), recreate (start empty), migrate (copy what fits) */
   onChange: z.enum(["keep", "recreate", "migrate"]).default("keep"),
   /**
@@ -103,7 +116,7 @@ export const MapSpec = z.strictObject({
    * are known (keyType/valueType, or the BTF of the object map it is bound to), a structure of
    * that type: { saddr: 10.0.0.0/8 }, { port: 53, proto: udp }, enums by name, nested fields
    */
-  entries: z.array(z.strictObject({ key: EntryValue, value: EntryValue })).max(65536).optional(),
+  entries: z.array(z.strictObject({ key: EntryValue.optional(), value: EntryValue })).max(65536).optional(),
   /** the key's layout when the map has no BTF: a type name ("u32", "__be16", "ipv4", "u8[16]") or a list of fields */
   keyType: DeclaredType.optional(),
   /** the value's layout, as keyType */

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterProbes(env, exports);
   RegisterNetns(env, exports);
   RegisterMapAdd(env, exports);
+  RegisterPerfBuffer(env, exports);
   return exports;
 }
 

@@ -81,3 +81,4 @@ void RegisterObserve(Napi::Env env, Napi::Object exports);
 void RegisterProbes(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
 void RegisterMapAdd(Napi::Env env, Napi::Object exports);
+void RegisterPerfBuffer(Napi::Env env, Napi::Object exports);

@@ -261,7 +261,7 @@ static Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
-// mapCreate(type, keySize, valueSize, maxEntries, flags = 0, name = ""): fd of a new map.
+// mapCreate(type, keySize, valueSize, maxEntries, flags = 0, name = "", innerMapFd?): fd of a new map.
 static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto type = static_cast<bpf_map_type>(IntArg(info, 0, "type"));
@@ -271,6 +271,8 @@ static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   LIBBPF_OPTS(bpf_map_create_opts, mo);
   if (info.Length() > 4 && info[4].IsNumber()) mo.map_flags = info[4].As<Napi::Number>().Uint32Value();
   std::string name = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  // map-in-map: a map of the inner definition, which the kernel takes as the template
+  if (info.Length() > 6 && info[6].IsNumber()) mo.inner_map_fd = info[6].As<Napi::Number>().Int32Value();
   // Kernel map names: 15 characters of [A-Za-z0-9_.].
   std::string kname;
   for (char c : name) if (kname.size() < 15) kname += (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.') ? c : '_';

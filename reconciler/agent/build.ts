@@ -15,7 +15,7 @@ import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
 import type { OnProgress } from "../core/progress.ts";
 import { parseEntriesFile, type EntriesFile } from "../core/entries-file.ts";
-import { objectMapTypes } from "../core/btf.ts";
+import { objectMapTypes, objectStructNames } from "../core/btf.ts";
 
 export interface BuildOptions {
   /** the directory of manifests inside the repository ("." for all of it) */
@@ -150,7 +150,7 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
     const summary = inspectObject(bytes, posix.basename(path).replace(/\.(bpf\.c|o)$/, ""));
     bytesByPath.set(path, bytes);
     // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
-    return { ok: true, path, digest: identityOf(bytes, opts.cacheDir), summary, mapTypes: objectMapTypes(bytes) };
+    return { ok: true, path, digest: identityOf(bytes, opts.cacheDir), summary, mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes) };
   } catch (e) {
     return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
   }

@@ -12,6 +12,7 @@ import { acquireHostLock } from "../host/host-lock.ts";
 import { execute, type ExecuteReport } from "../host/execute.ts";
 import { realKernelPort } from "../host/kernel-port.ts";
 import { verifyPrograms, type VerifyResult } from "../host/verify.ts";
+import { resolveHostRefs } from "../host/resolve-refs.ts";
 import { ensureBpffsDir } from "../kernel/pins.ts";
 import { plan as makePlan, refusals, survivors, type Plan, type PlanAction } from "../core/plan.ts";
 import type { ObservedState } from "../core/observed.ts";
@@ -132,6 +133,8 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
       recovered = recoverInterrupted(root);
     }
     t0 = now();
+    // Interfaces that entries name, as ifindexes on this host.
+    build.desired = resolveHostRefs(build.desired);
     const observed = observeState(root, build.desired);
     timings.observeMs = since(t0);
 

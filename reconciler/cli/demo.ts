@@ -76,22 +76,22 @@ export async function runDemo(opts: { pps: number; seconds: number }): Promise<v
     console.log(`lab: ${lab.src.netns} (${lab.src.addr}, bad host ${lab.src.extraAddrs[0]}) --veth--> ${lab.dst.netns} (${lab.dst.addr})`);
 
     // The manifests repository: the example manifests and the BPF sources they compile.
-    cpSync(join(packageRoot(), "manifests"), join(repo, "manifests"), { recursive: true });
+    cpSync(join(packageRoot(), "manifests/demo"), join(repo, "manifests/demo"), { recursive: true });
     for (const f of readdirSync(bpfObject("."))) if (f.endsWith(".bpf.c") || (f.endsWith(".h") && f !== "vmlinux.h")) cpSync(bpfObject(f), join(repo, "bpf", f));
     await git.init({ fs, dir: repo, defaultBranch: "main" });
     let rev = await commit(repo, "example manifests");
 
-    const reconcile = (): Promise<ReconcileResult> => reconcileOnce({ kind: "git", repo, ref: "main", path: "manifests" }, { mode: "apply", root, labels: {}, cacheDir: cache });
+    const reconcile = (): Promise<ReconcileResult> => reconcileOnce({ kind: "git", repo, ref: "main", path: "manifests/demo" }, { mode: "apply", root, labels: {}, cacheDir: cache });
     const first = await reconcile();
     console.log(`\nreconcile ${rev.slice(0, 12)} into ${root}:`);
-    console.log(renderPlanText(first.plan, { source: `${repo}/manifests`, revision: rev, bpffsRoot: root }, undefined, { colour: !!process.stdout.isTTY, showUnchanged: false }).split("\n").slice(1).join("\n"));
+    console.log(renderPlanText(first.plan, { source: `${repo}/manifests/demo`, revision: rev, bpffsRoot: root }, undefined, { colour: !!process.stdout.isTTY, showUnchanged: false }).split("\n").slice(1).join("\n"));
     console.log(`  ${changes(first)}`);
 
     const flows = demoFlows(lab);
     report("1. the example revision under mixed traffic (death-host is not in the rules yet)", flows, await runTraffic(lab, { flows, pps: opts.pps, count }));
 
     // Commit 2: a rule for the bad host, as an initial entry of the pinned rules map.
-    const filter = join(repo, "manifests/pod-filter.yaml");
+    const filter = join(repo, "manifests/demo/pod-filter.yaml");
     const rule = encodePodRule({ action: "drop", source: `${lab.src.extraAddrs[0]}/32` }).toString("hex");
     writeFileSync(filter, readFileSync(filter, "utf8").replace("---\napiVersion: bpfops.dev/v1alpha1\nkind: Program", `    # drop everything from the bad host\n    - key: 2\n      value: hex:${rule}\n---\napiVersion: bpfops.dev/v1alpha1\nkind: Program`));
     rev = await commit(repo, "drop the bad host");

@@ -25,9 +25,9 @@ Exit codes:
   apply      0 applied (or nothing to do), 2 an error: nothing was changed, or what changed was rolled back
 
 Examples:
-  bpfops reconcile --dry-run --path manifests --verify
+  bpfops reconcile --dry-run --path manifests/demo --verify
   bpfops reconcile --repo https://git.example/ebpf.git --ref main --path hosts/edge
-  bpfops reconcile --path manifests --allow-empty     # prune everything bpfops owns here
+  bpfops reconcile --path manifests/demo --allow-empty     # prune everything bpfops owns here
 
 Environment:
   NO_COLOR         plain text even on a terminal
@@ -146,6 +146,20 @@ mapCommand
   });
 
 program
+  .command("events")
+  .description("print the records of a pinned ring buffer or perf event array as JSON lines, decoded by its recordType")
+  .argument("<name>", "a Map manifest's name, PROGRAM/MAP for an object map, or a pin path")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--count <n>", "stop after this many records", positiveNumber("--count"))
+  .option("--seconds <n>", "stop after this long", positiveNumber("--seconds"))
+  .option("--type <struct>", "decode records as this struct (default: the Map manifest's recordType)")
+  .addHelpText("after", "\nExit codes: 0 (interrupted, or --count or --seconds reached), 2 when the map is not a ring buffer or perf event array.\n\nExamples:\n  bpfops events security-events\n  bpfops events security-events --count 10 | jq .comm")
+  .action(async (name: string, opts: { bpffs: string; count?: number; seconds?: number; type?: string }) => {
+    const { runEvents } = await import("./events.ts");
+    process.exitCode = await runEvents(name, opts);
+  });
+
+program
   .command("completion")
   .description("print a completion script for bash, zsh or fish")
   .argument("<shell>", "bash, zsh or fish")
@@ -167,7 +181,7 @@ program
   .option("--cache <dir>", "cache for fetched repositories")
   .addHelpText(
     "after",
-    "\nExit codes: 0 nothing required is missing, 1 a required check failed (each says how to fix it),\n  2 an error (manifests that do not parse, a repository that cannot be read).\n\nExamples:\n  bpfops doctor\n  bpfops doctor --path manifests     # fails when a hook or tool these manifests need is missing\n  bpfops doctor --output json | jq '.checks[] | select(.status != \"ok\")'",
+    "\nExit codes: 0 nothing required is missing, 1 a required check failed (each says how to fix it),\n  2 an error (manifests that do not parse, a repository that cannot be read).\n\nExamples:\n  bpfops doctor\n  bpfops doctor --path manifests/demo     # fails when a hook or tool these manifests need is missing\n  bpfops doctor --output json | jq '.checks[] | select(.status != \"ok\")'",
   )
   .action(async (opts: DoctorCliOptions) => {
     jsonOutput = opts.output === "json";

@@ -187,6 +187,21 @@ export function objectMapTypes(object: Buffer): Record<string, { key?: TypeDesc;
   return out;
 }
 
+/** The struct named name in BTF, described; null when there is none. */
+export function structByName(btf: Btf, name: string): TypeDesc | null {
+  const id = btf.types.findIndex((t) => t.kind === KIND.STRUCT && t.name === name);
+  return id > 0 ? describeType(btf, id) : null;
+}
+
+/** The names of the structs an object's BTF holds. */
+export function objectStructNames(object: Buffer): string[] {
+  try {
+    return (objectBtf(object)?.types ?? []).filter((t) => t.kind === KIND.STRUCT && t.name).map((t) => t.name);
+  } catch {
+    return [];
+  }
+}
+
 /** The key and value types of a map whose BTF ids the kernel reports (map info btf_key_type_id, btf_value_type_id). */
 export function mapTypesById(btf: Btf, keyTypeId: number, valueTypeId: number): { key?: TypeDesc; value?: TypeDesc } {
   return { ...(keyTypeId ? { key: describeType(btf, keyTypeId) } : {}), ...(valueTypeId ? { value: describeType(btf, valueTypeId) } : {}) };

@@ -6,7 +6,9 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
-import { effectiveProgramType, encodeValue, type MapTypes } from "./validate.ts";
+import { effectiveProgramType, type MapTypes } from "./validate.ts";
+import { encodeValue } from "./bytes.ts";
+import { mapFlags } from "./map-types.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
 
 export interface MapDefinition {
@@ -15,6 +17,8 @@ export interface MapDefinition {
   valueSize: number;
   maxEntries: number;
   flags: number;
+  /** map-in-map: the definition of the maps it holds */
+  inner?: Omit<MapDefinition, "inner">;
 }
 
 export interface DesiredMap {
@@ -34,6 +38,8 @@ export interface DesiredMap {
   prune: boolean;
   /** key and value types, when known (declared, or from the BTF of the object map it is bound to) */
   types?: MapTypes;
+  /** a map of records: the struct its records are, for `bpfops events` */
+  recordType?: string;
 }
 
 export interface DesiredProgram {
@@ -181,7 +187,8 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
   const mapDefs = new Map<string, MapDefinition>();
   for (const [name, m] of v.maps) {
     const s = m.manifest.spec;
-    const def: MapDefinition = { type: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, flags: s.flags ?? 0 };
+    const inner = s.innerMap ? { type: s.innerMap.type, keySize: s.innerMap.keySize, valueSize: s.innerMap.valueSize, maxEntries: s.innerMap.maxEntries, flags: mapFlags(s.innerMap.flags) as number } : undefined;
+    const def: MapDefinition = { type: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, flags: v.flags.get(name) ?? 0, ...(inner ? { inner } : {}) };
     mapDefs.set(name, def);
     if (!selects(s.hostSelector, labels)) continue;
     maps.push({
@@ -196,6 +203,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       entryPolicy: s.entryPolicy,
       ...(s.datapathWrites ? { datapathWrites: s.datapathWrites } : {}),
       prune: s.prune,
+      ...(s.recordType ? { recordType: s.recordType } : {}),
     });
   }
   const programs: DesiredProgram[] = [];

@@ -7,7 +7,8 @@ import type { ManifestIssue } from "./manifest-issues.ts";
 export const ENTRIES_FILE_LIMITS = { bytes: 64 << 20, entries: 1 << 20 };
 
 export interface RawEntry {
-  key: unknown;
+  /** absent for maps of values only (queue, stack, bloom filter) */
+  key?: unknown;
   value: unknown;
 }
 
@@ -44,12 +45,12 @@ export function parseEntriesFile(file: string, bytes: Uint8Array): { parsed: Ent
       if (issues.length >= 20) break;
       continue;
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v) || !("key" in v) || !("value" in v) || Object.keys(v).length !== 2) {
+    if (typeof v !== "object" || v === null || Array.isArray(v) || !("value" in v) || Object.keys(v).some((k) => k !== "key" && k !== "value")) {
       issue(n, 'each line is one entry: {"key": ..., "value": ...}');
       if (issues.length >= 20) break;
       continue;
     }
-    parsed.entries.push({ key: (v as RawEntry).key, value: (v as RawEntry).value });
+    parsed.entries.push("key" in v ? { key: (v as RawEntry).key, value: (v as RawEntry).value } : { value: (v as RawEntry).value });
     parsed.lines.push(n);
   }
   return { parsed, issues };

@@ -13,6 +13,8 @@ export interface ObservedMap {
   def: MapDefinition;
   /** applied with prune: false: never pruned when its manifest goes */
   keep?: boolean;
+  /** the record struct recorded for a map of records */
+  recordType?: string;
   /**
    * current values (hex) of the keys the desired state gives initial entries for (null: absent);
    * for a map under entryPolicy exact, every entry the map holds besides

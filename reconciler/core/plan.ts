@@ -9,6 +9,8 @@ import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "
 import { observedHooksOf } from "./observed.ts";
 import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, swapStrategy, type ConcreteHook } from "./layout.ts";
 import type { MapTypes } from "./validate.ts";
+import { entryKind } from "./map-types.ts";
+import { REF } from "./validate-maps.ts";
 
 export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked" | "unowned";
 export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover";
@@ -34,7 +36,7 @@ export interface MapEntryHex {
   value: string;
 }
 
-export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean } & (
+export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean; /** recorded for `bpfops events` */ recordType?: string } & (
     | { op: "create"; def: MapDefinition; entries: MapEntryHex[]; overwrite: boolean; /** key and value types, given to the map as BTF */ types?: MapTypes; exact?: boolean }
     | {
         op: "recreate" | "migrate";
@@ -65,6 +67,7 @@ export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prun
       }
     | { op: "unchanged"; mapId: number }
     | { op: "conflict"; mapId?: number; def?: MapDefinition; fromDef?: MapDefinition }
+    | { op: "blocked"; mapId?: number }
     | { op: "prune"; mapId: number }
   );
 
@@ -145,15 +148,24 @@ export function describeDef(d: MapDefinition): string {
 }
 
 /** What writing git's entries changes: seed adds what is missing (and with overwrite rewrites); exact also removes. */
-export function entryChanges(d: DesiredMap, o: ObservedMap): { entries: MapEntryHex[]; previous: Record<string, string>; removes: MapEntryHex[] } {
-  const rewrite = d.entryPolicy === "exact" ? d.datapathWrites === "none" : d.overwriteEntries;
+export function entryChanges(d: DesiredMap, o: ObservedMap, mapIdOf: (name: string) => number | undefined = () => undefined): { entries: MapEntryHex[]; previous: Record<string, string>; removes: MapEntryHex[] } {
+  // Values pushed when the map was made (queue, stack, bloom filter) cannot be read back to compare.
+  if (entryKind(d.def.type) === "pushed") return { entries: [], previous: {}, removes: [] };
+  // A map-in-map entry names a Map; the kernel reads back the id of the map it holds.
+  const refs = entryKind(d.def.type) === "maps";
+  const same = (cur: string, want: string) => {
+    if (!refs || !want.startsWith(REF.map)) return cur === want;
+    const id = mapIdOf(want.slice(REF.map.length));
+    return id !== undefined && cur.length === 8 && Buffer.from(cur, "hex").readUInt32LE(0) === id;
+  };
+  const rewrite = d.entryPolicy === "exact" ? d.datapathWrites === "none" : d.overwriteEntries || refs;
   const entries: MapEntryHex[] = [];
   const previous: Record<string, string> = {};
   const held = new Map(o.entries);
   for (const e of d.entries) {
     const cur = held.get(e.key);
     if (cur === null || cur === undefined) entries.push(e);
-    else if (rewrite && cur !== e.value) {
+    else if (rewrite && !same(cur, e.value)) {
       entries.push(e);
       previous[e.key] = cur;
     }
@@ -193,8 +205,15 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
   for (const d of desired.maps) {
     const pin = layout.map(root, d.name);
     const o = observed.maps.find((m) => m.name === d.name);
-    const base = { kind: "Map" as const, name: d.name, source: d.source, pin, keep: !d.prune };
+    const base = { kind: "Map" as const, name: d.name, source: d.source, pin, keep: !d.prune, ...(d.recordType ? { recordType: d.recordType } : {}) };
     const entries = { entries: d.entries, overwrite: d.overwriteEntries, ...(d.entryPolicy === "exact" ? { exact: true } : {}), ...(d.types ? { types: d.types } : {}) };
+    // An entry naming an interface this host does not have (yet): the map waits for it.
+    const unresolved = d.entries.find((e) => e.value.startsWith(REF.ifindex));
+    if (unresolved) {
+      const r = unresolved.value.slice(REF.ifindex.length).split("/");
+      out.push({ ...base, op: "blocked", ...(o ? { mapId: o.id } : {}), reason: `entry ${unresolved.key}: interface ${r[1]}${r[0] ? ` in netns ${r[0]}` : ""} does not exist (will retry)` });
+      continue;
+    }
     if (!o) {
       if (unownedPins.has(pin)) {
         out.push({ ...base, op: "conflict", def: d.def, reason: `${pin} is pinned by someone else (bpfops has no record of it): remove it, or rename the Map` });
@@ -220,7 +239,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
       else out.push({ ...base, op: "migrate", def: d.def, fromDef: o.def, mapId: o.id, ...entries, merge: d.merge, reason: `definition changed (${diff.join(", ")}); onChange migrate copies the entries that fit${d.merge === "sum" ? ", summing what is counted meanwhile" : ""}` });
       continue;
     }
-    const changes = entryChanges(d, o);
+    const changes = entryChanges(d, o, (name) => observed.maps.find((x) => x.name === name)?.id);
     let held = 0;
     for (const v of o.entries.values()) if (v !== null) held++;
     if (switchesMap(d, changes, held)) {
@@ -244,6 +263,7 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
       });
     }
     else if (!!o.keep !== !d.prune) out.push({ ...base, op: "set-entries", mapId: o.id, entries: [], overwrite: false, reason: `prune: ${d.prune} is recorded` });
+    else if ((o.recordType ?? "") !== (d.recordType ?? "")) out.push({ ...base, op: "set-entries", mapId: o.id, entries: [], overwrite: false, reason: `recordType ${d.recordType ?? "(none)"} is recorded` });
     else out.push({ ...base, op: "unchanged", mapId: o.id, reason: "definition and initial entries in place" });
   }
   return replaced;

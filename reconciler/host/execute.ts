@@ -71,7 +71,7 @@ function dropOwnedPin(k: KernelPort, pin: string): void {
 
 /** Where an action's pins come from, for their provenance records (a Map's prune: false included). */
 function origin(a: PlanAction, o: ExecuteOptions): Provenance {
-  return { manifest: a.source, revision: o.revision, ...("keep" in a && a.keep ? { keep: true } : {}) };
+  return { manifest: a.source, revision: o.revision, ...("keep" in a && a.keep ? { keep: true } : {}), ...("recordType" in a && a.recordType ? { recordType: a.recordType } : {}) };
 }
 
 function releaseAll(held: Array<Held | null | undefined>): () => void {
@@ -94,8 +94,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
     return {
       name: `create ${a.pin}`,
       run() {
-        k.createMap(a.def, a.name, a.pin, a.types);
-        k.record(a.pin, { ...origin(a, o), id: k.idOf(a.pin) });
+        k.createMap(a.def, a.name, a.pin, a.types, (id) => k.record(a.pin, { ...origin(a, o), id }));
         // A new map holds nothing to overwrite: one batch write (the kernel's batches take no BPF_NOEXIST).
         k.writeEntries(a.pin, a.entries, true, entriesProgress(a, o));
         return {

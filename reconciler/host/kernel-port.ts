@@ -10,7 +10,7 @@ import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import type { MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
-import { attachToHook, carryOver, createMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
+import { attachToHook, carryOver, newMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 import type { MapTypes } from "../core/validate.ts";
 
@@ -22,7 +22,11 @@ export interface Held {
 
 export interface KernelPort {
   /** Creates a map and pins it at pin. */
-  createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes): void;
+  /**
+   * Creates a map and pins it at pin; beforePin gets its id first, so that a record of it exists
+   * before the pin does (a kill in between leaves a record of nothing, never a pin nobody owns).
+   */
+  createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes, beforePin?: (id: number) => void): void;
   /** Writes initial entries (overwrite: git's values over what is there); onEntries reports a long write. */
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number;
   /** Removes entries by hex key (reset to zero in arrays); keys already gone are skipped. */
@@ -100,11 +104,17 @@ export function realKernelPort(root: string): KernelPort {
   /** Opens two pinned maps for fn and closes them after, whatever happens. */
   const withMaps = <T>(fromPin: string, toPin: string, fn: (from: MapHandle, to: MapHandle) => T): T => withMap(fromPin, (from) => withMap(toPin, (to) => fn(from, to)));
   return {
-    createMap(def, name, pin, types) {
+    createMap(def, name, pin, types, beforePin) {
       ensureBpffsDir(dirname(pin));
-      createMap(def, name, pin, types).close();
+      const m = newMap(def, name, types);
+      try {
+        beforePin?.(m.id);
+        m.pin(pin);
+      } finally {
+        m.close();
+      }
     },
-    writeEntries: (pin, entries, overwrite, onEntries) => (entries.length ? withMap(pin, (m) => writeInitialEntries(m, entries, overwrite, onEntries)) : 0),
+    writeEntries: (pin, entries, overwrite, onEntries) => (entries.length ? withMap(pin, (m) => writeInitialEntries(m, entries, overwrite, onEntries, (name) => layout.map(root, name))) : 0),
     removeEntries: (pin, keys) => (keys.length ? withMap(pin, (m) => removeEntries(m, keys)) : 0),
     copyEntries: (fromPin, toPin) => withMaps(fromPin, toPin, copyEntries),
     waitForReplacedPrograms,

@@ -10,24 +10,34 @@ import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
 import { NotSupportedError } from "../core/errors.ts";
 import { mapBtf } from "../core/btf-write.ts";
+import { REF } from "../core/validate-maps.ts";
+import { openPinnedMap } from "../kernel/pins.ts";
 import type { MapTypes } from "../core/validate.ts";
 
 /**
- * Creates a map of this definition and pins it at pin; the handle is closed if the pin fails.
- * With types, the map carries them as BTF (dumps show fields by name) where the kernel takes
- * them; a map type whose BTF check refuses them (an LPM trie key that is not a struct) is made
- * without: the types are for reading the map, never a reason not to have it.
+ * A new map of this definition, not pinned yet. With types, the map carries them as BTF (dumps
+ * show fields by name) where the kernel takes them; a map type whose BTF check refuses them (an
+ * LPM trie key that is not a struct) is made without: the types are for reading the map, never a
+ * reason not to have it.
  */
-export function createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes): MapHandle {
+export function newMap(def: MapDefinition, name: string, types?: MapTypes): MapHandle {
   const d = { ...def, type: MapType[def.type as MapTypeName] };
+  if (def.inner) {
+    const template = MapHandle.create({ ...def.inner, type: MapType[def.inner.type as MapTypeName] }, `${name}_inner`);
+    try {
+      return MapHandle.create(d, name, template);
+    } finally {
+      template.close();
+    }
+  }
   if (types && (types.key || types.value)) {
     try {
-      return pinOrClose(MapHandle.createWithBtf(d, name, mapBtf(types, def.keySize, def.valueSize)), pin);
+      return MapHandle.createWithBtf(d, name, mapBtf(types, def.keySize, def.valueSize));
     } catch (e) {
       if ((e as { code?: string }).code !== "EINVAL") throw e;
     }
   }
-  return pinOrClose(MapHandle.create(d, name), pin);
+  return MapHandle.create(d, name);
 }
 
 /** Pins a fresh handle at path; if the pin fails, the handle is closed (the object goes away). */
@@ -50,13 +60,39 @@ export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): bo
  * Writes initial entries; entries already present stay as the datapath or an operator left them
  * unless overwrite. Returns how many were written.
  */
-export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number {
+export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void, mapPin?: (name: string) => string): number {
   const mapType = m.info().typeName;
-  let todo = entries.map((e) => ({ key: Buffer.from(e.key, "hex"), value: Buffer.from(e.value, "hex") }));
+  if (entries.some((e) => e.value.startsWith(REF.map))) return writeMapRefs(m, entries, mapPin);
+  let todo = entries.map((e) => ({ key: Buffer.from(e.key, "hex"), value: perCpuValue(m, Buffer.from(e.value, "hex")) }));
   // Array keys always exist: without overwrite, only the ones nobody has written are written.
   if (!overwrite && mapType.endsWith("array")) todo = todo.filter((e) => isUnwrittenArrayValue(mapType, m.lookup(e.key)));
   const flags = overwrite || mapType.endsWith("array") ? MapUpdateFlags.any : MapUpdateFlags.noExist;
   return m.updateMany(todo, flags, onEntries && ((done) => onEntries(done, todo.length)));
+}
+
+/** A per-CPU map takes a value for every CPU: one value given is every CPU's. */
+function perCpuValue(m: MapHandle, v: Buffer): Buffer {
+  if (!m.perCpu || v.length !== m.valueSize) return v;
+  const stride = (m.valueSize + 7) & ~7;
+  const out = Buffer.alloc(m.valueBufferSize);
+  for (let off = 0; off < out.length; off += stride) v.copy(out, off);
+  return out;
+}
+
+/** Map-in-map entries: each names a Map manifest, whose map (by its pin) the kernel takes as an fd. */
+function writeMapRefs(m: MapHandle, entries: MapEntryHex[], mapPin?: (name: string) => string): number {
+  if (!mapPin) throw new Error("writeInitialEntries: map-in-map entries need the bpffs root");
+  for (const e of entries) {
+    const inner = openPinnedMap(mapPin(e.value.slice(REF.map.length)));
+    try {
+      const fd = Buffer.alloc(4);
+      fd.writeUInt32LE(inner.fd);
+      m.update(Buffer.from(e.key, "hex"), fd);
+    } finally {
+      inner.close();
+    }
+  }
+  return entries.length;
 }
 
 /**

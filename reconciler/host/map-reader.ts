@@ -7,11 +7,15 @@ import { parse as parseYaml } from "yaml";
 import { MapHandle } from "../kernel/handles.ts";
 import { native } from "../kernel/native.ts";
 import { kernelCall } from "../kernel/errors.ts";
-import { openPinnedMap } from "../kernel/pins.ts";
 import { layout } from "../core/layout.ts";
-import { mapTypesById, parseBtf } from "../core/btf.ts";
+import { mapTypesById, parseBtf, structByName } from "../core/btf.ts";
+import type { TypeDesc } from "../core/type-desc.ts";
+import { listPinPaths, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+import { readProvenance } from "./provenance.ts";
+import { relative } from "node:path";
 import { decodeTyped, encodeTyped, EncodeError } from "../core/typed-values.ts";
-import { encodeEntryBytes, type MapTypes } from "../core/validate.ts";
+import type { MapTypes } from "../core/validate.ts";
+import { encodeEntryBytes } from "../core/bytes.ts";
 import { BpfopsError } from "../core/errors.ts";
 
 /** The pin of NAME: a Map manifest's name, PROGRAM/MAP for an object map, or a path. */
@@ -82,4 +86,25 @@ export function decodeEntry(m: MapHandle, types: MapTypes, key: Buffer, value: B
   if (!m.perCpu) return { key: dk, value: one(value) };
   const perCpu = m.splitPerCpu(value).map(one);
   return { key: dk, value: opts.sum ? sumValues(perCpu) : perCpu };
+}
+
+/**
+ * The struct a map of records holds (its Map manifest's recordType, or `name` given), described by
+ * the BTF of a program bpfops loaded that uses the map; null when none says it.
+ */
+export function recordTypeOf(root: string, m: MapHandle, pin: string, name?: string): { name: string; type: TypeDesc } | null {
+  const recordType = name ?? readProvenance(root).get(relative(root, pin))?.recordType;
+  if (!recordType) return null;
+  for (const p of listPinPaths(`${root}/programs`)) {
+    const prog = openPinnedProgram(p);
+    try {
+      const info = prog.info();
+      if (!info.mapIds.includes(m.id) || !info.btfId) continue;
+      const t = structByName(parseBtf(kernelCall(() => native.btfRaw(info.btfId))), recordType);
+      if (t) return { name: recordType, type: t };
+    } finally {
+      prog.close();
+    }
+  }
+  return null;
 }

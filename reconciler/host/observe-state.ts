@@ -16,6 +16,8 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "../kernel/attach.ts";
 import { isUnwrittenArrayValue } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
+import { entryKind } from "../core/map-types.ts";
+import type { MapHandle } from "../kernel/handles.ts";
 
 /** Whether a named network namespace exists (the hooks name them as `ip netns` does). */
 const netnsExists = (name: string) => existsSync(`/var/run/netns/${name}`);
@@ -44,6 +46,13 @@ class Ownership {
   }
 }
 
+/** A per-CPU value that is the same on every CPU reads as that one value (as a manifest writes it). */
+function sameOnEveryCpu(m: MapHandle, v: Buffer): Buffer {
+  if (!m.perCpu) return v;
+  const cpus = m.splitPerCpu(v);
+  return cpus.every((c) => c.equals(cpus[0]!)) ? cpus[0]! : v;
+}
+
 function observeMaps(root: string, desired: DesiredState, own: Ownership): ObservedMap[] {
   const out: ObservedMap[] = [];
   for (const name of dirEntries(layout.mapsDir(root))) {
@@ -56,7 +65,10 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
       const i = m.info();
       const entries = new Map<string, string | null>();
       const want = desired.maps.find((d) => d.name === name);
-      if (want?.entryPolicy === "exact" && !m.perCpu) {
+      const kind = entryKind(mapTypeName(i.type));
+      if (kind === "pushed" || kind === "none") {
+        // values only, or the datapath's: nothing to compare with git
+      } else if (want?.entryPolicy === "exact" && !m.perCpu) {
         // exact owns every entry: read them all (one batch lookup where the kernel has it); a
         // key the dump did not return is absent.
         const typeName = mapTypeName(i.type);
@@ -65,10 +77,10 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
         for (const e of want?.entries ?? []) {
           if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
           const v = m.lookup(Buffer.from(e.key, "hex"));
-          entries.set(e.key, !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : v.toString("hex"));
+          entries.set(e.key, !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : sameOnEveryCpu(m, v).toString("hex"));
         }
       }
-      const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
+      const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), ...(prov.recordType ? { recordType: prov.recordType } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
       if (om.def.type === "prog_array") {
         // Looking a prog_array slot up from user space returns the program's id.
         om.slots = Array.from({ length: i.maxEntries }, (_, s) => m.lookup(u32Key(s))?.readUInt32LE(0) ?? 0);

@@ -27,6 +27,8 @@ export interface Provenance {
   at?: string;
   /** a Map applied with prune: false */
   keep?: boolean;
+  /** a map of records: the struct its records are (for `bpfops events`) */
+  recordType?: string;
   /** a program version: what it was made from (dropped when the record would not fit) */
   spec?: ProgramSpecSummary;
   /** a link: its hook in full, for people (its pin name may be a hash of a long cgroup path) */
@@ -84,7 +86,7 @@ export class ProvenanceStore {
   record(pin: string, p: Provenance): void {
     const rel = relative(this.root, pin);
     const { key, long } = keyFor(rel);
-    const base = { m: p.manifest, r: p.revision, d: p.digest?.slice(0, 16), i: p.id, ...(p.keep ? { k: 1 } : {}), t: p.at ?? new Date().toISOString(), ...(long ? { p: rel } : {}) };
+    const base = { m: p.manifest, r: p.revision, d: p.digest?.slice(0, 16), i: p.id, ...(p.keep ? { k: 1 } : {}), ...(p.recordType ? { y: p.recordType } : {}), t: p.at ?? new Date().toISOString(), ...(long ? { p: rel } : {}) };
     // The spec and the hook only explain things to people: a record too long for them keeps the rest.
     const fits = (o: object) => Buffer.byteLength(JSON.stringify(o)) < VALUE_SIZE;
     const full = { ...base, ...(p.spec ? { s: p.spec } : {}), ...(p.hook ? { h: p.hook } : {}) };
@@ -120,8 +122,8 @@ function readRecords(m: MapHandle): Map<string, Provenance> {
     const key = decodeText(e.key);
     if (key === ROOT_KEY) continue;
     try {
-      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; s?: ProgramSpecSummary; h?: string };
-      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.s ? { spec: j.s } : {}), ...(j.h ? { hook: j.h } : {}) });
+      const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; y?: string; s?: ProgramSpecSummary; h?: string };
+      out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.y ? { recordType: j.y } : {}), ...(j.s ? { spec: j.s } : {}), ...(j.h ? { hook: j.h } : {}) });
     } catch {
       // A record this version cannot read: leave it out rather than fail the status.
     }

@@ -82,9 +82,9 @@ export class MapHandle extends KernelHandle {
   static fromFd(fd: number, name: string): MapHandle {
     return new MapHandle(new OwnedFd(fd, `map ${name}`), name);
   }
-  /** A new, unpinned map. */
-  static create(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string): MapHandle {
-    return MapHandle.fromFd(kernelCall(() => native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name)), name);
+  /** A new, unpinned map (a map-in-map takes a map of its inner definition as the template). */
+  static create(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string, inner?: MapHandle): MapHandle {
+    return MapHandle.fromFd(kernelCall(() => (inner ? native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name, inner.fd) : native.mapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags ?? 0, name))), name);
   }
   /** A new, unpinned map carrying its key and value types (raw BTF and the two type ids). */
   static createWithBtf(def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number }, name: string, btf: { btf: Buffer; keyTypeId: number; valueTypeId: number }): MapHandle {

@@ -4,7 +4,7 @@ import { native } from "./native.ts";
 import { fromNative, kernelCall } from "./errors.ts";
 import { MapHandle, ProgramHandle } from "./handles.ts";
 import { AttachType, ProgType, type AttachTypeName, type ProgTypeName } from "../../schemas/kernel-names.ts";
-import { encodeInteger } from "../core/validate.ts";
+import { encodeInteger } from "../core/bytes.ts";
 import type { BpfObject, NativeGlobal, NativeObjectMap, NativeObjectProgram } from "../../native/native.d.ts";
 
 export interface OpenOptions {

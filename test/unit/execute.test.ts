@@ -24,7 +24,12 @@ function fakePort(fail: Record<string, string> = {}) {
     if (fail[name] && detail.includes(fail[name])) throw Object.assign(new Error(`${name} failed`), { code: name === "updateLink" ? "Conflict" : "EIO" });
   };
   const port: KernelPort = {
-    createMap: (_d, _n, pin) => (call("createMap", pin), pins.set(pin, nextId++), undefined),
+    createMap: (_d, _n, pin, _t, beforePin) => {
+      const id = nextId++;
+      beforePin?.(id);
+      call("createMap", pin);
+      pins.set(pin, id);
+    },
     writeEntries: (pin, entries) => (call("writeEntries", `${pin} ${entries.map((e) => `${e.key}=${e.value}`).join(",")}`), 0),
     removeEntries: (pin, keys) => (call("removeEntries", `${pin} ${keys.join(",")}`), 0),
     copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0, snapshot: new Map() }),
@@ -131,6 +136,13 @@ describe("execute", () => {
       "rename /r/links/a/xdp@ns@eth0~new -> /r/links/a/xdp@ns@eth0",
       "unpin /r/programs/f/aaaa",
     ]);
+  });
+
+  it("a new map's provenance is recorded before its pin exists: a kill in between leaves no pin nobody owns", async () => {
+    const { port, log } = fakePort();
+    const create: PlanAction = { kind: "Map", op: "create", name: "m", source: "m.yaml", pin: `${R}/maps/m`, def, entries: [], overwrite: false, reason: "" };
+    await execute(plan(create), port, { objects });
+    expect(log.filter((l) => l.endsWith("/r/maps/m"))).toEqual(["record /r/maps/m", "createMap /r/maps/m"]);
   });
 
   describe("entries under entryPolicy exact", () => {
