@@ -59,8 +59,15 @@ const ObjectMapOverride = z
     maxEntries: z.int().min(1).max(1 << 28).optional(),
     /** pin the object's own map under the bpffs root so it survives upgrades */
     pin: z.boolean().optional(),
+    /**
+     * a pinned object map a new version declares differently (resized, retyped): keep (refuse,
+     * the default), recreate (start empty), migrate (copy what fits), as for Map manifests
+     */
+    onChange: z.enum(["keep", "recreate", "migrate"]).optional(),
+    /** with migrate: latest, or sum for u64 counters (what is counted during the switch is added) */
+    merge: z.enum(["latest", "sum"]).optional(),
   })
-  .refine((m) => !(m.bind && (m.maxEntries !== undefined || m.pin !== undefined)), "bind cannot be combined with maxEntries or pin");
+  .refine((m) => !(m.bind && (m.maxEntries !== undefined || m.pin !== undefined || m.onChange !== undefined || m.merge !== undefined)), "bind cannot be combined with maxEntries, pin, onChange or merge: the bound Map's own say");
 
 export const ProgramSpec = z.strictObject({
   /** .o used as is, or .bpf.c compiled by clang (cached by content digest) */

@@ -53,7 +53,7 @@ export interface DesiredProgram {
   /** .rodata values as hex, by variable */
   globals: Record<string, string>;
   /** object map name -> override; bound maps carry the bound Map's definition */
-  maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean }>;
+  maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean; onChange?: "keep" | "recreate" | "migrate"; merge?: "latest" | "sum" }>;
   /** the object maps this version pins under objmaps/ (derived from the object; not part of the digest) */
   pinnedMaps?: Record<string, MapDefinition>;
   /** sha256 over everything above that changes the loaded program; 64 hex */
@@ -234,7 +234,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
     for (const m of facts.summary.maps) {
       const ov = mapsOut[m.name];
       if (m.internal || ov?.bind || ov?.pin === false || !(ov?.pin || m.pinned)) continue;
-      pinnedMaps[m.name] = { type: mapTypeName(m.type), keySize: m.keySize, valueSize: m.valueSize, maxEntries: ov?.maxEntries ?? m.maxEntries, flags: 0 };
+      pinnedMaps[m.name] = { type: mapTypeName(m.type), keySize: m.keySize, valueSize: m.valueSize, maxEntries: ov?.maxEntries ?? m.maxEntries, flags: m.flags };
     }
     programs.push({ name, source: p.file, objectPath: facts.path, ...base, pinnedMaps, digest: sha256(canonicalJson(base)) });
   }

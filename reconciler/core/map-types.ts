@@ -64,8 +64,8 @@ export const MAP_TYPE_RULES = {
   bloom_filter: { keySize: 0, flags: [...ACCESS], entries: "pushed" },
   hash_of_maps: { valueSizes: [4], flags: ["no_prealloc", ...ACCESS], entries: "maps" },
   array_of_maps: { keySize: 4, valueSizes: [4], flags: [...ACCESS], entries: "maps" },
-  devmap: { keySize: 4, valueSizes: [4, 8], flags: ["rdonly_prog", "numa_node"], entries: "interfaces" },
-  devmap_hash: { keySize: 4, valueSizes: [4, 8], flags: ["rdonly_prog", "numa_node"], entries: "interfaces" },
+  devmap: { keySize: 4, valueSizes: [4, 8], flags: ["rdonly", "wronly", "numa_node"], entries: "interfaces" },
+  devmap_hash: { keySize: 4, valueSizes: [4, 8], flags: ["rdonly", "wronly", "numa_node"], entries: "interfaces" },
   cpumap: { keySize: 4, valueSizes: [4, 8], flags: ["numa_node"], entries: "keyed-cpu" },
   xskmap: { keySize: 4, valueSizes: [4], flags: ["numa_node"], entries: "none" },
   sockmap: { keySize: 4, valueSizes: [4, 8], flags: ["numa_node"], entries: "none" },
@@ -106,6 +106,11 @@ export function checkMapDefinition(d: { type: string; keySize: number; valueSize
   }
   for (const f of rule.requiredFlags ?? []) if (!(d.flags & MAP_FLAGS[f])) out.push({ field: "flags", message: `a ${d.type} map needs the ${f} flag (flags: [${f}])` });
   return out;
+}
+
+/** Flags the kernel sets itself at creation (a devmap of bare ifindexes is read-only to programs). */
+export function kernelAddedFlags(type: string, valueSize: number): number {
+  return (type === "devmap" || type === "devmap_hash") && valueSize === 4 ? MAP_FLAGS.rdonly_prog : 0;
 }
 
 export function entryKind(type: string): EntryKind {

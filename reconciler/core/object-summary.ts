@@ -3,7 +3,7 @@
 
 export interface ObjectSummary {
   programs: Array<{ name: string; section: string; type: number; expectedAttachType: number }>;
-  maps: Array<{ name: string; type: number; keySize: number; valueSize: number; maxEntries: number; internal: boolean; pinned: boolean }>;
+  maps: Array<{ name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; pinned: boolean }>;
   /** `const volatile` variables of .rodata */
   rodata: Array<{ name: string; offset: number; size: number }>;
 }

@@ -7,7 +7,7 @@ import type { DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinit
 import { describeProgramChange, summarizeProgram } from "./desired.ts";
 import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
-import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, swapStrategy, type ConcreteHook } from "./layout.ts";
+import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, PIN_SUFFIX, swapStrategy, type ConcreteHook } from "./layout.ts";
 import type { MapTypes } from "./validate.ts";
 import { entryKind } from "./map-types.ts";
 import { REF } from "./validate-maps.ts";
@@ -77,6 +77,8 @@ export type ProgramAction = Base & { kind: "Program"; pin: string; digest: strin
         spec: DesiredProgram;
         /** Map manifest name -> the pin the load binds (a replaced map's "~next" pin) */
         mapPins: Record<string, string>;
+        /** object map -> the pin of its replacement the load reuses (onChange recreate or migrate) */
+        objectMapPins?: Record<string, string>;
         /** a stale version pinned at the same path is replaced (bound to old maps, or not the program bpfops pinned) */
         replacesPin: boolean;
         fromDigests: string[];
@@ -300,10 +302,33 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
     const resized = Object.entries(d.pinnedMaps ?? {})
       .map(([map, def]) => ({ map, def, have: observed.objectMaps.find((x) => x.program === d.name && x.map === map) }))
       .find((x) => x.have && defDiff(x.have.def, x.def).length);
-    if (resized?.have) {
+    const onChange = resized ? (d.maps[resized.map]?.onChange ?? "keep") : "keep";
+    if (resized?.have && onChange === "keep") {
       current.set(d.name, { pin, id: same?.id ?? null });
-      out.push({ ...base, op: "conflict", map: resized.map, from: resized.have.def, to: resized.def, reason: `its pinned map ${resized.map} (${resized.have.pin}) is ${describeDef(resized.have.def)}, this version declares ${describeDef(resized.def)} (${defDiff(resized.have.def, resized.def).join(", ")}): a pinned object map keeps its contents, so bpfops refuses; remove the pin to start it empty` });
+      out.push({ ...base, op: "conflict", map: resized.map, from: resized.have.def, to: resized.def, reason: `its pinned map ${resized.map} (${resized.have.pin}) is ${describeDef(resized.have.def)}, this version declares ${describeDef(resized.def)} (${defDiff(resized.have.def, resized.def).join(", ")}) and onChange is keep: a pinned object map keeps its contents, so bpfops refuses (onChange: recreate or migrate under maps.${resized.map} says otherwise)` });
       continue;
+    }
+    // A resized pinned object map under recreate or migrate: a new map beside it, which the new
+    // version loads with and which takes the pin when the hooks move, as a Map manifest's does.
+    const objectMapPins: Record<string, string> = {};
+    if (resized?.have) {
+      const diff = defDiff(resized.have.def, resized.def).join(", ");
+      const merge = d.maps[resized.map]?.merge ?? "latest";
+      out.push({
+        kind: "Map",
+        name: `${d.name}/${resized.map}`,
+        source: d.source,
+        pin: resized.have.pin,
+        op: onChange === "recreate" ? "recreate" : "migrate",
+        def: resized.def,
+        fromDef: resized.have.def,
+        mapId: resized.have.id,
+        entries: [],
+        overwrite: false,
+        ...(onChange === "migrate" ? { merge } : {}),
+        reason: onChange === "recreate" ? `object map definition changed (${diff}); onChange recreate starts it empty` : `object map definition changed (${diff}); onChange migrate copies the entries that fit${merge === "sum" ? ", summing what is counted meanwhile" : ""}`,
+      });
+      objectMapPins[resized.map] = resized.have.pin + PIN_SUFFIX.next;
     }
     const stale = same ? whyStale(d, same, observed, replacedMaps) : null;
     if (same && !stale) {
@@ -325,7 +350,7 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
         ? `changed: ${changes.length ? changes.join("; ") : `${fromDigests.join(",")} -> ${short(d.digest)}`} (object ${d.objectPath})`
         : `new program ${d.program} from ${d.objectPath}`;
     const pins = Object.entries(d.maps).filter(([m, o]) => o.pin && !observed.objectMaps.some((x) => x.program === d.name && x.map === m)).map(([m]) => m);
-    out.push({ ...base, op: "load", spec: d, mapPins, replacesPin: !!same, fromDigests, reason: pins.length ? `${reason}; pins its map${pins.length > 1 ? "s" : ""} ${pins.join(", ")} under objmaps/${d.name}` : reason });
+    out.push({ ...base, op: "load", spec: d, mapPins, ...(Object.keys(objectMapPins).length ? { objectMapPins } : {}), replacesPin: !!same, fromDigests, reason: pins.length ? `${reason}; pins its map${pins.length > 1 ? "s" : ""} ${pins.join(", ")} under objmaps/${d.name}` : reason });
   }
   return current;
 }

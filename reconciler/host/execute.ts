@@ -111,7 +111,8 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
       name: `create ${next}`,
       run() {
         k.unpin(next); // a leftover of a killed run
-        k.createMap(a.def, a.name, next, a.types);
+        // The replacement has the types git says, or else the ones the kernel knows for the old map.
+        k.createMap(a.def, a.name, next, a.types ?? k.typesOf(a.pin));
         const copied = a.op === "migrate" ? k.copyEntries(a.pin, next) : null;
         // recreate starts empty; migrate keeps what it copied unless git owns the values.
         k.writeEntries(next, a.entries, a.op === "recreate" || a.overwrite || !!a.exact, entriesProgress(a, o));

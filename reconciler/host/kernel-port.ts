@@ -13,6 +13,7 @@ import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
 import { attachToHook, carryOver, newMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 import type { MapTypes } from "../core/validate.ts";
+import { kernelMapTypes } from "./map-reader.ts";
 
 /** A kernel object kept alive by the undo record that holds it. */
 export interface Held {
@@ -29,6 +30,8 @@ export interface KernelPort {
   createMap(def: MapDefinition, name: string, pin: string, types?: MapTypes, beforePin?: (id: number) => void): void;
   /** Writes initial entries (overwrite: git's values over what is there); onEntries reports a long write. */
   writeEntries(pin: string, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void): number;
+  /** The key and value types the kernel's BTF gives the map pinned at pin (a replacement keeps them). */
+  typesOf(pin: string): MapTypes | undefined;
   /** Removes entries by hex key (reset to zero in arrays); keys already gone are skipped. */
   removeEntries(pin: string, keys: string[]): number;
   /** Copies what fits from one pinned map into another; the snapshot is what was read (hex key -> value). */
@@ -115,6 +118,10 @@ export function realKernelPort(root: string): KernelPort {
       }
     },
     writeEntries: (pin, entries, overwrite, onEntries) => (entries.length ? withMap(pin, (m) => writeInitialEntries(m, entries, overwrite, onEntries, (name) => layout.map(root, name))) : 0),
+    typesOf: (pin) => {
+      const t = withMap(pin, kernelMapTypes);
+      return t.key || t.value ? t : undefined;
+    },
     removeEntries: (pin, keys) => (keys.length ? withMap(pin, (m) => removeEntries(m, keys)) : 0),
     copyEntries: (fromPin, toPin) => withMaps(fromPin, toPin, copyEntries),
     waitForReplacedPrograms,
@@ -122,7 +129,7 @@ export function realKernelPort(root: string): KernelPort {
     async loadProgram(action, bytes, pin) {
       ensureBpffsDir(layout.objectMapsDir(root, action.name));
       ensureBpffsDir(dirname(pin));
-      await loadProgramVersion(root, action.spec, bytes, action.mapPins, pin);
+      await loadProgramVersion(root, action.spec, bytes, action.mapPins, pin, action.objectMapPins);
     },
     holdPin(pin) {
       // What the pin holds decides the handle (openPin asks the kernel), not where the pin sits.

@@ -17,7 +17,7 @@ import type { MapTypes } from "../core/validate.ts";
 /**
  * A new map of this definition, not pinned yet. With types, the map carries them as BTF (dumps
  * show fields by name) where the kernel takes them; a map type whose BTF check refuses them (an
- * LPM trie key that is not a struct) is made without: the types are for reading the map, never a
+ * LPM trie key that is not a struct, a devmap) is made without: the types are for reading the map, never a
  * reason not to have it.
  */
 export function newMap(def: MapDefinition, name: string, types?: MapTypes): MapHandle {
@@ -33,8 +33,9 @@ export function newMap(def: MapDefinition, name: string, types?: MapTypes): MapH
   if (types && (types.key || types.value)) {
     try {
       return MapHandle.createWithBtf(d, name, mapBtf(types, def.keySize, def.valueSize));
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EINVAL") throw e;
+    } catch {
+      // (EINVAL, ENOTSUPP for a devmap...) whatever stops it, a map without BTF is made below,
+      // and a failure that is not about BTF fails there too.
     }
   }
   return MapHandle.create(d, name);
@@ -157,8 +158,8 @@ export function carryOver(from: MapHandle, to: MapHandle, snapshot: Map<string, 
 }
 
 /** Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under objmaps/. */
-export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string): Promise<void> {
-  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]! });
+export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string, objectMapPins: Record<string, string> = {}): Promise<void> {
+  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]!, objectMapPin: (map) => objectMapPins[map] });
   for (const m of loaded.maps.values()) m.close();
   pinOrClose(loaded.program, pin).close();
 }

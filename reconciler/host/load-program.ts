@@ -21,7 +21,14 @@ export interface LoadedProgram {
 export async function loadDesiredProgram(
   d: DesiredProgram,
   bytes: Buffer,
-  opts: { root: string; mode: "verify" | "apply"; /** where a bound Map is pinned, when not at maps/<name> (a replacement being prepared) */ mapPin?: (name: string) => string },
+  opts: {
+    root: string;
+    mode: "verify" | "apply";
+    /** where a bound Map is pinned, when not at maps/<name> (a replacement being prepared) */
+    mapPin?: (name: string) => string;
+    /** an object map's replacement to reuse instead of its pin (onChange recreate or migrate) */
+    objectMapPin?: (map: string) => string | undefined;
+  },
 ): Promise<LoadedProgram> {
   const bound: MapHandle[] = [];
   const objName = posix.basename(d.objectPath).replace(/\.(bpf\.c|o)$/, "");
@@ -56,6 +63,14 @@ export async function loadDesiredProgram(
             if (ov.bindDef) o.setMaxEntries(m.name, ov.bindDef.maxEntries);
             o.setMapPinPath(m.name, null);
           }
+          continue;
+        }
+        const replacement = opts.mode === "apply" ? opts.objectMapPin?.(m.name) : undefined;
+        if (replacement) {
+          const h = openPinnedMap(replacement);
+          bound.push(h);
+          o.setMapPinPath(m.name, null);
+          o.reuseMap(m.name, h);
           continue;
         }
         const pinned = opts.mode === "apply" && (ov?.pin === true || (ov?.pin !== false && m.pinPath !== null));

@@ -16,7 +16,7 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "../kernel/attach.ts";
 import { isUnwrittenArrayValue } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
-import { entryKind } from "../core/map-types.ts";
+import { entryKind, kernelAddedFlags } from "../core/map-types.ts";
 import type { MapHandle } from "../kernel/handles.ts";
 
 /** Whether a named network namespace exists (the hooks name them as `ip netns` does). */
@@ -75,12 +75,12 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
         for (const e of m.entries()) if (!isUnwrittenArrayValue(typeName, e.value)) entries.set(e.key.toString("hex"), e.value.toString("hex"));
       } else {
         for (const e of want?.entries ?? []) {
-          if (e.key.length / 2 !== m.keySize || m.perCpu) continue;
+          if (e.key.length / 2 !== m.keySize) continue;
           const v = m.lookup(Buffer.from(e.key, "hex"));
           entries.set(e.key, !v || isUnwrittenArrayValue(mapTypeName(i.type), v) ? null : sameOnEveryCpu(m, v).toString("hex"));
         }
       }
-      const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), ...(prov.recordType ? { recordType: prov.recordType } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags }, entries };
+      const om: ObservedMap = { name, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), ...(prov.keep ? { keep: true } : {}), ...(prov.recordType ? { recordType: prov.recordType } : {}), def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags & ~kernelAddedFlags(mapTypeName(i.type), i.valueSize) }, entries };
       if (om.def.type === "prog_array") {
         // Looking a prog_array slot up from user space returns the program's id.
         om.slots = Array.from({ length: i.maxEntries }, (_, s) => m.lookup(u32Key(s))?.readUInt32LE(0) ?? 0);
@@ -123,7 +123,7 @@ function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
       const m = openIfPresent(() => openPinnedMap(pin));
       if (!m) continue;
       const i = m.info();
-      out.push({ program, map, pin, id: m.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags } });
+      out.push({ program, map, pin, id: m.id, def: { type: mapTypeName(i.type), keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries, flags: i.flags & ~kernelAddedFlags(mapTypeName(i.type), i.valueSize) } });
       m.close();
     }
   }

@@ -9,7 +9,7 @@ export function inspectObject(bytes: Buffer, name: string): ObjectSummary {
   try {
     return {
       programs: o.programs().map((p) => ({ name: p.name, section: p.section, type: p.type, expectedAttachType: p.expectedAttachType })),
-      maps: o.maps().map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, internal: m.internal, pinned: m.pinPath !== null })),
+      maps: o.maps().map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, internal: m.internal, pinned: m.pinPath !== null })),
       rodata: o.globals(".rodata"),
     };
   } finally {

@@ -1,7 +1,9 @@
 // Map contents as declared state, on the real kernel: an allow policy under entryPolicy exact,
 // where removing a grant from git closes it at the next reconcile while the flows that keep their
 // grants lose no packet; batch writes and removals of large entry sets.
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { layout } from "../../reconciler/core/layout.ts";
@@ -149,3 +151,133 @@ describe("typed entries", () => {
     expect(r.stderr).toMatch(/m\.yaml:\d+:\d+: Map\/allow spec\.entries\[0\]\.key\.dport: 70000 does not fit __be16 \[EntrySize\]/);
   });
 });
+
+describe("pinned object maps follow onChange", () => {
+  /** The tcx counter with its own per-CPU counts map pinned (4 slots, or 8), on lab.dst. */
+  const counter = (lab: Lab, slots: number, onChange?: string) => ({
+    "m.yaml": `${HDR}kind: Program\nmetadata: { name: counter }\nspec: { object: objs/tcx_counter.o, program: tcx_counter, maps: { tcx_counts: { pin: true, maxEntries: ${slots}${onChange ? `, onChange: ${onChange}, merge: sum` : ""} } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: counter }\nspec: { program: counter, hook: { type: tcx, netns: ${lab.dst.netns}, interfaces: [dst0], direction: ingress } }\n`,
+  });
+  const counted = (root: string) => {
+    const e = dump(root, "counter/tcx_counts").find((x) => x.key === 1)!.value as { packets: number };
+    return e.packets;
+  };
+
+  it.for([
+    ["migrate", "keeps its entries, and what is counted during the switch", (before: number, after: number, sent: number) => expect(after).toBe(before + sent)],
+    ["recreate", "starts empty", (_before: number, after: number, sent: number) => expect(after).toBeLessThanOrEqual(sent)],
+  ] as const)("onChange %s: a resized pinned object map %s", async ([onChange, , check], ctx) => {
+    needs(ctx, "tcxLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(counter(lab, 4));
+    await applyRepo(dir, root);
+    const flows = [{ name: "udp", dport: 7200, payload: Buffer.from("count me") }];
+    const first = await runTraffic(lab, { flows, pps: 20_000, count: 4_000 });
+    const before = counted(root);
+    expect(before).toBeGreaterThanOrEqual(first.sent.udp!);
+    writeRepo(dir, counter(lab, 8, onChange));
+    const plan = await planRepo(dir, root);
+    expect(plan.actions.find((a) => a.kind === "Map" && a.name === "counter/tcx_counts")).toMatchObject({ op: onChange, from: "percpu_array 4/16 x4", to: "percpu_array 4/16 x8" });
+    const during = await runTraffic(lab, { flows, pps: 50_000, count: 50_000, during: async () => void (await applyRepo(dir, root)) });
+    const m = closeAtEnd(openPinnedMap(`${root}/objmaps/counter/tcx_counts`));
+    expect(m.info().maxEntries).toBe(8);
+    check(before, counted(root), during.sent.udp!);
+    expect((await planRepo(dir, root)).changes).toBe(false);
+  });
+});
+
+describe("more map types", () => {
+  it("a map-in-map holds the Map its entry names; a queue holds its values in order; a per-CPU entry is every CPU's", async (ctx) => {
+    needs(ctx);
+    const root = tempPinRoot();
+    const dir = tempRepo({
+      "m.yaml": `${HDR}kind: Map\nmetadata: { name: inner-a }\nspec: { type: array, keySize: 4, valueSize: 4, maxEntries: 2, entries: [{ key: 0, value: 7 }] }\n---
+${HDR}kind: Map\nmetadata: { name: outer }\nspec: { type: hash_of_maps, keySize: 4, valueSize: 4, maxEntries: 4, innerMap: { type: array, keySize: 4, valueSize: 4, maxEntries: 2 }, entries: [{ key: 1, value: { map: inner-a } }] }\n---
+${HDR}kind: Map\nmetadata: { name: jobs }\nspec: { type: queue, keySize: 0, valueSize: 4, maxEntries: 8, entries: [{ value: 10 }, { value: 20 }, { value: 30 }] }\n---
+${HDR}kind: Map\nmetadata: { name: per-cpu }\nspec: { type: percpu_array, keySize: 4, valueSize: 8, maxEntries: 2, entries: [{ key: 1, value: 5 }] }\n`,
+    });
+    await applyRepo(dir, root);
+    const outer = closeAtEnd(openPinnedMap(`${root}/maps/outer`));
+    const inner = closeAtEnd(openPinnedMap(`${root}/maps/inner-a`));
+    expect(outer.lookup(Buffer.from("01000000", "hex"))!.readUInt32LE(0)).toBe(inner.id);
+    const jobs = closeAtEnd(openPinnedMap(`${root}/maps/jobs`));
+    // bpftool dequeues: the values in the order they were pushed.
+    expect(jobs.lookup(Buffer.alloc(0))!.readUInt32LE(0)).toBe(10);
+    const dequeue = () => (JSON.parse(execFileSync("bpftool", ["-j", "map", "dequeue", "pinned", `${root}/maps/jobs`], { encoding: "utf8" })) as { value: string[] }).value.map((x) => Number(x)).reduce((n, b, i) => n + b * 256 ** i, 0);
+    expect([dequeue(), dequeue(), dequeue()]).toEqual([10, 20, 30]);
+    const perCpu = closeAtEnd(openPinnedMap(`${root}/maps/per-cpu`));
+    expect(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).map((b) => b.readBigUInt64LE(0))).toEqual(Array(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).length).fill(5n));
+    // In place: a second reconcile changes nothing (the queue is not refilled, the outer map still holds inner-a).
+    const again = await planRepo(dir, root);
+    expect(again.actions.filter((x) => x.op !== "unchanged").map((x) => `${x.op} ${x.kind}/${x.name}: ${x.reason}`)).toEqual([]);
+  });
+
+  it("an exact change that replaces most of a large map is a new map the program switches to, under traffic", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const [a, b] = lab.src.extraAddrs as [string, string];
+    // 2,000 prefixes of 198.18.0.0/15, plus the lab's first extra source; then 2,000 others plus the second.
+    const prefixes = (base: number, addr: string) => [...Array.from({ length: 2000 }, (_, i) => `198.${18 + ((base + i) >> 16)}.${((base + i) >> 8) & 255}.${(base + i) & 255}/32`), `${addr}/32`];
+    const dir = tempRepo(blocklist(lab, []));
+    const withFile = (list: string[]) => {
+      writeRepo(dir, { "m.yaml": blocklist(lab, [])["m.yaml"]!.replace(/  entries:\n/, "  entriesFile: blocked.jsonl\n") });
+      writeFileSync(join(dir, "blocked.jsonl"), list.map((p) => JSON.stringify({ key: p, value: 1 })).join("\n") + "\n");
+    };
+    withFile(prefixes(0, a));
+    await applyRepo(dir, root);
+    const before = closeAtEnd(openPinnedMap(`${root}/maps/blocklist`)).id;
+    withFile(prefixes(10_000, b));
+    const plan = await planRepo(dir, root);
+    // (the program's version is the same, bound to the new map: reloaded in place, nothing to prune)
+    expect(plan.actions.filter((x) => x.op !== "unchanged").map((x) => `${x.op} ${x.kind}/${x.name}`)).toEqual(["recreate Map/blocklist", "load Program/blocklist", "swap Attachment/blocklist"]);
+    const flows = [
+      { name: "good", dport: 7300, payload: Buffer.from("ok") },
+      { name: "a", dport: 7301, payload: Buffer.from("from a"), source: a },
+    ];
+    const during = await runTraffic(lab, { flows, pps: 30_000, count: 30_000, during: async () => void (await applyRepo(dir, root)) });
+    expect(during.received.good).toBe(during.sent.good); // never a moment without a filter, nor a wrong one for good
+    const m = closeAtEnd(openPinnedMap(`${root}/maps/blocklist`));
+    expect(m.id).not.toBe(before);
+    expect(m.entries().length).toBe(2001);
+    const after = await runTraffic(lab, { flows: [...flows, { name: "b", dport: 7302, payload: Buffer.from("from b"), source: b }], pps: 20_000, count: 6_000 });
+    expect([after.received.good, after.received.a, after.received.b]).toEqual([after.sent.good, after.sent.a, 0]);
+  });
+});
+
+describe("devmap", () => {
+  /** A devmap whose slot 0 names an interface of the lab's receiving namespace, by name, and the redirect program using it. */
+  const redirect = (lab: Lab, target: string) => ({
+    "m.yaml": `${HDR}kind: Map\nmetadata: { name: tx-ports }\nspec:\n  type: devmap\n  keySize: 4\n  valueSize: 4\n  maxEntries: 4\n  entries:\n    - { key: 0, value: { interface: ${target}, netns: ${lab.dst.netns} } }\n---
+${HDR}kind: Program\nmetadata: { name: redirect }\nspec: { object: objs/t_redirect.o, program: redirect_ipv4, maps: { tx_ports: { bind: tx-ports } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: redirect }\nspec: { program: redirect, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n`,
+  });
+
+  it("an entry naming an interface in a named netns holds its ifindex there; one that does not exist blocks the map until it does", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(redirect(lab, "fwda"));
+    const blocked = await planRepo(dir, root);
+    expect(blocked.actions.find((a) => a.kind === "Map" && a.name === "tx-ports")).toMatchObject({ op: "blocked", reason: expect.stringContaining(`interface fwda in netns ${lab.dst.netns} does not exist`) });
+    await expect(applyRepo(dir, root)).rejects.toMatchObject({ code: "Blocked" });
+
+    // The interface appears (in that namespace only): the next reconcile resolves it there.
+    execFileSync("ip", ["-n", lab.dst.netns, "link", "add", "fwda", "type", "veth", "peer", "name", "fwdb"]);
+    execFileSync("ip", ["-n", lab.dst.netns, "link", "set", "fwda", "up"]);
+    await applyRepo(dir, root);
+    const ifindex = Number(JSON.parse(execFileSync("ip", ["-n", lab.dst.netns, "-j", "link", "show", "fwda"], { encoding: "utf8" }))[0].ifindex);
+    // (A devmap takes no BTF: its entries show as bytes.)
+    const le = Buffer.alloc(4);
+    le.writeUInt32LE(ifindex);
+    expect(dump(root, "tx-ports")).toEqual([{ key: "hex:00000000", value: `hex:${le.toString("hex")}` }]);
+    expect((await planRepo(dir, root)).actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}: ${a.reason}`)).toEqual([]);
+  });
+});
+
+function dump(root: string, map: string): Array<{ key: unknown; value: unknown }> {
+  const r = bpfops(["map", "dump", map, "--bpffs", root, "--output", "json", "--sum"]);
+  expect(r.status, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { entries: Array<{ key: unknown; value: unknown }> }).entries;
+}

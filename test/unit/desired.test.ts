@@ -12,7 +12,7 @@ const facts: Extract<ObjectFacts, { ok: true }> = {
   digest: "d".repeat(64),
   summary: {
     programs: [{ name: "f", section: "xdp", type: 6, expectedAttachType: 0 }],
-    maps: [{ name: "rules", type: 2, keySize: 4, valueSize: 8, maxEntries: 4, internal: false, pinned: true }],
+    maps: [{ name: "rules", type: 2, keySize: 4, valueSize: 8, maxEntries: 4, flags: 0, internal: false, pinned: true }],
     rodata: [{ name: "version", offset: 0, size: 4 }],
   },
 };

@@ -31,6 +31,7 @@ function fakePort(fail: Record<string, string> = {}) {
       pins.set(pin, id);
     },
     writeEntries: (pin, entries) => (call("writeEntries", `${pin} ${entries.map((e) => `${e.key}=${e.value}`).join(",")}`), 0),
+    typesOf: () => undefined,
     removeEntries: (pin, keys) => (call("removeEntries", `${pin} ${keys.join(",")}`), 0),
     copyEntries: (a, b) => (call("copyEntries", `${a} ${b}`), { copied: 0, dropped: 0, snapshot: new Map() }),
     carryOver: (a, b) => (call("carryOver", `${a} ${b}`), 0),

@@ -91,6 +91,12 @@ describe("plan", () => {
       observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], objectMaps: [{ program: "f", map: "stats", pin: "/r/objmaps/f/stats", id: 3, def: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } }] }),
       ["conflict Program/f", "prune Program/f"],
     ],
+    ...(["recreate", "migrate"] as const).map((onChange): [string, DesiredState, ObservedState, string[]] => [
+      `a resized pinned object map under onChange ${onChange}: a new map beside it, loaded with, switched when the hooks move`,
+      desired({ programs: [{ ...prog("f", D("b")), maps: { stats: { pin: true, maxEntries: 64, onChange } }, pinnedMaps: { stats: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 64, flags: 0 } } }] }),
+      observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], objectMaps: [{ program: "f", map: "stats", pin: "/r/objmaps/f/stats", id: 3, def: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } }] }),
+      [`${onChange} Map/f/stats`, "load Program/f", "prune Program/f"],
+    ]),
     [
       "a pinned object map declared as it is pinned is no conflict",
       desired({ programs: [{ ...prog("f", D("b")), pinnedMaps: { stats: { type: "hash", keySize: 4, valueSize: 8, maxEntries: 16, flags: 0 } } }] }),
