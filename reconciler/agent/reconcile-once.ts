@@ -4,7 +4,7 @@
 // Each step has typed input and output and is timed; the whole run is cancellable with an
 // AbortSignal (up to the commit, which is finished or rolled back, never left half done).
 import { relative, resolve } from "node:path";
-import { directoryTree, gitTopLevel, gitTree, type RepoTree } from "../sources/repo-tree.ts";
+import { directoryTree, gitTopLevel, gitTree, type GitAccess, type RepoTree } from "../sources/repo-tree.ts";
 import { buildRevision, type Build } from "./build.ts";
 import { observeState } from "../host/observe-state.ts";
 import { recoverInterrupted } from "../host/recover.ts";
@@ -21,7 +21,9 @@ import { describeHook } from "../core/layout.ts";
 import type { OnProgress } from "../core/progress.ts";
 
 /** Where a revision comes from: a directory (objects may live anywhere in its git work tree) or a git ref. */
-export type RevisionSource = { kind: "directory"; path: string } | { kind: "git"; repo: string; ref: string; path?: string };
+export type RevisionSource =
+  | { kind: "directory"; path: string }
+  | { kind: "git"; repo: string; ref: string; path?: string; /** this commit of ref (the agent's pinned revision) */ commit?: string; auth?: GitAccess["auth"] };
 
 export interface ReconcileOnceOptions {
   mode: "dry-run" | "apply";
@@ -91,7 +93,7 @@ export async function fetchRevision(source: RevisionSource, cacheDir: string): P
   let tree: RepoTree;
   let manifestDir: string;
   if (source.kind === "git") {
-    tree = await gitTree(source.repo, source.ref, `${cacheDir}/git`);
+    tree = await gitTree(source.repo, source.ref, `${cacheDir}/git`, { ...(source.commit ? { commit: source.commit } : {}), ...(source.auth ? { auth: source.auth } : {}) });
     manifestDir = source.path ?? ".";
   } else {
     const dir = resolve(source.path);

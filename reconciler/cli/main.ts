@@ -116,6 +116,33 @@ program
     }
   });
 
+program
+  .command("agent")
+  .description("follow a git repository (or watch a directory) and keep this host's kernel at its last good revision")
+  .option("--repo <url|path>", "git repository: an http(s) URL or a local path")
+  .option("--ref <branch>", "the branch (or tag) to follow", "main")
+  .option("--path <dir>", "the manifests directory inside the repository")
+  .option("--dir <dir>", "development: watch this directory and apply on save (instead of --repo)")
+  .option("--interval <duration>", "how often to read the ref's head (ls-refs; nothing is fetched unless it moved)", "30s")
+  .option("--drift-interval <duration>", "how often to re-read what it owns and put back what changed (default: --interval)")
+  .option("--labels <k=v,...>", "this host's labels, for host selectors")
+  .option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+  .option("--cache <dir>", "cache for fetched repositories and compiled objects")
+  .option("--listen <host:port>", "status (GET /status), metrics (GET /metrics) and webhook (POST /webhook) endpoint", "127.0.0.1:9464")
+  .option("--webhook-secret-file <file>", "the HMAC secret of webhook requests (GitHub X-Hub-Signature-256, Gitea X-Gitea-Signature)")
+  .option("--auth-file <file>", "credentials for an http(s) repository: user:password, or a token (never on the command line)")
+  .option("--allow-unsigned", "follow a remote repository without verifying commit signatures")
+  .option("--verify-commits <keyring>", "apply only head commits signed by one of these keys")
+  .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+  .addHelpText(
+    "after",
+    "\nExit codes: 0 after SIGTERM or SIGINT (the programs keep running), 2 on bad options.\n\nExamples:\n  bpfops agent --repo /srv/ebpf.git --ref main --path hosts/edge --interval 5s\n  bpfops agent --repo https://git.example/ebpf.git --ref main --allow-unsigned --auth-file /etc/bpfops/token --webhook-secret-file /etc/bpfops/hook\n  bpfops agent --dir ./manifests     # apply on save while developing",
+  )
+  .action(async (opts) => {
+    const { runAgent } = await import("./agent.ts");
+    process.exitCode = await runAgent(opts);
+  });
+
 const mapCommand = program.command("map").description("read a map bpfops pinned, decoded by its BTF: a Map manifest's name, PROGRAM/MAP, or a pin path");
 mapCommand
   .command("get")

@@ -3,15 +3,22 @@
 import { resolve } from "node:path";
 import { readStatus } from "../host/status.ts";
 import { enableRunTimeStats } from "../kernel/observe.ts";
+import { recordedAgentStatus } from "../agent/agent.ts";
 
 export function runStatus(opts: { bpffs: string; output: "text" | "json"; check?: boolean; statsOn?: boolean }): number {
   const root = resolve(opts.bpffs);
   const entries = readStatus(root, { statsOn: !!opts.statsOn });
   const notEnforcing = entries.filter((e) => e.enforcing === false);
   const code = opts.check && notEnforcing.length ? 2 : 0;
+  // The agent's last word, as it left it in the kernel (with or without an agent running).
+  const agent = recordedAgentStatus(root);
   if (opts.output === "json") {
-    console.log(JSON.stringify({ apiVersion: "bpfops.dev/v1alpha1", kind: "Status", bpffsRoot: root, objects: entries }, null, 2));
+    console.log(JSON.stringify({ apiVersion: "bpfops.dev/v1alpha1", kind: "Status", bpffsRoot: root, ...(agent ? { agent } : {}), objects: entries }, null, 2));
     return code;
+  }
+  if (agent) {
+    console.log(`agent: ${agent.ready ? "Ready" : "NOT READY"} (${agent.reason}) ${agent.message}`);
+    console.log(`  last applied ${agent.lastAppliedRevision ?? "-"}, last attempted ${agent.lastAttemptedRevision ?? "-"}, at ${agent.at}${agent.unsigned ? ", following an unsigned remote" : ""}${agent.suspended ? ", SUSPENDED" : ""}`);
   }
   if (entries.length === 0) {
     console.log(`nothing applied under ${root}`);

@@ -100,7 +100,7 @@ export class ProvenanceStore {
   removeIfEmpty(): boolean {
     const m = this.open(false);
     if (!m) return false;
-    const left = [...m.keys()].filter((k) => decodeText(k) !== ROOT_KEY).length;
+    const left = [...m.keys()].filter((k) => decodeText(k) !== ROOT_KEY && !decodeText(k).startsWith(NOTE_PREFIX)).length;
     if (left) return false;
     this.close();
     unpin(statePin(this.root));
@@ -120,7 +120,7 @@ function readRecords(m: MapHandle): Map<string, Provenance> {
   const out = new Map<string, Provenance>();
   for (const e of m.entries()) {
     const key = decodeText(e.key);
-    if (key === ROOT_KEY) continue;
+    if (key === ROOT_KEY || key.startsWith(NOTE_PREFIX)) continue;
     try {
       const j = JSON.parse(decodeText(e.value)) as { m?: string; r?: string; d?: string; i?: number; t?: string; p?: string; k?: number; y?: string; s?: ProgramSpecSummary; h?: string };
       out.set(j.p ?? key, { ...(j.m ? { manifest: j.m } : {}), ...(j.r ? { revision: j.r } : {}), ...(j.d ? { digest: j.d } : {}), ...(j.i ? { id: j.i } : {}), ...(j.t ? { at: j.t } : {}), ...(j.k ? { keep: true } : {}), ...(j.y ? { recordType: j.y } : {}), ...(j.s ? { spec: j.s } : {}), ...(j.h ? { hook: j.h } : {}) });
@@ -129,6 +129,35 @@ function readRecords(m: MapHandle): Map<string, Provenance> {
     }
   }
   return out;
+}
+
+/**
+ * Notes beside the provenance records: small JSON documents that are not about a pin (the agent's
+ * status and its history of applied revisions), kept in the kernel so that they outlive the agent
+ * and `bpfops status` reads them without it. Keys start with "@", which no pin path does.
+ */
+const NOTE_PREFIX = "@";
+
+export function writeNote(root: string, name: string, note: object): void {
+  const m = openState(root, true)!;
+  try {
+    m.update(textKey(`${NOTE_PREFIX}${name}`), value(JSON.stringify(note)));
+  } finally {
+    m.close();
+  }
+}
+
+export function readNote<T>(root: string, name: string): T | null {
+  const m = openState(root, false);
+  if (!m) return null;
+  try {
+    const v = m.lookup(textKey(`${NOTE_PREFIX}${name}`));
+    return v ? (JSON.parse(decodeText(v)) as T) : null;
+  } catch {
+    return null;
+  } finally {
+    m.close();
+  }
 }
 
 /** Every record, by pin path under the root. */

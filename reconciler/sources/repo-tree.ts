@@ -81,18 +81,22 @@ export function directoryTree(root: string): RepoTree {
  * One commit of a git repository: a local repository is read in place; a remote one (http/https)
  * is fetched (one branch, shallow) into cacheDir first. Trees and blobs are read when asked for.
  */
-export async function gitTree(url: string, ref: string, cacheDir: string): Promise<RepoTree> {
+export async function gitTree(url: string, ref: string, cacheDir: string, opts: GitAccess & { /** read this commit (fetched with ref) rather than ref's head */ commit?: string } = {}): Promise<RepoTree> {
   const { git, http } = await loadGit();
   let dir: string;
-  if (/^https?:\/\//.test(url)) {
+  if (isRemote(url)) {
     dir = join(cacheDir, url.replace(/[^A-Za-z0-9]+/g, "_"));
     const gitdir = join(dir, ".git");
-    if (!fs.existsSync(gitdir)) await git.clone({ fs, http, dir, url, ref, singleBranch: true, depth: 1, noCheckout: true });
-    else await git.fetch({ fs, http, dir, url, ref, singleBranch: true, depth: 1 });
+    const onAuth = opts.auth ? () => opts.auth! : undefined;
+    // A commit fetched before (the last applied one, healed after a bad head) is read without fetching.
+    if (!opts.commit || !(await hasCommit(dir, opts.commit))) {
+      if (!fs.existsSync(gitdir)) await git.clone({ fs, http, dir, url, ref, singleBranch: true, depth: 1, noCheckout: true, ...(onAuth ? { onAuth } : {}) });
+      else await git.fetch({ fs, http, dir, url, ref, singleBranch: true, depth: 1, ...(onAuth ? { onAuth } : {}) });
+    }
   } else {
     dir = resolve(url.replace(/^file:\/\//, ""));
   }
-  const oid = await resolveCommit(dir, ref);
+  const oid = await resolveCommit(dir, opts.commit ?? ref);
   const cache = {};
   // Tree entries by directory ("" is the top), read once each.
   const trees = new Map<string, Promise<Map<string, { oid: string; type: string; mode: string }> | null>>();
@@ -138,6 +142,37 @@ export async function gitTree(url: string, ref: string, cacheDir: string): Promi
       return (await entryOf(path))?.mode === "120000" ? "is a symlink; symlinks in a commit are not followed" : null;
     },
   };
+}
+
+/** Credentials for a remote repository (read from a file by the caller, never from the command line). */
+export interface GitAccess {
+  auth?: { username: string; password: string };
+}
+
+const isRemote = (url: string) => /^https?:\/\//.test(url);
+
+async function hasCommit(dir: string, oid: string): Promise<boolean> {
+  const { git } = await loadGit();
+  try {
+    await git.readCommit({ fs, dir, oid });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The commit a ref names now, without fetching anything: the remote's refs (ls-refs) for a remote
+ * repository, the ref itself for a local one. Cheap enough to ask at every poll.
+ */
+export async function headOf(url: string, ref: string, opts: GitAccess = {}): Promise<string> {
+  const { git, http } = await loadGit();
+  if (!isRemote(url)) return resolveCommit(resolve(url.replace(/^file:\/\//, "")), ref);
+  const refs = await git.listServerRefs({ http, url, prefix: ref.startsWith("refs/") ? ref : `refs/heads/${ref}`, ...(opts.auth ? { onAuth: () => opts.auth! } : {}) });
+  const want = ref.startsWith("refs/") ? ref : `refs/heads/${ref}`;
+  const hit = refs.find((r) => r.ref === want) ?? refs.find((r) => r.ref === `refs/tags/${ref}`);
+  if (!hit) throw new Error(`${url} has no ref ${ref}`);
+  return hit.oid;
 }
 
 async function resolveCommit(dir: string, ref: string): Promise<string> {

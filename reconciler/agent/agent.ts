@@ -1,0 +1,329 @@
+// The GitOps agent: follows a git ref (or watches a directory) and keeps this host's kernel at
+// the last good revision. Each cycle reads the head cheaply (ls-refs, or the local ref); a new
+// commit is applied with reconcileOnce, and a bad one is refused whole (Stalled) while the last
+// good revision keeps running; on the drift interval the applied revision is reconciled again,
+// which puts back what was changed out of band (a detached link, a replaced map, a deleted entry).
+// Status (conditions, revisions, objects) is kept in the kernel state map and served over HTTP.
+import { reconcileOnce, type ReconcileResult, type RevisionSource } from "./reconcile-once.ts";
+import { headOf, type GitAccess } from "../sources/repo-tree.ts";
+import { readNote, writeNote } from "../host/provenance.ts";
+import { BpfopsError } from "../core/errors.ts";
+import type { AgentMetrics } from "./metrics.ts";
+
+export interface AgentLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export type AgentSource = { kind: "git"; repo: string; ref: string; path?: string; auth?: GitAccess["auth"] } | { kind: "directory"; path: string };
+
+export interface AgentConfig {
+  source: AgentSource;
+  root: string;
+  labels: Record<string, string>;
+  cacheDir: string;
+  intervalMs: number;
+  driftIntervalMs: number;
+  /** following a remote repository without verifying commit signatures (said in the status) */
+  unsigned: boolean;
+  log: AgentLog;
+  metrics: AgentMetrics;
+}
+
+export interface Condition {
+  type: "Ready" | "Reconciling" | "Stalled";
+  status: boolean;
+  reason: string;
+  message: string;
+  since: string;
+}
+
+export interface AgentStatus {
+  source: string;
+  conditions: Condition[];
+  lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  lastError?: { class: "Stalled" | "Waiting"; code: string; message: string; revision?: string };
+  objects: Array<{ kind: string; name: string; state: string }>;
+  unsigned: boolean;
+  suspended: boolean;
+  /** objects changed out of band again right after being put back: reported, healed less often */
+  degraded: string[];
+  history: string[];
+}
+
+/** What `bpfops rollback|suspend|resume` leave for the agent in the kernel state map. */
+export interface AgentHold {
+  suspend?: boolean;
+  rollback?: string;
+}
+
+/** The compact record of the agent's status kept in the kernel (a state map value holds 511 bytes). */
+interface StatusNote {
+  r: boolean;
+  rs: string;
+  m: string;
+  a?: string;
+  t?: string;
+  u?: 1;
+  s?: 1;
+  at: string;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+const HISTORY = 8;
+
+export class Agent {
+  readonly status: AgentStatus;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #pending = false;
+  #stopped = false;
+  #abort = new AbortController();
+  #nextDriftAt = 0;
+  #nextPollAt = 0;
+  #retryAt = 0;
+  #failures = 0;
+  #dirty = true; // directory mode: a change was seen
+  #heals = new Map<string, number[]>();
+  #driftBackoff = 0;
+
+  constructor(readonly config: AgentConfig) {
+    const prior = readNote<StatusNote>(config.root, "agent/status");
+    const history = readNote<{ h: string[] }>(config.root, "agent/history")?.h ?? [];
+    const now = new Date().toISOString();
+    this.status = {
+      source: config.source.kind === "git" ? `${config.source.repo}@${config.source.ref}${config.source.path ? `:${config.source.path}` : ""}` : config.source.path,
+      conditions: [
+        { type: "Ready", status: false, reason: "Starting", message: "no reconcile yet", since: now },
+        { type: "Reconciling", status: false, reason: "Idle", message: "", since: now },
+        { type: "Stalled", status: false, reason: "None", message: "", since: now },
+      ],
+      // A restarted agent knows what it applied: the same head is not applied again.
+      ...(prior?.a ? { lastAppliedRevision: prior.a } : {}),
+      ...(prior?.t ? { lastAttemptedRevision: prior.t } : {}),
+      objects: [],
+      unsigned: config.unsigned,
+      suspended: false,
+      degraded: [],
+      history,
+    };
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** A webhook call or a file change: check now (requests that come while one runs fold into one more). */
+  trigger(): void {
+    this.#dirty = true;
+    this.#nextPollAt = 0;
+    this.#retryAt = 0;
+    this.#schedule(0);
+  }
+
+  /** Stops within about a second: the running reconcile is aborted before its commit, or finishes it. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#abort.abort();
+    if (this.#running) await Promise.race([this.#running.catch(() => undefined), new Promise((r) => setTimeout(r, 900))]);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#pending = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#running = this.#cycle().finally(() => {
+        this.#running = null;
+        if (this.#pending) {
+          this.#pending = false;
+          this.#schedule(0);
+        } else this.#schedule(Math.min(this.config.intervalMs, this.config.driftIntervalMs));
+      });
+    }, ms);
+  }
+
+  #condition(type: Condition["type"], status: boolean, reason: string, message: string): void {
+    const c = this.status.conditions.find((x) => x.type === type)!;
+    if (c.status !== status || c.reason !== reason) c.since = new Date().toISOString();
+    Object.assign(c, { status, reason, message });
+  }
+
+  async #cycle(): Promise<void> {
+    const now = Date.now();
+    const hold = readNote<AgentHold>(this.config.root, "agent/hold") ?? {};
+    this.status.suspended = !!hold.suspend || !!hold.rollback;
+    let target: string | undefined;
+    let isNew = false;
+    const src = this.config.source;
+    if (src.kind === "directory") {
+      const driftDue = now >= this.#nextDriftAt && now >= this.#driftBackoffUntil();
+      if (!this.#dirty && !driftDue) return;
+      isNew = this.#dirty;
+      this.#dirty = false;
+      target = "working tree";
+    } else {
+      // The head is read every --interval (or at once after a webhook call); drift is checked on its own interval.
+      let head = this.status.lastAttemptedRevision;
+      if (now >= this.#nextPollAt || hold.rollback) {
+        this.#nextPollAt = now + this.config.intervalMs;
+        try {
+          head = hold.rollback ?? (await headOf(src.repo, src.ref, src.auth ? { auth: src.auth } : {}));
+        } catch (e) {
+          this.config.metrics.fetchErrors.inc();
+          this.#waiting("FetchFailed", `reading ${src.repo} ${src.ref}: ${(e as Error).message}`);
+          return;
+        }
+      }
+      if (!head) return;
+      if (now < this.#retryAt && head === this.#retryHead) return;
+      const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
+      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil();
+      if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) {
+        target = head;
+        isNew = true;
+      } else if (driftDue) target = this.status.lastAppliedRevision;
+      else return;
+    }
+    await this.#apply(target!, isNew);
+  }
+
+  #retryHead: string | undefined;
+
+  #driftBackoffUntil(): number {
+    return this.#driftBackoff;
+  }
+
+  #source(target: string): RevisionSource {
+    const src = this.config.source;
+    if (src.kind === "directory") return { kind: "directory", path: src.path };
+    return { kind: "git", repo: src.repo, ref: src.ref, commit: target, ...(src.path ? { path: src.path } : {}), ...(src.auth ? { auth: src.auth } : {}) };
+  }
+
+  async #apply(target: string, isNew: boolean): Promise<void> {
+    const { log, metrics } = this.config;
+    this.#condition("Reconciling", true, isNew ? "NewRevision" : "DriftCheck", target);
+    const t0 = process.hrtime.bigint();
+    let result: ReconcileResult;
+    try {
+      result = await reconcileOnce(this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal });
+    } catch (e) {
+      const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };
+      if (this.#abort.signal.aborted) return;
+      // Anything that is not the revision's fault (a fetch, the kernel momentarily) is retried.
+      const cls = err instanceof BpfopsError ? err.errorClass : "Waiting";
+      const code = err.code && /^[A-Z]/.test(err.code) ? err.code : cls === "Waiting" ? "ApplyFailed" : "Refused";
+      metrics.reconciles.inc({ result: cls === "Stalled" ? "refused" : "failed" });
+      if (cls === "Stalled") {
+        if (isNew) this.status.lastAttemptedRevision = target;
+        this.status.lastError = { class: "Stalled", code, message: err.message, revision: target };
+        this.#condition("Stalled", true, code, `${short(target)}: ${firstLine(err.message)}`);
+        this.#condition("Ready", false, "RevisionRefused", `${short(target)} was refused; ${this.status.lastAppliedRevision ? `${short(this.status.lastAppliedRevision)} keeps running` : "nothing applied yet"}`);
+        log.error({ revision: target, code, error: err.message }, "revision refused: the last good state keeps running");
+        if (!isNew) this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
+      } else {
+        this.#retryHead = target;
+        this.#waiting(code, `${short(target)}: ${firstLine(err.message)}`);
+      }
+      this.#persist();
+      return;
+    } finally {
+      metrics.duration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      this.#condition("Reconciling", false, "Idle", "");
+    }
+    this.#failures = 0;
+    this.#retryAt = 0;
+    this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
+    const changed = result.plan.actions.filter((a) => a.op !== "unchanged" && a.op !== "unowned");
+    if (isNew) {
+      this.status.lastAttemptedRevision = target;
+      if (this.status.lastAppliedRevision !== target) this.status.history = [target, ...this.status.history.filter((h) => h !== target)].slice(0, HISTORY);
+      this.status.lastAppliedRevision = target;
+      writeNote(this.config.root, "agent/history", { h: this.status.history });
+    } else if (changed.length) this.#healed(changed.map((a) => `${a.kind}/${a.name}`), changed.map((a) => a.kind));
+    delete this.status.lastError;
+    this.status.objects = result.plan.actions.filter((a) => a.op !== "unowned" && a.op !== "prune").map((a) => ({ kind: a.kind, name: a.name, state: a.op === "unchanged" ? "Ready" : "Applied" }));
+    metrics.objects.reset();
+    for (const o of this.status.objects) metrics.objects.inc({ kind: o.kind, state: o.state });
+    metrics.reconciles.inc({ result: changed.length ? "applied" : "unchanged" });
+    metrics.lastSuccess.set(Date.now() / 1000);
+    this.#condition("Stalled", false, "None", "");
+    const degraded = this.status.degraded.length ? `; degraded: ${this.status.degraded.join(", ")}` : "";
+    this.#condition("Ready", this.status.degraded.length === 0, this.status.degraded.length ? "Degraded" : "ReconciliationSucceeded", `${short(target)} applied${degraded}`);
+    metrics.ready.set(this.status.degraded.length ? 0 : 1);
+    if (isNew || changed.length) {
+      log.info({ revision: target, changes: changed.length, plan: result.plan.summary, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, isNew ? "revision applied" : "drift corrected");
+    }
+    this.#persist();
+  }
+
+  /** Drift put back: objects put back again and again are reported and checked less often. */
+  #healed(objects: string[], kinds: string[]): void {
+    const now = Date.now();
+    const window = 10 * this.config.driftIntervalMs;
+    for (const k of kinds) this.config.metrics.drift.inc({ kind: k });
+    let flapping = false;
+    for (const o of objects) {
+      const times = [...(this.#heals.get(o) ?? []).filter((t) => now - t < window), now];
+      this.#heals.set(o, times);
+      if (times.length >= 3) {
+        flapping = true;
+        if (!this.status.degraded.includes(o)) this.status.degraded.push(o);
+      }
+    }
+    this.config.log.warn({ objects }, "drift corrected: changed out of band and put back");
+    if (flapping) {
+      // Someone keeps changing it: back off (1, 2, 4 ... 32 intervals) instead of fighting forever.
+      const n = Math.min(5, Math.max(...objects.map((o) => this.#heals.get(o)!.length)) - 2);
+      this.#driftBackoff = now + 2 ** n * this.config.driftIntervalMs;
+      this.config.log.warn({ objects: this.status.degraded, backoffMs: 2 ** n * this.config.driftIntervalMs }, "objects drift again right after healing: reported Degraded, healed less often");
+    }
+  }
+
+  #waiting(code: string, message: string): void {
+    this.#failures++;
+    // Capped exponential backoff with jitter.
+    const base = Math.min(MAX_BACKOFF_MS, this.config.intervalMs * 2 ** Math.min(this.#failures, 10));
+    this.#retryAt = Date.now() + base / 2 + Math.random() * (base / 2);
+    this.status.lastError = { class: "Waiting", code, message };
+    this.#condition("Ready", false, code, `${message} (retrying)`);
+    this.config.log.warn({ code, error: message, retryInMs: this.#retryAt - Date.now() }, "waiting: will retry");
+    this.#persist();
+  }
+
+  #persist(): void {
+    const ready = this.status.conditions.find((c) => c.type === "Ready")!;
+    const note: StatusNote = {
+      r: ready.status,
+      rs: ready.reason,
+      m: ready.message.slice(0, 160),
+      ...(this.status.lastAppliedRevision ? { a: this.status.lastAppliedRevision } : {}),
+      ...(this.status.lastAttemptedRevision ? { t: this.status.lastAttemptedRevision } : {}),
+      ...(this.status.unsigned ? { u: 1 as const } : {}),
+      ...(this.status.suspended ? { s: 1 as const } : {}),
+      at: new Date().toISOString(),
+    };
+    try {
+      writeNote(this.config.root, "agent/status", note);
+    } catch (e) {
+      this.config.log.warn({ error: (e as Error).message }, "could not record the status in the kernel");
+    }
+  }
+}
+
+/** The agent's status as the kernel keeps it, for `bpfops status` without a running agent. */
+export function recordedAgentStatus(root: string): { ready: boolean; reason: string; message: string; lastAppliedRevision?: string; lastAttemptedRevision?: string; unsigned: boolean; suspended: boolean; at: string } | null {
+  const n = readNote<StatusNote>(root, "agent/status");
+  if (!n) return null;
+  return { ready: n.r, reason: n.rs, message: n.m, ...(n.a ? { lastAppliedRevision: n.a } : {}), ...(n.t ? { lastAttemptedRevision: n.t } : {}), unsigned: !!n.u, suspended: !!n.s, at: n.at };
+}
+
+const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 12) : rev);
+const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);

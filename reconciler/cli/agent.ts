@@ -1,0 +1,118 @@
+// `bpfops agent`: runs the GitOps agent (agent/agent.ts) until SIGTERM or SIGINT, with its HTTP
+// endpoint (status, metrics, webhook) and JSON logs (pino; readable lines on a terminal).
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { Agent, type AgentSource } from "../agent/agent.ts";
+import { agentMetrics } from "../agent/metrics.ts";
+import { serveAgent } from "../agent/agent-http.ts";
+import { BpfopsError } from "../core/errors.ts";
+import { defaultCacheDir, parseLabels } from "./source-options.ts";
+
+export interface AgentCliOptions {
+  repo?: string;
+  ref: string;
+  path?: string;
+  dir?: string;
+  interval: string;
+  driftInterval?: string;
+  labels?: string;
+  bpffs: string;
+  cache?: string;
+  listen: string;
+  webhookSecretFile?: string;
+  authFile?: string;
+  allowUnsigned?: boolean;
+  verifyCommits?: string;
+  logLevel: string;
+}
+
+/** "500ms", "1s", "2m", "1h" (at least 100 ms) -> milliseconds. */
+export function parseDuration(s: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"] : NaN;
+  if (!(ms >= 100)) throw new BpfopsError("InvalidArgument", `${what}: "${s}" is not a duration of at least 100ms (500ms, 1s, 2m, 1h)`);
+  return ms;
+}
+
+/** Credentials from a file: "user:password", or a token alone. */
+function readAuth(file: string): { username: string; password: string } {
+  const text = readFileSync(file, "utf8").trim();
+  const i = text.indexOf(":");
+  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: "x-access-token", password: text };
+}
+
+/** On a terminal, one readable line per record; JSON lines otherwise. */
+function terminalLines(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const r = JSON.parse(chunk.toString()) as Record<string, unknown>;
+      const { time, level, msg, pid: _pid, hostname: _host, ...rest } = r;
+      const name = ({ 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" } as Record<number, string>)[level as number] ?? String(level);
+      const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+      process.stdout.write(`${new Date(time as number).toISOString().slice(11, 23)} ${name.padEnd(5)} ${msg}${fields ? `  ${fields}` : ""}\n`);
+      done();
+    },
+  });
+}
+
+export async function runAgent(opts: AgentCliOptions): Promise<number> {
+  if (!!opts.repo === !!opts.dir) throw new BpfopsError("InvalidArgument", "say what to follow: --repo URL|PATH (a git repository) or --dir DIR (watch a directory while developing)");
+  const remote = !!opts.repo && /^https?:\/\//.test(opts.repo);
+  if (opts.verifyCommits) throw new BpfopsError("NotSupported", "--verify-commits is not implemented yet: follow a repository you trust with --allow-unsigned, or a local path");
+  if (remote && !opts.allowUnsigned) {
+    throw new BpfopsError("InvalidArgument", `following ${opts.repo} loads its code into this kernel: without --verify-commits KEYRING, say --allow-unsigned (the agent's status will say so)`);
+  }
+  const interval = parseDuration(opts.interval, "--interval");
+  const drift = opts.driftInterval ? parseDuration(opts.driftInterval, "--drift-interval") : interval;
+  const [host, portText] = opts.listen.includes(":") ? [opts.listen.slice(0, opts.listen.lastIndexOf(":")), opts.listen.slice(opts.listen.lastIndexOf(":") + 1)] : ["127.0.0.1", opts.listen];
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new BpfopsError("InvalidArgument", `--listen: "${opts.listen}" is not HOST:PORT`);
+  const secret = opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile) : undefined;
+  if (secret && secret.toString().trim().length < 16) throw new BpfopsError("InvalidArgument", `--webhook-secret-file ${opts.webhookSecretFile}: a secret of at least 16 characters`);
+
+  const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, process.stdout.isTTY ? terminalLines() : pino.destination(1));
+  const source: AgentSource = opts.dir
+    ? { kind: "directory", path: opts.dir }
+    : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };
+  const agent = new Agent({
+    source,
+    root: opts.bpffs,
+    labels: parseLabels(opts.labels),
+    cacheDir: opts.cache ?? defaultCacheDir(),
+    intervalMs: interval,
+    driftIntervalMs: drift,
+    unsigned: remote,
+    log,
+    metrics: agentMetrics(),
+  });
+  const { server, address } = await serveAgent(agent, { host: host || "127.0.0.1", port, ...(secret ? { webhookSecret: Buffer.from(secret.toString().trim()) } : {}) });
+  log.info({ source: agent.status.source, listen: `${address.address}:${address.port}`, interval, drift, unsigned: remote }, "agent started");
+  if (remote) log.warn({ repo: opts.repo }, "following a remote repository without verifying commit signatures (--allow-unsigned)");
+  let watcher: { close(): Promise<void> } | undefined;
+  if (opts.dir) {
+    const { watch } = await import("chokidar");
+    let debounce: NodeJS.Timeout | undefined;
+    const w = watch(opts.dir, { ignoreInitial: true, ignored: (p: string) => /(^|\/)\.(git|cache)(\/|$)/.test(p) });
+    w.on("all", () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => agent.trigger(), 200);
+    });
+    watcher = w;
+  }
+  agent.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, "stopping: the programs keep running");
+      resolve();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  await agent.stop();
+  await watcher?.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  log.flush?.();
+  return 0;
+}

@@ -1,0 +1,213 @@
+// The agent as a real process following a real git repository, on the real kernel: commits are
+// applied, a bad one is refused with the old state running, drift is put back, a signed webhook
+// call leads to a reconcile and a forged one does not, metrics are Prometheus text, SIGTERM leaves
+// the programs enforcing, and a restarted agent changes nothing.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import type { Lab } from "../../reconciler/lab/netlab.ts";
+import { runTraffic } from "../../reconciler/lab/traffic.ts";
+import { listPins, openPinnedLink, openPinnedMap } from "../../reconciler/kernel/pins.ts";
+import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { HDR, tempRepo } from "./repos.ts";
+
+interface Status {
+  conditions: Array<{ type: string; status: boolean; reason: string; message: string }>;
+  lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  unsigned: boolean;
+}
+
+/** A git repository of the lab's allow policy (grants for the given ports), one commit per call to commit(). */
+function policyRepo(lab: Lab) {
+  const dir = tempRepo({});
+  const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, encoding: "utf8" }).trim();
+  git("init", "-q", "-b", "main");
+  const write = (ports: number[], extra = "") => {
+    const entries = ports.map((p) => `    - { key: { saddr: ${lab.src.addr}, dport: ${p}, proto: udp }, value: 1 }`).join("\n");
+    writeFileSync(
+      join(dir, "m.yaml"),
+      `${HDR}kind: Map\nmetadata: { name: allow }\nspec:\n  type: hash\n  keySize: 8\n  valueSize: 4\n  maxEntries: 64\n  entryPolicy: exact\n  datapathWrites: none\n  entries:\n${entries}\n---
+${HDR}kind: Program\nmetadata: { name: policy }\nspec: { object: objs/allow_policy.o, program: allow_policy, maps: { allow: { bind: allow } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: policy }\nspec: { program: policy, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n${extra}`,
+    );
+  };
+  const commit = (message: string) => {
+    git("add", "-A");
+    git("commit", "-q", "-m", message);
+    return git("rev-parse", "HEAD");
+  };
+  return { dir, write, commit };
+}
+
+/** Starts `bpfops agent` and waits for its endpoint; SIGKILLed at the end of the test if still running. */
+async function startAgent(args: string[]): Promise<{ child: ChildProcess; url: string; logs: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ["bin/bpfops.js", "agent", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  onTestFinished(() => void (child.exitCode === null && child.kill("SIGKILL")));
+  for (let i = 0; i < 200; i++) {
+    const m = /"listen":"([\d.]+:\d+)"/.exec(out);
+    if (m) return { child, url: `http://${m[1]}`, logs: () => out, exited };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the agent did not start:\n${out}`);
+}
+
+const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as Status;
+const condition = (s: Status, type: string) => s.conditions.find((c) => c.type === type)!;
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const flows = [
+  { name: "web", dport: 80, payload: Buffer.from("web") },
+  { name: "dns", dport: 53, payload: Buffer.from("dns") },
+];
+
+describe("bpfops agent", () => {
+  it("applies a commit, refuses a bad one whole (Stalled, the old state running), applies the next good one, and a restart changes nothing", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    repo.write([80]);
+    const first = repo.commit("web only");
+    const cache = mkdtempSync(join(tmpdir(), "bpfops-agent-cache-"));
+    onTestFinished(() => rmSync(cache, { recursive: true, force: true }));
+    const args = ["--repo", repo.dir, "--ref", "main", "--interval", "200ms", "--bpffs", root, "--cache", cache];
+    const agent = await startAgent(args);
+    await until("the first commit applied", async () => (await status(agent.url)).lastAppliedRevision === first);
+    expect(condition(await status(agent.url), "Ready")).toMatchObject({ status: true, reason: "ReconciliationSucceeded" });
+
+    // A broken manifest: refused whole; web stays allowed, dns stays denied.
+    repo.write([80, 53], `---\n${HDR}kind: Attachment\nmetadata: { name: broken }\nspec: { program: nosuch, hook: { type: xdp, interfaces: [dst0] } }\n`);
+    const bad = repo.commit("broken");
+    const stalled = await until("the bad commit refused", async () => {
+      const s = await status(agent.url);
+      return s.lastAttemptedRevision === bad && s;
+    });
+    expect(stalled.lastAppliedRevision).toBe(first);
+    expect(condition(stalled, "Stalled")).toMatchObject({ status: true, reason: "ManifestInvalid" });
+    expect(condition(stalled, "Ready")).toMatchObject({ status: false, reason: "RevisionRefused" });
+    const during = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([during.received.web, during.received.dns]).toEqual([during.sent.web, 0]);
+
+    repo.write([80, 53]);
+    const good = repo.commit("web and dns");
+    await until("the next good commit applied", async () => (await status(agent.url)).lastAppliedRevision === good);
+    const after = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([after.received.web, after.received.dns]).toEqual([after.sent.web, after.sent.dns]);
+
+    // `bpfops status` shows what the agent left in the kernel.
+    const shown = JSON.parse(execFileSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" })) as { agent: { ready: boolean; lastAppliedRevision: string } };
+    expect(shown.agent).toMatchObject({ ready: true, lastAppliedRevision: good });
+
+    // SIGTERM: the agent stops within a second or so and the programs keep enforcing.
+    const pinsBefore = listPins(root).map((p) => p.path).sort();
+    const linkBefore = closeAtEnd(openPinnedLink(listPins(`${root}/links`).find((p) => p.kind === "link")!.path)).info();
+    const t0 = Date.now();
+    agent.child.kill("SIGTERM");
+    expect(await agent.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const alone = await runTraffic(lab, { flows: [{ name: "other", dport: 81, payload: Buffer.from("other") }, ...flows], pps: 10_000, count: 3_000 });
+    expect([alone.received.web, alone.received.dns, alone.received.other]).toEqual([alone.sent.web, alone.sent.dns, 0]);
+
+    // Restarted on the same revision: nothing is swapped, reloaded or re-pinned.
+    const again = await startAgent(args);
+    await until("the restarted agent ready", async () => condition(await status(again.url), "Ready").status);
+    expect(listPins(root).map((p) => p.path).sort()).toEqual(pinsBefore);
+    const linkAfter = closeAtEnd(openPinnedLink(listPins(`${root}/links`).find((p) => p.kind === "link")!.path)).info();
+    expect([linkAfter.id, linkAfter.progId]).toEqual([linkBefore.id, linkBefore.progId]);
+    expect(again.logs()).not.toMatch(/revision applied/);
+  });
+
+  it("puts back a link detached by hand and an entry deleted by hand within the drift interval", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    repo.write([80]);
+    const rev = repo.commit("web");
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "10s", "--drift-interval", "300ms", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);
+    await until("applied", async () => (await status(agent.url)).lastAppliedRevision === rev);
+    const linkPin = listPins(`${root}/links`).find((p) => p.kind === "link")!.path;
+    const linkId = closeAtEnd(openPinnedLink(linkPin)).info().id;
+    execFileSync("bpftool", ["link", "detach", "id", String(linkId)]);
+    const allow = closeAtEnd(openPinnedMap(`${root}/maps/allow`));
+    allow.delete(allow.entries()[0]!.key);
+    await until("the link back and the entry back", async () => {
+      const link = openPinnedLink(linkPin);
+      try {
+        return link.info().id !== linkId && allow.entries().length === 1;
+      } finally {
+        link.close();
+      }
+    });
+    const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([t.received.web, t.received.dns]).toEqual([t.sent.web, 0]);
+    expect(agent.logs()).toMatch(/drift corrected/);
+    const metrics = await (await fetch(`${agent.url}/metrics`)).text();
+    expect(metrics).toMatch(/^bpfops_drift_corrections_total\{kind="(Attachment|Map)"\} [1-9]/m);
+  });
+
+  it("a signed webhook call leads to a reconcile at once; unsigned, forged and replayed ones do not; metrics are Prometheus text", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    repo.write([80]);
+    const first = repo.commit("web");
+    const secretFile = join(repo.dir, ".hook-secret");
+    writeFileSync(secretFile, "a-webhook-secret-of-some-length\n");
+    // Polling every hour: only the webhook can make it look sooner.
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "1h", "--bpffs", root, "--cache", join(repo.dir, ".cache"), "--webhook-secret-file", secretFile]);
+    await until("applied", async () => (await status(agent.url)).lastAppliedRevision === first);
+    repo.write([80, 53]);
+    const second = repo.commit("dns too");
+    const body = JSON.stringify({ ref: "refs/heads/main", after: second });
+    const sign = (secret: string, b = body) => `sha256=${createHmac("sha256", secret).update(b).digest("hex")}`;
+    const post = (headers: Record<string, string>, b = body) => fetch(`${agent.url}/webhook`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: b });
+    expect((await post({})).status).toBe(401);
+    expect((await post({ "x-hub-signature-256": sign("not-the-secret"), "x-github-delivery": "d1" })).status).toBe(401);
+    expect((await post({ "x-hub-signature-256": sign("a-webhook-secret-of-some-length", body + " "), "x-github-delivery": "d2" })).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await status(agent.url)).lastAppliedRevision).toBe(first); // nothing forged got through
+    expect((await post({ "x-hub-signature-256": sign("a-webhook-secret-of-some-length"), "x-github-delivery": "d3" })).status).toBe(202);
+    expect((await post({ "x-hub-signature-256": sign("a-webhook-secret-of-some-length"), "x-github-delivery": "d3" })).status).toBe(409);
+    await until("the pushed commit applied", async () => (await status(agent.url)).lastAppliedRevision === second, 5000);
+    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    // Prometheus text: every sample line is NAME{LABELS} VALUE
+    const samples = text.split("\n").filter((l) => l && !l.startsWith("#"));
+    for (const l of samples) expect(l).toMatch(/^[a-z_:][a-z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+|NaN|\+Inf$/);
+    expect(text).toMatch(/^bpfops_webhook_requests_total\{outcome="accepted"\} 1$/m);
+    expect(text).toMatch(/^bpfops_webhook_requests_total\{outcome="BadSignature"\} 2$/m);
+    expect(text).toMatch(/^bpfops_webhook_requests_total\{outcome="Unsigned"\} 1$/m);
+    expect(text).toMatch(/^bpfops_webhook_requests_total\{outcome="Replayed"\} 1$/m);
+    expect(text).toMatch(/^bpfops_reconcile_total\{result="applied"\} 2$/m);
+    expect(text).toMatch(/^bpfops_ready 1$/m);
+  });
+
+  it.each([
+    ["a remote repository without --allow-unsigned", ["--repo", "https://git.example/ebpf.git"], /say --allow-unsigned/],
+    ["neither --repo nor --dir", [], /--repo URL\|PATH .* or --dir DIR/],
+    ["a bad interval", ["--dir", ".", "--interval", "soon"], /--interval: "soon" is not a duration/],
+  ])("refuses %s (exit 2)", (_, args, message) => {
+    const res = spawnSync(process.execPath, ["bin/bpfops.js", "agent", "--bpffs", "/sys/fs/bpf/bpfops-test-agent-none", ...args], { encoding: "utf8" });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(message);
+  });
+});
