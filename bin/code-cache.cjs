@@ -10,7 +10,7 @@ const { homedir } = require("node:os");
 const { dirname, join } = require("node:path");
 const vm = require("node:vm");
 
-const COMMANDS = new Set(["demo", "reconcile", "status", "doctor", "features", "completion", "map", "events", "agent", "rollout", "controller"]);
+const COMMANDS = new Set(["demo", "reconcile", "status", "doctor", "features", "completion", "map", "events", "agent", "rollback", "suspend", "resume", "rollout", "controller"]);
 
 /** A directory only this user can write: V8 trusts a cache it accepts, so another user's file would be their code. */
 function cacheDir(bundle) {

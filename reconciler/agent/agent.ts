@@ -5,7 +5,8 @@
 // which puts back what was changed out of band (a detached link, a replaced map, a deleted entry).
 // Status (conditions, revisions, objects) is kept in the kernel state map and served over HTTP.
 import { reconcileOnce, type ReconcileResult, type RevisionSource } from "./reconcile-once.ts";
-import { headOf, type GitAccess } from "../sources/repo-tree.ts";
+import { commitSignature, gitTree, headOf, type GitAccess } from "../sources/repo-tree.ts";
+import type { CommitVerifier } from "./commit-verify.ts";
 import { readNote, writeNote } from "../host/provenance.ts";
 import { BpfopsError } from "../core/errors.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -29,6 +30,8 @@ export interface AgentConfig {
   unsigned: boolean;
   log: AgentLog;
   metrics: AgentMetrics;
+  /** --verify-commits: new revisions must be signed by one of its keys */
+  verifier?: CommitVerifier;
 }
 
 export interface Condition {
@@ -213,6 +216,12 @@ export class Agent {
     const t0 = process.hrtime.bigint();
     let result: ReconcileResult;
     try {
+      const src = this.config.source;
+      if (isNew && this.config.verifier && src.kind === "git") {
+        // Fetched first, then checked: nothing of an unverified commit is built or loaded.
+        await gitTree(src.repo, src.ref, `${this.config.cacheDir}/git`, { commit: target, ...(src.auth ? { auth: src.auth } : {}) });
+        await this.config.verifier.check(target, await commitSignature(src.repo, target, `${this.config.cacheDir}/git`));
+      }
       result = await reconcileOnce(this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal });
     } catch (e) {
       const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };

@@ -59,8 +59,9 @@ function terminalLines(): Writable {
 export async function runAgent(opts: AgentCliOptions): Promise<number> {
   if (!!opts.repo === !!opts.dir) throw new BpfopsError("InvalidArgument", "say what to follow: --repo URL|PATH (a git repository) or --dir DIR (watch a directory while developing)");
   const remote = !!opts.repo && /^https?:\/\//.test(opts.repo);
-  if (opts.verifyCommits) throw new BpfopsError("NotSupported", "--verify-commits is not implemented yet: follow a repository you trust with --allow-unsigned, or a local path");
-  if (remote && !opts.allowUnsigned) {
+  if (opts.verifyCommits && opts.dir) throw new BpfopsError("InvalidArgument", "--verify-commits checks commits: it goes with --repo, not --dir");
+  const verifier = opts.verifyCommits ? await (await import("../agent/commit-verify.ts")).CommitVerifier.fromFile(opts.verifyCommits) : undefined;
+  if (remote && !opts.allowUnsigned && !verifier) {
     throw new BpfopsError("InvalidArgument", `following ${opts.repo} loads its code into this kernel: without --verify-commits KEYRING, say --allow-unsigned (the agent's status will say so)`);
   }
   const interval = parseDuration(opts.interval, "--interval");
@@ -82,13 +83,14 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     cacheDir: opts.cache ?? defaultCacheDir(),
     intervalMs: interval,
     driftIntervalMs: drift,
-    unsigned: remote,
+    unsigned: remote && !verifier,
     log,
     metrics: agentMetrics(),
+    ...(verifier ? { verifier } : {}),
   });
   const { server, address } = await serveAgent(agent, { host: host || "127.0.0.1", port, ...(secret ? { webhookSecret: Buffer.from(secret.toString().trim()) } : {}) });
-  log.info({ source: agent.status.source, listen: `${address.address}:${address.port}`, interval, drift, unsigned: remote }, "agent started");
-  if (remote) log.warn({ repo: opts.repo }, "following a remote repository without verifying commit signatures (--allow-unsigned)");
+  log.info({ source: agent.status.source, listen: `${address.address}:${address.port}`, interval, drift, unsigned: remote && !verifier, ...(verifier ? { verifyCommits: verifier.describe } : {}) }, "agent started");
+  if (remote && !verifier) log.warn({ repo: opts.repo }, "following a remote repository without verifying commit signatures (--allow-unsigned)");
   let watcher: { close(): Promise<void> } | undefined;
   if (opts.dir) {
     const { watch } = await import("chokidar");

@@ -143,6 +143,23 @@ program
     process.exitCode = await runAgent(opts);
   });
 
+for (const [action, description, example] of [
+  ["rollback", "make the agent apply an earlier revision (default: the one before the last applied) and hold there", "bpfops rollback            # the previous revision\n  bpfops rollback 3f2a9c1d2e4b"],
+  ["suspend", "make the agent apply no new revision until resume (drift is still put back)", "bpfops suspend"],
+  ["resume", "make the agent follow its ref again after rollback or suspend", "bpfops resume"],
+] as const) {
+  const c = program.command(action).description(description);
+  if (action === "rollback") c.argument("[revision]", "a commit id (or its prefix) this host applied");
+  c.option("--bpffs <root>", "bpffs directory that bpfops owns", "/sys/fs/bpf/bpfops")
+    .addHelpText("after", `\nExit codes: 0, or 2 when there is no such revision.\n\nExample:\n  ${example}`)
+    .action(async (...args: unknown[]) => {
+      const opts = args.find((x) => x && typeof x === "object" && "bpffs" in (x as object)) as { bpffs: string };
+      const revision = typeof args[0] === "string" ? args[0] : undefined;
+      const { runHold } = await import("./hold.ts");
+      process.exitCode = runHold(action, { bpffs: opts.bpffs, ...(revision ? { revision } : {}) });
+    });
+}
+
 const mapCommand = program.command("map").description("read a map bpfops pinned, decoded by its BTF: a Map manifest's name, PROGRAM/MAP, or a pin path");
 mapCommand
   .command("get")

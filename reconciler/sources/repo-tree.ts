@@ -195,3 +195,14 @@ export async function gitTopLevel(dir: string): Promise<string | null> {
     if (resolve(d, "..") === d) return null;
   }
 }
+
+/**
+ * A commit's signature and the text it signs (the commit object without its gpgsig header), or
+ * null for an unsigned commit. The commit must be in the repository already (gitTree fetched it).
+ */
+export async function commitSignature(url: string, oid: string, cacheDir: string): Promise<{ signature: string; payload: string } | null> {
+  const { git } = await loadGit();
+  const dir = isRemote(url) ? join(cacheDir, url.replace(/[^A-Za-z0-9]+/g, "_")) : resolve(url.replace(/^file:\/\//, ""));
+  const { commit, payload } = await git.readCommit({ fs, dir, oid });
+  return commit.gpgsig ? { signature: commit.gpgsig, payload } : null;
+}

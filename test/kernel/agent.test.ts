@@ -6,7 +6,8 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createServer } from "node:http";
+import { basename, dirname, join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
@@ -19,6 +20,7 @@ interface Status {
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
   unsigned: boolean;
+  suspended: boolean;
 }
 
 /** A git repository of the lab's allow policy (grants for the given ports), one commit per call to commit(). */
@@ -150,7 +152,13 @@ describe("bpfops agent", () => {
     const allow = closeAtEnd(openPinnedMap(`${root}/maps/allow`));
     allow.delete(allow.entries()[0]!.key);
     await until("the link back and the entry back", async () => {
-      const link = openPinnedLink(linkPin);
+      // (the detached link's pin is replaced while the agent heals it: absent for a moment)
+      let link;
+      try {
+        link = openPinnedLink(linkPin);
+      } catch {
+        return false;
+      }
       try {
         return link.info().id !== linkId && allow.entries().length === 1;
       } finally {
@@ -201,6 +209,118 @@ describe("bpfops agent", () => {
     expect(text).toMatch(/^bpfops_ready 1$/m);
   });
 
+  it("with --verify-commits, an unsigned commit and one signed by an unknown key are refused, and a signed one is applied", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    const openpgp = await import("openpgp");
+    const key = async (name: string) => openpgp.generateKey({ type: "ecc", curve: "ed25519Legacy", userIDs: [{ name, email: `${name}@example.test` }], format: "object" });
+    const trusted = await key("release");
+    const stranger = await key("stranger");
+    const keyring = join(repo.dir, ".keyring.asc");
+    writeFileSync(keyring, trusted.publicKey.armor());
+    const git = (await import("isomorphic-git")).default;
+    const fs = await import("node:fs");
+    /** A commit signed (detached, armored, over the commit object) with this key, by isomorphic-git. */
+    const signedCommit = async (privateKey: typeof trusted.privateKey, message: string) => {
+      await git.add({ fs, dir: repo.dir, filepath: "." });
+      return git.commit({
+        fs,
+        dir: repo.dir,
+        message,
+        author: { name: "t", email: "t@t" },
+        signingKey: "unused",
+        onSign: async ({ payload }) => ({ signature: (await openpgp.sign({ message: await openpgp.createMessage({ binary: Buffer.from(payload, "utf8") }), signingKeys: privateKey, detached: true, format: "armored" })) as string }),
+      });
+    };
+    repo.write([80]);
+    const first = await signedCommit(trusted.privateKey, "web, signed");
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "200ms", "--bpffs", root, "--cache", join(repo.dir, ".cache"), "--verify-commits", keyring]);
+    await until("the signed commit applied", async () => (await status(agent.url)).lastAppliedRevision === first);
+
+    repo.write([80, 53]);
+    const unsigned = repo.commit("unsigned");
+    const s1 = await until("the unsigned commit refused", async () => {
+      const s = await status(agent.url);
+      return s.lastAttemptedRevision === unsigned && s;
+    });
+    expect(condition(s1, "Stalled")).toMatchObject({ status: true, reason: "UnsignedCommit" });
+    expect(s1.lastAppliedRevision).toBe(first);
+
+    repo.write([80, 53, 22]);
+    const foreign = await signedCommit(stranger.privateKey, "signed by a stranger");
+    const s2 = await until("the stranger's commit refused", async () => {
+      const s = await status(agent.url);
+      return s.lastAttemptedRevision === foreign && s;
+    });
+    expect(condition(s2, "Stalled")).toMatchObject({ status: true, reason: "UntrustedSignature" });
+    const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([t.received.web, t.received.dns]).toEqual([t.sent.web, 0]); // still the first revision
+
+    repo.write([80, 53]);
+    const good = await signedCommit(trusted.privateKey, "web and dns, signed");
+    await until("the next signed commit applied", async () => (await status(agent.url)).lastAppliedRevision === good);
+  });
+
+  it("rollback applies an earlier revision and holds there; suspend stops new revisions; resume follows the ref again", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    const cli = (...args: string[]) => execFileSync(process.execPath, ["bin/bpfops.js", ...args, "--bpffs", root], { encoding: "utf8" });
+    repo.write([80]);
+    const first = repo.commit("web");
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "200ms", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);
+    await until("first applied", async () => (await status(agent.url)).lastAppliedRevision === first);
+    repo.write([80, 53]);
+    const second = repo.commit("dns");
+    await until("second applied", async () => (await status(agent.url)).lastAppliedRevision === second);
+
+    cli("rollback");
+    await until("rolled back to the first", async () => (await status(agent.url)).lastAppliedRevision === first);
+    repo.write([80, 53, 22]);
+    const third = repo.commit("ssh");
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await status(agent.url)).lastAppliedRevision).toBe(first); // held: the new commit waits
+    expect((await status(agent.url)).suspended).toBe(true);
+
+    cli("resume");
+    await until("the head applied again", async () => (await status(agent.url)).lastAppliedRevision === third);
+
+    cli("suspend");
+    await new Promise((r) => setTimeout(r, 400));
+    repo.write([80]);
+    const fourth = repo.commit("web only again");
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await status(agent.url)).lastAppliedRevision).toBe(third);
+    cli("resume");
+    await until("applied after resume", async () => (await status(agent.url)).lastAppliedRevision === fourth);
+    expect(() => cli("rollback", "0123456789ab")).toThrow(/is not a revision this host applied/);
+  });
+
+  it("follows a repository over smart HTTP from a real git server (git http-backend on loopback)", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    repo.write([80]);
+    const first = repo.commit("web");
+    const server = await gitHttpServer(dirname(repo.dir));
+    onTestFinished(() => server.close());
+    const url = `${server.url}/${basename(repo.dir)}/.git`;
+    const cache = mkdtempSync(join(tmpdir(), "bpfops-agent-http-"));
+    onTestFinished(() => rmSync(cache, { recursive: true, force: true }));
+    const agent = await startAgent(["--repo", url, "--ref", "main", "--interval", "300ms", "--allow-unsigned", "--bpffs", root, "--cache", cache]);
+    await until("applied over HTTP", async () => (await status(agent.url)).lastAppliedRevision === first);
+    expect((await status(agent.url)).unsigned).toBe(true);
+    repo.write([80, 53]);
+    const second = repo.commit("dns");
+    await until("the next commit applied over HTTP", async () => (await status(agent.url)).lastAppliedRevision === second);
+    const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([t.received.web, t.received.dns]).toEqual([t.sent.web, t.sent.dns]);
+  });
+
   it.each([
     ["a remote repository without --allow-unsigned", ["--repo", "https://git.example/ebpf.git"], /say --allow-unsigned/],
     ["neither --repo nor --dir", [], /--repo URL\|PATH .* or --dir DIR/],
@@ -211,3 +331,34 @@ describe("bpfops agent", () => {
     expect(res.stderr).toMatch(message);
   });
 });
+
+/** `git http-backend` (CGI) behind a Node HTTP server on loopback: smart HTTP for every repository under projectRoot. */
+async function gitHttpServer(projectRoot: string): Promise<{ url: string; close(): void }> {
+  const server = createServer((req, res) => {
+    const u = new URL(req.url!, "http://localhost");
+    const cgi = spawn("git", ["http-backend"], {
+      env: { ...process.env, GIT_PROJECT_ROOT: projectRoot, GIT_HTTP_EXPORT_ALL: "1", PATH_INFO: u.pathname, QUERY_STRING: u.search.slice(1), REQUEST_METHOD: req.method!, CONTENT_TYPE: req.headers["content-type"] ?? "", REMOTE_ADDR: "127.0.0.1" },
+    });
+    req.pipe(cgi.stdin);
+    let head = Buffer.alloc(0);
+    let started = false;
+    cgi.stdout.on("data", (d: Buffer) => {
+      if (started) return void res.write(d);
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      let code = 200;
+      for (const line of head.subarray(0, end).toString().split("\r\n")) {
+        const i = line.indexOf(":");
+        if (line.slice(0, i).toLowerCase() === "status") code = parseInt(line.slice(i + 1), 10);
+        else res.setHeader(line.slice(0, i), line.slice(i + 1).trim());
+      }
+      res.writeHead(code);
+      started = true;
+      res.write(head.subarray(end + 4));
+    });
+    cgi.stdout.on("end", () => res.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+}
