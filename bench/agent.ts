@@ -27,9 +27,13 @@ function repo(name: string, n: number) {
   const dir = join(work, name);
   execFileSync("git", ["init", "-q", "-b", "main", dir]);
   const git = (...a: string[]) => execFileSync("git", ["-c", "user.name=b", "-c", "user.email=b@b", ...a], { cwd: dir, encoding: "utf8" }).trim();
+  // The other Maps, 250 documents a file (a file holds at most 500).
+  for (let f = 0; f * 250 < n; f++) {
+    const docs = Array.from({ length: Math.min(250, n - f * 250) }, (_, i) => `${HDR}kind: Map\nmetadata: { name: m${f * 250 + i} }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 1 }\n`);
+    writeFileSync(join(dir, `others-${f}.yaml`), docs.join("---\n"));
+  }
   const write = (v: number) => {
-    const others = Array.from({ length: n }, (_, i) => `---\n${HDR}kind: Map\nmetadata: { name: m${i} }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 1 }\n`).join("");
-    writeFileSync(join(dir, "m.yaml"), `${HDR}kind: Map\nmetadata: { name: rule }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4, entryPolicy: exact, datapathWrites: none, entries: [{ key: 1, value: ${v} }] }\n${others}`);
+    writeFileSync(join(dir, "m.yaml"), `${HDR}kind: Map\nmetadata: { name: rule }\nspec: { type: hash, keySize: 4, valueSize: 4, maxEntries: 4, entryPolicy: exact, datapathWrites: none, entries: [{ key: 1, value: ${v} }] }\n`);
     git("add", "-A");
     git("commit", "-q", "-m", `v${v}`);
     return git("rev-parse", "HEAD");
@@ -38,6 +42,7 @@ function repo(name: string, n: number) {
 }
 
 async function agent(dir: string, root: string, args: string[]): Promise<{ url: string; pid: number }> {
+  for (const c of children.splice(0)) c.kill("SIGKILL"); // one agent at a time
   writeFileSync(join(work, "secret"), SECRET);
   const child = spawn(process.execPath, ["--import", "tsx", "reconciler/cli/main.ts", "agent", "--repo", dir, "--bpffs", root, "--cache", join(work, "cache"), "--listen", "127.0.0.1:0", "--webhook-secret-file", join(work, "secret"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
@@ -52,7 +57,11 @@ async function agent(dir: string, root: string, args: string[]): Promise<{ url: 
 
 const applied = async (url: string) => ((await (await fetch(`${url}/status`)).json()) as { lastAppliedRevision?: string }).lastAppliedRevision;
 async function waitApplied(url: string, rev: string): Promise<void> {
-  while ((await applied(url)) !== rev) await new Promise((r) => setTimeout(r, 5));
+  const end = Date.now() + 120_000;
+  while ((await applied(url)) !== rev) {
+    if (Date.now() > end) throw new Error(`bench: ${rev} not applied: ${await (await fetch(`${url}/status`)).text()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function latency(mode: "poll" | "webhook"): Promise<number[]> {

@@ -1,7 +1,7 @@
 // bench/cli: whole-process start-up, median of 10 runs each, beside `node -e 0` measured in the
 // same run: `bpfops --help`, `bpfops --version` and a cold `reconcile --dry-run` of the example
 // manifests (objects cached; exit 2 here: the lab namespaces it names do not exist), for the
-// installed package (the bundle dist/bpfops.cjs run by bin/bpfops.js) and for the sources through tsx.
+// installed package (the bundle dist/bpfops.cjs run by bin/bpfops.cjs) and for the sources through tsx.
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,12 +22,12 @@ const median = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.len
 
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 // The layout of an installed package (bin/, dist/, package.json; the addon and the dependencies
-// linked from this checkout), so that bin/bpfops.js runs the bundle as it does when installed.
+// linked from this checkout), so that bin/bpfops.cjs runs the bundle as it does when installed.
 const pkg = join(work, "pkg");
 mkdirSync(pkg);
 for (const d of ["bin", "dist", "package.json"]) cpSync(d, join(pkg, d), { recursive: true });
 for (const d of ["native", "node_modules"]) symlinkSync(resolve(d), join(pkg, d));
-const installed = [process.execPath, join(pkg, "bin/bpfops.js")];
+const installed = [process.execPath, join(pkg, "bin/bpfops.cjs")];
 const root = `/sys/fs/bpf/bpfops-bench-cli-${process.pid}`;
 const dry = ["reconcile", "--dry-run", "--path", "manifests/demo", "--bpffs", root, "--cache", join(work, "cache")];
 spawnSync(installed[0]!, [...installed.slice(1), ...dry], { stdio: "ignore" }); // fills the compile cache
@@ -36,8 +36,8 @@ const rows: Array<[string, string[]]> = [
   ["bpfops --help (installed)", [...installed, "--help"]],
   ["bpfops --version (installed)", [...installed, "--version"]],
   ["reconcile --dry-run manifests (installed)", [...installed, ...dry]],
-  ["bpfops --help (sources, tsx)", [process.execPath, "bin/bpfops.js", "--help"]],
-  ["reconcile --dry-run manifests (sources, tsx)", [process.execPath, "bin/bpfops.js", ...dry]],
+  ["bpfops --help (sources, tsx)", [process.execPath, "bin/bpfops.cjs", "--help"]],
+  ["reconcile --dry-run manifests (sources, tsx)", [process.execPath, "bin/bpfops.cjs", ...dry]],
 ];
 // Rounds, each running every command once: load on the machine that comes and goes falls on
 // the baseline and the commands alike instead of on whichever ran during it.

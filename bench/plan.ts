@@ -20,7 +20,7 @@ function coldCli(): void {
   const cache = join(work, "cache");
   const run = () => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--path", "manifests/demo", "--bpffs", root, "--cache", cache], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", "--dry-run", "--path", "manifests/demo", "--bpffs", root, "--cache", cache], { encoding: "utf8" });
     if (r.status !== 1) throw new Error(`dry-run exited ${r.status}: ${r.stderr}`);
     return ms(t0);
   };
@@ -28,7 +28,7 @@ function coldCli(): void {
   const warm = Array.from({ length: 7 }, run);
   const bare = Array.from({ length: 7 }, () => {
     const t0 = process.hrtime.bigint();
-    spawnSync(process.execPath, ["bin/bpfops.js", "--version"]);
+    spawnSync(process.execPath, ["bin/bpfops.cjs", "--version"]);
     return ms(t0);
   });
   console.log("dry-run of manifests/ as a cold CLI process (wall time)");

@@ -199,6 +199,7 @@ export class Agent {
   }
 
   #retryHead: string | undefined;
+  #built: { revision: string; reuse: { build: ReconcileResult["build"]; context: ReconcileResult["context"] } } | undefined;
 
   #driftBackoffUntil(): number {
     return this.#driftBackoff;
@@ -222,7 +223,10 @@ export class Agent {
         await gitTree(src.repo, src.ref, `${this.config.cacheDir}/git`, { commit: target, ...(src.auth ? { auth: src.auth } : {}) });
         await this.config.verifier.check(target, await commitSignature(src.repo, target, `${this.config.cacheDir}/git`));
       }
-      result = await reconcileOnce(this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal });
+      // A drift check of the applied commit reuses its build: only the kernel is read again.
+      const reuse = !isNew && this.#built?.revision === target ? { reuse: this.#built.reuse } : {};
+      result = await reconcileOnce(this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...reuse });
+      if (src.kind === "git") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
     } catch (e) {
       const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };
       if (this.#abort.signal.aborted) return;

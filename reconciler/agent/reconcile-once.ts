@@ -43,6 +43,11 @@ export interface ReconcileOnceOptions {
   onLockWait?: (holderPid: string) => void;
   /** progress of compiling, verifying and applying, for a terminal */
   onProgress?: OnProgress;
+  /**
+   * The build of this same revision from an earlier run (the agent's drift checks): fetch and
+   * build are skipped, observe, plan and execute run as always.
+   */
+  reuse?: { build: Build; context: RevisionContext };
   /** crash tests: called before every execute step */
   beforeStep?: (n: number, step: string) => void;
 }
@@ -117,15 +122,21 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
   const root = resolve(opts.root);
 
   let t0 = now();
-  const { tree, manifestDir } = await fetchRevision(source, opts.cacheDir);
-  timings.fetchMs = since(t0);
-  signal?.throwIfAborted();
+  let build: Build;
+  let context: RevisionContext;
+  if (opts.reuse) {
+    ({ build, context } = opts.reuse);
+  } else {
+    const { tree, manifestDir } = await fetchRevision(source, opts.cacheDir);
+    timings.fetchMs = since(t0);
+    signal?.throwIfAborted();
 
-  t0 = now();
-  const build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
-  timings.buildMs = since(t0);
-  signal?.throwIfAborted();
-  const context: RevisionContext = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+    t0 = now();
+    build = await buildRevision(tree, { manifestDir, labels: opts.labels, cacheDir: opts.cacheDir, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
+    timings.buildMs = since(t0);
+    signal?.throwIfAborted();
+    context = { source: manifestDir === "." ? tree.describe : `${tree.describe}/${manifestDir}`, ...(build.revision ? { revision: build.revision } : {}), bpffsRoot: root };
+  }
 
   const lock = opts.mode === "apply" ? await acquireHostLock(root, { wait: opts.wait ?? true, ...(signal ? { signal } : {}), ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}) }) : null;
   try {
@@ -136,12 +147,12 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
     }
     t0 = now();
     // Interfaces that entries name, as ifindexes on this host.
-    build.desired = resolveHostRefs(build.desired);
-    const observed = observeState(root, build.desired);
+    const desired = resolveHostRefs(build.desired);
+    const observed = observeState(root, desired);
     timings.observeMs = since(t0);
 
     t0 = now();
-    const plan = makePlan(build.desired, observed);
+    const plan = makePlan(desired, observed);
     timings.planMs = since(t0);
     const result: ReconcileResult = { context, build, observed, plan, recovered, timings };
 
@@ -153,7 +164,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
       if (opts.verify) {
         t0 = now();
         const changed = new Set(plan.actions.filter((a) => a.kind === "Program" && a.op === "load").map((a) => a.name));
-        result.verify = await verifyPrograms(build.desired.programs.filter((d) => changed.has(d.name)), build.objects, root, opts.onProgress);
+        result.verify = await verifyPrograms(desired.programs.filter((d) => changed.has(d.name)), build.objects, root, opts.onProgress);
         timings.verifyMs = since(t0);
       }
       return result;

@@ -47,7 +47,7 @@ ${HDR}kind: Attachment\nmetadata: { name: policy }\nspec: { program: policy, hoo
 
 /** Starts `bpfops agent` and waits for its endpoint; SIGKILLed at the end of the test if still running. */
 async function startAgent(args: string[]): Promise<{ child: ChildProcess; url: string; logs: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ["bin/bpfops.js", "agent", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["bin/bpfops.cjs", "agent", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -115,7 +115,7 @@ describe("bpfops agent", () => {
     expect([after.received.web, after.received.dns]).toEqual([after.sent.web, after.sent.dns]);
 
     // `bpfops status` shows what the agent left in the kernel.
-    const shown = JSON.parse(execFileSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" })) as { agent: { ready: boolean; lastAppliedRevision: string } };
+    const shown = JSON.parse(execFileSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" })) as { agent: { ready: boolean; lastAppliedRevision: string } };
     expect(shown.agent).toMatchObject({ ready: true, lastAppliedRevision: good });
 
     // SIGTERM: the agent stops within a second or so and the programs keep enforcing.
@@ -268,7 +268,7 @@ describe("bpfops agent", () => {
     const lab = tempLab();
     const root = tempPinRoot();
     const repo = policyRepo(lab);
-    const cli = (...args: string[]) => execFileSync(process.execPath, ["bin/bpfops.js", ...args, "--bpffs", root], { encoding: "utf8" });
+    const cli = (...args: string[]) => execFileSync(process.execPath, ["bin/bpfops.cjs", ...args, "--bpffs", root], { encoding: "utf8" });
     repo.write([80]);
     const first = repo.commit("web");
     const agent = await startAgent(["--repo", repo.dir, "--interval", "200ms", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);
@@ -326,7 +326,7 @@ describe("bpfops agent", () => {
     ["neither --repo nor --dir", [], /--repo URL\|PATH .* or --dir DIR/],
     ["a bad interval", ["--dir", ".", "--interval", "soon"], /--interval: "soon" is not a duration/],
   ])("refuses %s (exit 2)", (_, args, message) => {
-    const res = spawnSync(process.execPath, ["bin/bpfops.js", "agent", "--bpffs", "/sys/fs/bpf/bpfops-test-agent-none", ...args], { encoding: "utf8" });
+    const res = spawnSync(process.execPath, ["bin/bpfops.cjs", "agent", "--bpffs", "/sys/fs/bpf/bpfops-test-agent-none", ...args], { encoding: "utf8" });
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(message);
   });

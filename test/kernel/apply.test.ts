@@ -324,7 +324,7 @@ describe("reconcile applies a revision", () => {
 });
 
 describe("bpfops reconcile (CLI)", () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", ...args], { encoding: "utf8" });
+  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", ...args], { encoding: "utf8" });
 
   it("applies, then prints no changes and exits 0 on the second run", (ctx) => {
     needs(ctx, "xdpLink", "tcx");
@@ -345,7 +345,7 @@ describe("bpfops reconcile (CLI)", () => {
     const root = tempPinRoot();
     const dir = tempRepo(repoFiles(lab));
     expect(cli(["--path", dir, "--bpffs", root]).status).toBe(0);
-    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" });
+    const status = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--output", "json"], { encoding: "utf8" });
     expect(status.status, status.stderr).toBe(0);
     const objects = JSON.parse(status.stdout).objects as Array<{ kind: string; name: string; id: number; detail: Record<string, unknown>; provenance?: { manifest: string } }>;
     const bpftool = (...args: string[]) => JSON.parse(spawnSync("bpftool", ["-j", ...args], { encoding: "utf8" }).stdout);
@@ -363,7 +363,7 @@ describe("bpfops reconcile (CLI)", () => {
     const rules = objects.find((o) => o.kind === "Map" && o.name === "pod-rules")!;
     const dump = bpftool("map", "dump", "pinned", `${root}/maps/pod-rules`) as unknown[];
     expect(dump).toHaveLength(rules.detail.entries as number);
-    const human = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" }).stdout;
+    const human = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" }).stdout;
     expect(human).toMatch(/Attachment\/pod-filter\s+id \d+\s+xdp@.*dst0: xdp link running prog \d+  \[filter\.yaml\]/);
   });
 

@@ -128,7 +128,7 @@ function makeRepo(name: string): string {
 function runCli(dir: string): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--path", dir, "--bpffs", root, "--cache", join(work, "cache"), "--output", "json"]);
+    const child = spawn(process.execPath, ["bin/bpfops.cjs", "reconcile", "--dry-run", "--path", dir, "--bpffs", root, "--cache", join(work, "cache"), "--output", "json"]);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BPF, needs, tempLab, tempPinRoot } from "./harness.ts";
 import { HDR, tempRepo } from "./repos.ts";
 
-const bpfops = (args: string[], wrap: string[] = []) => spawnSync(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), "bin/bpfops.js", ...args], { encoding: "utf8" });
+const bpfops = (args: string[], wrap: string[] = []) => spawnSync(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), "bin/bpfops.cjs", ...args], { encoding: "utf8" });
 
 describe("bpfops doctor", () => {
   it("passes as root", (ctx) => {
@@ -43,7 +43,7 @@ describe("bpfops doctor --path: what the manifests need is required", () => {
   ] as const)("%s", (_name, manifests, noToolchain, exit, failed, by) => {
     const dir = tempRepo({ "m.yaml": manifests });
     const env = noToolchain ? { ...process.env, PATH: "/nonexistent" } : process.env;
-    const r = spawnSync(process.execPath, ["bin/bpfops.js", "doctor", "--path", dir, "--output", "json"], { encoding: "utf8", env });
+    const r = spawnSync(process.execPath, ["bin/bpfops.cjs", "doctor", "--path", dir, "--output", "json"], { encoding: "utf8", env });
     expect(r.status, r.stderr).toBe(exit);
     const checks = (JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; neededBy?: string }> }).checks;
     const failing = checks.filter((c) => c.status === "missing");
@@ -74,7 +74,7 @@ describe("progress", () => {
     const dir = repo();
     const root = tempPinRoot();
     // script(1) gives the command a terminal; what it wrote comes back on stdout.
-    const run = (args: string) => spawnSync("script", ["-qec", `${process.execPath} bin/bpfops.js ${args}`, "/dev/null"], { encoding: "utf8" });
+    const run = (args: string) => spawnSync("script", ["-qec", `${process.execPath} bin/bpfops.cjs ${args}`, "/dev/null"], { encoding: "utf8" });
     const dry = run(`reconcile --dry-run --verify --path ${dir} --bpffs ${root} --cache ${dir}/.cache`);
     expect(dry.stdout).toMatch(/compile 1\/1 c\.bpf\.c/);
     expect(dry.stdout).toMatch(/verify 1\/1 Program\/c/);
@@ -120,7 +120,7 @@ describe("the command line", () => {
   });
 
   it.each([["completion", "bash"], ["features", "--output", "json"]])("a closed stdout (%s | a reader that is gone) ends quietly, with no stack trace", (...args) => {
-    const r = spawnSync("bash", ["-c", `${process.execPath} bin/bpfops.js ${args.join(" ")} | true; echo "exit=\${PIPESTATUS[0]}" >&2`], { encoding: "utf8" });
+    const r = spawnSync("bash", ["-c", `${process.execPath} bin/bpfops.cjs ${args.join(" ")} | true; echo "exit=\${PIPESTATUS[0]}" >&2`], { encoding: "utf8" });
     expect(r.stderr).toBe("exit=0\n");
   });
 

@@ -69,7 +69,7 @@ async function rig(tgid2 = 2): Promise<Rig> {
   const root = tempPinRoot();
   const dir = tempRepo(revision(lab, chainLab, 1, tgid2));
   const cli = (args: string[] = [], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--path", dir, "--bpffs", root, "--cache", `${dir}/.cache`, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+    spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", "--path", dir, "--bpffs", root, "--cache", `${dir}/.cache`, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
   const ok = (r: ReturnType<typeof cli>) => expect(r.status, String(r.stderr) + String(r.stdout)).toBe(0);
   // Reference: the pins of a clean v2 and of a clean v1.
   writeRepo(dir, revision(lab, chainLab, 2, tgid2));
@@ -218,7 +218,7 @@ describe("crash safety", () => {
         const v = (trial % 2 ? 1 : 2) as 1 | 2;
         writeRepo(r.dir, revision(r.lab, r.chainLab, v, r.tgid2));
         // The child says when it starts executing; the kill lands somewhere in the next 40 ms.
-        const child = spawn(process.execPath, ["bin/bpfops.js", "reconcile", "--path", r.dir, "--bpffs", r.root, "--cache", `${r.dir}/.cache`], { env: { ...process.env, BPFOPS_ANNOUNCE_EXECUTE: "1" }, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(process.execPath, ["bin/bpfops.cjs", "reconcile", "--path", r.dir, "--bpffs", r.root, "--cache", `${r.dir}/.cache`], { env: { ...process.env, BPFOPS_ANNOUNCE_EXECUTE: "1" }, stdio: ["ignore", "ignore", "pipe"] });
         const exit = new Promise<{ code: number | null; signal: string | null }>((res) => child.on("exit", (code, signal) => res({ code, signal })));
         child.stderr.on("data", (d: Buffer) => {
           if (d.toString().includes("bpfops: executing")) setTimeout(() => child.kill("SIGKILL"), random() * 40);

@@ -21,7 +21,7 @@ import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { BPF, closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
 import { applyRepo, HDR, planRepo, tempRepo, writeRepo } from "./repos.ts";
 
-const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
 
 /** A filter bound to a Map whose size changes between v1 and v2 (onChange: migrate), on lab.dst. */
 function boundFilter(lab: Lab, v: 1 | 2): Record<string, string> {
@@ -103,7 +103,7 @@ describe("reconcile engine", () => {
     writeRepo(dir, {});
     await applyRepo(dir, root, { allowEmpty: true });
     expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/theirs"]);
-    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" });
+    const status = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" });
     expect(status.stdout).toMatch(/Unowned\/maps\/theirs .*not made by bpfops/);
   });
 
@@ -280,11 +280,11 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     const lab = tempLab();
     const root = tempPinRoot();
     await applyRepo(tempRepo(boundFilter(lab, 1)), root);
-    const ok = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
+    const ok = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
     expect(ok.status, ok.stdout).toBe(0);
     expect(ok.stdout).toMatch(/run count unknown \(BPF stats off/);
     spawnSync("ip", ["-n", lab.dst.netns, "link", "del", "dst0"]);
-    const gone = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
+    const gone = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
     expect(gone.status).toBe(2);
     expect(gone.stdout).toMatch(/Attachment\/pod-filter .*NOT ENFORCING/);
   });
@@ -299,7 +299,7 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     let stop = false;
     const poll = (async () => {
       while (!stop) {
-        const r = await new Promise<number | null>((res) => spawn(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root, "--output", "json"], { stdio: "ignore" }).on("exit", res));
+        const r = await new Promise<number | null>((res) => spawn(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--output", "json"], { stdio: "ignore" }).on("exit", res));
         statuses.push(r);
       }
     })();
@@ -362,7 +362,7 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
 ${HDR}kind: Attachment\nmetadata: { name: cg }\nspec: { program: cg, hook: { type: cgroup, path: ${cg}, attachType: cgroup_inet_egress } }\n` }), root);
     const [link] = listPins(`${root}/links/cg`).map((p) => p.path);
     expect(link!.split("/").pop()!.length).toBeLessThanOrEqual(200);
-    const status = spawnSync(process.execPath, ["bin/bpfops.js", "status", "--bpffs", root], { encoding: "utf8" });
+    const status = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" });
     expect(status.stdout).toContain(`cgroup cgroup_inet_egress ${cg}: cgroup link`);
   });
 

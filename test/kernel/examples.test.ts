@@ -13,7 +13,7 @@ import { needs, tempLab, tempPinRoot } from "./harness.ts";
 import { applyRepo } from "./repos.ts";
 
 const EXAMPLES = new URL("../../manifests/examples/", import.meta.url).pathname;
-const bpfops = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.js", ...args], { encoding: "utf8" });
+const bpfops = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.cjs", ...args], { encoding: "utf8" });
 
 /** A copy of an example repository; an XDP hook on eth0 moves onto the lab's receiving interface. */
 function example(name: string, lab?: Lab, edit: (yaml: string) => string = (y) => y): string {
@@ -106,7 +106,7 @@ describe("examples", () => {
     const marker = join(tmpdir(), `bpfops-sec-${process.pid}`);
     writeFileSync(marker, "x");
     onTestFinished(() => rmSync(marker, { force: true }));
-    const reader = spawn(process.execPath, ["bin/bpfops.js", "events", "security-events", "--bpffs", root, "--seconds", "4"], { stdio: ["ignore", "pipe", "pipe"] });
+    const reader = spawn(process.execPath, ["bin/bpfops.cjs", "events", "security-events", "--bpffs", root, "--seconds", "4"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     reader.stdout.on("data", (d) => (out += d));
     await new Promise((r) => setTimeout(r, 1500));

@@ -101,7 +101,7 @@ ${HDR}kind: Attachment\nmetadata: { name: blocklist }\nspec: { program: blocklis
   };
 }
 
-const bpfops = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.js", ...args], { encoding: "utf8" });
+const bpfops = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.cjs", ...args], { encoding: "utf8" });
 
 describe("typed entries", () => {
   it("a blocklist LPM trie declared with CIDR strings: one commit adds a prefix and removes another, and traffic proves both", async (ctx) => {

@@ -29,7 +29,7 @@ describe("the package", () => {
     expect(version.stdout).toMatch(/^bpfops \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)\nlibbpf \d+\.\d+\nkernel /);
     // The installed package runs compiled JavaScript, with no TypeScript loader.
     const installed = join(prefix, "lib/node_modules/bpfops");
-    expect(readdirSync(installed).sort()).toEqual(expect.arrayContaining(["bin", "dist", "native", "bpf", "manifests"]));
+    expect(readdirSync(installed).sort()).toEqual(expect.arrayContaining(["bin", "deploy", "dist", "native", "bpf", "manifests"]));
     expect(readdirSync(join(installed, "node_modules")).includes("tsx")).toBe(false);
 
     const features = run("features", "--output", "json");

@@ -128,7 +128,7 @@ describe("plan against the kernel", () => {
 });
 
 describe("bpfops reconcile --dry-run", () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", ...args], { encoding: "utf8" });
+  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", "--dry-run", ...args], { encoding: "utf8" });
 
   it("changes nothing in the kernel: every id and pin is the same before and after, with --verify", async (ctx) => {
     needs(ctx, "xdpLink", "tcx");

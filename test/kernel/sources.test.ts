@@ -36,12 +36,12 @@ describe("git sources", () => {
     // Remove the big blob's object: reading it would fail the revision.
     const oid = git("rev-parse", "HEAD:elsewhere/big.bin");
     unlinkSync(join(repo, ".git/objects", oid.slice(0, 2), oid.slice(2)));
-    const r = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "m", "--bpffs", tempPinRoot(), "--cache", join(repo, ".cache")], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "m", "--bpffs", tempPinRoot(), "--cache", join(repo, ".cache")], { encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/\+ Program\/counter\s+load/);
     // The whole commit, read eagerly, would have failed on that blob.
-    const all = spawnSync(process.execPath, ["bin/bpfops.js", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "elsewhere", "--bpffs", tempPinRoot()], { encoding: "utf8" });
+    const all = spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--path", "elsewhere", "--bpffs", tempPinRoot()], { encoding: "utf8" });
     expect(all.status).toBe(2);
   });
 });
