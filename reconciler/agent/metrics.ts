@@ -20,3 +20,33 @@ export function agentMetrics() {
 }
 
 export type AgentMetrics = ReturnType<typeof agentMetrics>;
+
+/**
+ * Per-program run counts and run time from the kernel's BPF stats, read at each scrape for the
+ * programs bpfops owns, under the names ebpf_exporter users already scrape.
+ */
+export function programStatsMetrics(registry: Registry, read: () => Array<{ name: string; id: number; tag: string; runCount: number; runTimeNs: number }>): void {
+  const labelNames = ["name", "id", "tag"] as const;
+  const count = new Counter({
+    name: "ebpf_program_run_count_total",
+    help: "How many times each program bpfops owns has run (BPF stats)",
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of read()) this.inc({ name: p.name, id: String(p.id), tag: p.tag }, p.runCount);
+    },
+  });
+  const time = new Counter({
+    name: "ebpf_program_run_time_seconds_total",
+    help: "Time each program bpfops owns has run (BPF stats)",
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of read()) this.inc({ name: p.name, id: String(p.id), tag: p.tag }, p.runTimeNs / 1e9);
+    },
+  });
+  void count;
+  void time;
+}

@@ -24,6 +24,7 @@ export interface AgentCliOptions {
   authFile?: string;
   allowUnsigned?: boolean;
   verifyCommits?: string;
+  bpfStats?: boolean;
   logLevel: string;
 }
 
@@ -88,6 +89,17 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     metrics: agentMetrics(),
     ...(verifier ? { verifier } : {}),
   });
+  let stats: { close(): void } | undefined;
+  if (opts.bpfStats) {
+    // Run counts need the kernel's BPF stats on, which cost a little per run: only when asked.
+    const [{ enableRunTimeStats }, { readStatus }, { programStatsMetrics }] = await Promise.all([import("../kernel/observe.ts"), import("../host/status.ts"), import("../agent/metrics.ts")]);
+    stats = enableRunTimeStats();
+    programStatsMetrics(agent.config.metrics.registry, () =>
+      readStatus(opts.bpffs, { statsOn: true })
+        .filter((e) => e.kind === "Program")
+        .map((e) => ({ name: e.name, id: e.id, tag: String(e.detail.tag), runCount: Number(e.detail.runCount ?? 0), runTimeNs: Number(e.detail.runTimeNs ?? 0) })),
+    );
+  }
   const { server, address } = await serveAgent(agent, { host: host || "127.0.0.1", port, ...(secret ? { webhookSecret: Buffer.from(secret.toString().trim()) } : {}) });
   log.info({ source: agent.status.source, listen: `${address.address}:${address.port}`, interval, drift, unsigned: remote && !verifier, ...(verifier ? { verifyCommits: verifier.describe } : {}) }, "agent started");
   if (remote && !verifier) log.warn({ repo: opts.repo }, "following a remote repository without verifying commit signatures (--allow-unsigned)");
@@ -112,6 +124,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
   });
   await agent.stop();
+  stats?.close();
   await watcher?.close();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));

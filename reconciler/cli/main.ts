@@ -133,6 +133,7 @@ program
   .option("--auth-file <file>", "credentials for an http(s) repository: user:password, or a token (never on the command line)")
   .option("--allow-unsigned", "follow a remote repository without verifying commit signatures")
   .option("--verify-commits <keyring>", "apply only head commits signed by one of these keys")
+  .option("--bpf-stats", "turn the kernel's BPF run-time stats on and export each program's run count and time (ebpf_program_run_count_total)")
   .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .addHelpText(
     "after",

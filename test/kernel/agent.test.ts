@@ -4,7 +4,7 @@
 // the programs enforcing, and a restarted agent changes nothing.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:http";
 import { basename, dirname, join } from "node:path";
@@ -14,6 +14,8 @@ import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { listPins, openPinnedLink, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 import { HDR, tempRepo } from "./repos.ts";
+
+const BAD = new URL("../fixtures/bad/", import.meta.url).pathname;
 
 interface Status {
   conditions: Array<{ type: string; status: boolean; reason: string; message: string }>;
@@ -144,7 +146,7 @@ describe("bpfops agent", () => {
     const repo = policyRepo(lab);
     repo.write([80]);
     const rev = repo.commit("web");
-    const agent = await startAgent(["--repo", repo.dir, "--interval", "10s", "--drift-interval", "300ms", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "10s", "--drift-interval", "300ms", "--bpffs", root, "--cache", join(repo.dir, ".cache"), "--bpf-stats"]);
     await until("applied", async () => (await status(agent.url)).lastAppliedRevision === rev);
     const linkPin = listPins(`${root}/links`).find((p) => p.kind === "link")!.path;
     const linkId = closeAtEnd(openPinnedLink(linkPin)).info().id;
@@ -170,6 +172,9 @@ describe("bpfops agent", () => {
     expect(agent.logs()).toMatch(/drift corrected/);
     const metrics = await (await fetch(`${agent.url}/metrics`)).text();
     expect(metrics).toMatch(/^bpfops_drift_corrections_total\{kind="(Attachment|Map)"\} [1-9]/m);
+    // --bpf-stats: the program's runs, as ebpf_exporter names them (one run per packet at XDP)
+    const runs = Number(/^ebpf_program_run_count_total\{name="policy",id="\d+",tag="[0-9a-f]+"\} (\d+)/m.exec(metrics)?.[1]);
+    expect(runs).toBeGreaterThanOrEqual(t.sent.web! + t.sent.dns!);
   });
 
   it("a signed webhook call leads to a reconcile at once; unsigned, forged and replayed ones do not; metrics are Prometheus text", async (ctx) => {
@@ -320,6 +325,35 @@ describe("bpfops agent", () => {
     const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
     expect([t.received.web, t.received.dns]).toEqual([t.sent.web, t.sent.dns]);
   });
+
+  it("the bad-input corpus, committed one file at a time, is refused every time, changes nothing in the kernel and never stops the agent", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const repo = policyRepo(lab);
+    repo.write([80]);
+    const first = repo.commit("web");
+    const agent = await startAgent(["--repo", repo.dir, "--interval", "100ms", "--drift-interval", "1h", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);
+    await until("applied", async () => (await status(agent.url)).lastAppliedRevision === first);
+    const before = listPins(root).map((p) => p.path).sort();
+    const fixtures = readdirSync(BAD).filter((f) => f.endsWith(".yaml")).sort();
+    expect(fixtures.length).toBeGreaterThanOrEqual(40);
+    for (const f of fixtures) {
+      writeFileSync(join(repo.dir, "bad.yaml"), readFileSync(join(BAD, f)));
+      const rev = repo.commit(`bad: ${f}`);
+      const s = await until(`${f} refused`, async () => {
+        const st = await status(agent.url);
+        return st.lastAttemptedRevision === rev && st;
+      });
+      expect(s.lastAppliedRevision, f).toBe(first);
+      expect(condition(s, "Stalled").status, f).toBe(true);
+      expect(agent.child.exitCode, f).toBeNull();
+    }
+    expect(listPins(root).map((p) => p.path).sort()).toEqual(before);
+    rmSync(join(repo.dir, "bad.yaml"));
+    const good = repo.commit("fixed");
+    await until("the good commit after the corpus applied", async () => (await status(agent.url)).lastAppliedRevision === good);
+  }, 120_000);
 
   it.each([
     ["a remote repository without --allow-unsigned", ["--repo", "https://git.example/ebpf.git"], /say --allow-unsigned/],
