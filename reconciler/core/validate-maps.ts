@@ -54,7 +54,7 @@ function encodeEntryPart(v: unknown, size: number, type: TypeDesc | undefined, p
   }
   const b = encodeEntryBytes(v, size);
   if (typeof b === "string") {
-    report(part, `${part} ${b} (${part}Size ${size}${type ? "" : "; no type is known for this map: declare keyType/valueType, or bind it to an object map with BTF"})`);
+    report(part, `${part} ${b} (${part.split(".")[0]}Size ${size}${type ? "" : "; no type is known for this map: declare keyType/valueType, or bind it to an object map with BTF"})`);
     return null;
   }
   return b;
@@ -144,12 +144,35 @@ export function validateMaps(validated: Validated, objects: Map<string, ObjectFa
       if (kind === "maps") value = mapRef(e.value, validated, s.innerMap, problem);
       else if (kind === "interfaces") value = interfaceRef(e.value, s.valueSize, problem);
       else if (kind === "keyed-cpu") value = cpuQueue(e.value, s.valueSize, problem);
+      else if (PER_CPU.has(s.type) && isPerCpuList(e.value)) value = perCpuValues(e.value.perCpu, s.valueSize, types.value, problem);
       else value = encodeEntryPart(e.value, s.valueSize, types.value, "value", problem);
       if (issues.length > before || key === null || value === null) bad++;
       else encoded.push({ key: key.toString("hex"), value: typeof value === "string" ? value : value.toString("hex") });
     });
     validated.entries.set(name, encoded);
   }
+}
+
+const PER_CPU = new Set(["percpu_hash", "percpu_array", "lru_percpu_hash"]);
+const isPerCpuList = (v: unknown): v is { perCpu: unknown[] } => !!v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && Array.isArray((v as { perCpu?: unknown }).perCpu);
+
+/**
+ * A per-CPU value written per CPU ({ perCpu: [cpu0, cpu1, ...] }): each at the kernel's stride
+ * (the value size rounded up to 8), CPUs not listed zero. Trailing zeros are left out, as the
+ * kernel's values read back are.
+ */
+function perCpuValues(list: unknown[], valueSize: number, type: TypeDesc | undefined, problem: (field: string, msg: string) => void): Buffer | null {
+  if (!list.length || list.length > 4096) return problem("value.perCpu", "one value per CPU, 1 to 4096 of them"), null;
+  const stride = (valueSize + 7) & ~7;
+  const out = Buffer.alloc(stride * list.length);
+  for (const [i, v] of list.entries()) {
+    const b = encodeEntryPart(v, valueSize, type, `value.perCpu[${i}]` as "value", problem);
+    if (!b) return null;
+    b.copy(out, i * stride);
+  }
+  let end = list.length;
+  while (end > 1 && out.subarray((end - 1) * stride, end * stride).every((x) => x === 0)) end--;
+  return out.subarray(0, end * stride);
 }
 
 /** A map-in-map entry's value: { map: NAME }, a Map manifest of the inner definition. */

@@ -71,12 +71,17 @@ export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwr
   return m.updateMany(todo, flags, onEntries && ((done) => onEntries(done, todo.length)));
 }
 
-/** A per-CPU map takes a value for every CPU: one value given is every CPU's. */
+/** A per-CPU map takes a value for every CPU: one value given is every CPU's; a list is CPU by CPU, the rest zero. */
 function perCpuValue(m: MapHandle, v: Buffer): Buffer {
-  if (!m.perCpu || v.length !== m.valueSize) return v;
+  if (!m.perCpu || v.length === m.valueBufferSize) return v;
   const stride = (m.valueSize + 7) & ~7;
   const out = Buffer.alloc(m.valueBufferSize);
-  for (let off = 0; off < out.length; off += stride) v.copy(out, off);
+  if (v.length === m.valueSize) {
+    for (let off = 0; off < out.length; off += stride) v.copy(out, off);
+    return out;
+  }
+  if (v.length % stride !== 0 || v.length > out.length) throw new RangeError(`map ${m.name}: ${v.length / stride} per-CPU values for ${out.length / stride} CPUs`);
+  v.copy(out);
   return out;
 }
 

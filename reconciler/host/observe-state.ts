@@ -46,11 +46,18 @@ class Ownership {
   }
 }
 
-/** A per-CPU value that is the same on every CPU reads as that one value (as a manifest writes it). */
+/**
+ * A per-CPU value as a manifest writes it: one value when every CPU holds the same, else CPU by
+ * CPU at the kernel's stride, without the trailing CPUs that hold zero.
+ */
 function sameOnEveryCpu(m: MapHandle, v: Buffer): Buffer {
   if (!m.perCpu) return v;
   const cpus = m.splitPerCpu(v);
-  return cpus.every((c) => c.equals(cpus[0]!)) ? cpus[0]! : v;
+  if (cpus.every((c) => c.equals(cpus[0]!))) return cpus[0]!;
+  const stride = (m.valueSize + 7) & ~7;
+  let end = cpus.length;
+  while (end > 1 && cpus[end - 1]!.every((x) => x === 0)) end--;
+  return v.subarray(0, end * stride);
 }
 
 function observeMaps(root: string, desired: DesiredState, own: Ownership): ObservedMap[] {

@@ -188,14 +188,14 @@ ${HDR}kind: Attachment\nmetadata: { name: counter }\nspec: { program: counter, h
 });
 
 describe("more map types", () => {
-  it("a map-in-map holds the Map its entry names; a queue holds its values in order; a per-CPU entry is every CPU's", async (ctx) => {
+  it("a map-in-map holds the Map its entry names; a queue holds its values in order; a per-CPU entry is every CPU's, or CPU by CPU", async (ctx) => {
     needs(ctx);
     const root = tempPinRoot();
     const dir = tempRepo({
       "m.yaml": `${HDR}kind: Map\nmetadata: { name: inner-a }\nspec: { type: array, keySize: 4, valueSize: 4, maxEntries: 2, entries: [{ key: 0, value: 7 }] }\n---
 ${HDR}kind: Map\nmetadata: { name: outer }\nspec: { type: hash_of_maps, keySize: 4, valueSize: 4, maxEntries: 4, innerMap: { type: array, keySize: 4, valueSize: 4, maxEntries: 2 }, entries: [{ key: 1, value: { map: inner-a } }] }\n---
 ${HDR}kind: Map\nmetadata: { name: jobs }\nspec: { type: queue, keySize: 0, valueSize: 4, maxEntries: 8, entries: [{ value: 10 }, { value: 20 }, { value: 30 }] }\n---
-${HDR}kind: Map\nmetadata: { name: per-cpu }\nspec: { type: percpu_array, keySize: 4, valueSize: 8, maxEntries: 2, entries: [{ key: 1, value: 5 }] }\n`,
+${HDR}kind: Map\nmetadata: { name: per-cpu }\nspec: { type: percpu_array, keySize: 4, valueSize: 8, maxEntries: 2, entries: [{ key: 1, value: 5 }, { key: 0, value: { perCpu: [7, 9] } }] }\n`,
     });
     await applyRepo(dir, root);
     const outer = closeAtEnd(openPinnedMap(`${root}/maps/outer`));
@@ -207,7 +207,10 @@ ${HDR}kind: Map\nmetadata: { name: per-cpu }\nspec: { type: percpu_array, keySiz
     const dequeue = () => (JSON.parse(execFileSync("bpftool", ["-j", "map", "dequeue", "pinned", `${root}/maps/jobs`], { encoding: "utf8" })) as { value: string[] }).value.map((x) => Number(x)).reduce((n, b, i) => n + b * 256 ** i, 0);
     expect([dequeue(), dequeue(), dequeue()]).toEqual([10, 20, 30]);
     const perCpu = closeAtEnd(openPinnedMap(`${root}/maps/per-cpu`));
-    expect(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).map((b) => b.readBigUInt64LE(0))).toEqual(Array(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).length).fill(5n));
+    const cpus = perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).length;
+    expect(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("01000000", "hex"))!).map((b) => b.readBigUInt64LE(0))).toEqual(Array(cpus).fill(5n)); // one value: every CPU's
+    // a list: CPU by CPU, the CPUs not listed zero
+    expect(perCpu.splitPerCpu(perCpu.lookup(Buffer.from("00000000", "hex"))!).map((b) => b.readBigUInt64LE(0))).toEqual([7n, 9n, ...Array(cpus - 2).fill(0n)]);
     // In place: a second reconcile changes nothing (the queue is not refilled, the outer map still holds inner-a).
     const again = await planRepo(dir, root);
     expect(again.actions.filter((x) => x.op !== "unchanged").map((x) => `${x.op} ${x.kind}/${x.name}: ${x.reason}`)).toEqual([]);
