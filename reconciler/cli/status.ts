@@ -24,21 +24,27 @@ export function runStatus(opts: { bpffs: string; output: "text" | "json"; check?
     console.log(`nothing applied under ${root}`);
     return code;
   }
-  console.log(`applied under ${root}:`);
-  for (const e of entries) {
+  // A table like `flux get`: one row per object, what it is, where it runs, from which revision.
+  const rows = entries.map((e) => {
     const d = e.detail;
     const ran = d.runCount === null ? "run count unknown (BPF stats off: --stats-for N)" : `ran ${d.runCount} times (${d.runTimeNs} ns)`;
-    const what =
+    const link = e.kind === "Attachment" || e.kind === "Chain";
+    const message =
       e.kind === "Program"
         ? `${d.type} digest ${d.digest} tag ${d.tag}, ${d.verifiedInstructions} insns, ${ran}`
-        : e.kind === "Attachment" || e.kind === "Chain"
-          ? `${d.hook}: ${d.linkType} link running prog ${d.progId}${e.enforcing ? "" : " - NOT ENFORCING: its interface or cgroup is gone"}`
+        : link
+          ? `${d.linkType} link running prog ${d.progId}${e.enforcing ? "" : " - NOT ENFORCING: its interface or cgroup is gone"}`
           : e.kind === "Unowned"
             ? `${d.holds}: ${d.note}`
             : `${d.type}${d.keySize !== undefined ? ` ${d.keySize}/${d.valueSize}` : ""} x${d.maxEntries}${d.entries !== undefined ? `, ${d.entries} entries` : ""}`;
-    const from = e.provenance ? `  [${e.provenance.manifest ?? "?"}${e.provenance.revision ? ` @ ${e.provenance.revision.slice(0, 12)}` : ""}]` : "";
-    console.log(`  ${`${e.kind}/${e.name}`.padEnd(36)} id ${String(e.id).padEnd(6)} ${what}${from}`);
-  }
+    const from = e.provenance?.manifest ? `  [${e.provenance.manifest}]` : "";
+    return [e.name, e.kind, link ? String(d.hook) : "-", e.provenance?.revision ? e.provenance.revision.slice(0, 12) : "-", e.kind === "Unowned" ? "-" : e.enforcing === false ? "False" : "True", `${message} (id ${e.id})${from}`];
+  });
+  const header = ["NAME", "KIND", "HOOK", "REVISION", "READY", "MESSAGE"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ");
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
   if (notEnforcing.length) console.log(`${notEnforcing.length} link(s) not enforcing`);
   return code;
 }

@@ -364,7 +364,8 @@ describe("bpfops reconcile (CLI)", () => {
     const dump = bpftool("map", "dump", "pinned", `${root}/maps/pod-rules`) as unknown[];
     expect(dump).toHaveLength(rules.detail.entries as number);
     const human = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" }).stdout;
-    expect(human).toMatch(/Attachment\/pod-filter\s+id \d+\s+xdp@.*dst0: xdp link running prog \d+  \[filter\.yaml\]/);
+    expect(human).toMatch(/^NAME\s+KIND\s+HOOK\s+REVISION\s+READY\s+MESSAGE$/m);
+    expect(human).toMatch(/^pod-filter\s+Attachment\s+xdp@\S*dst0\s+\S+\s+True\s+xdp link running prog \d+ \(id \d+\)  \[filter\.yaml\]$/m);
   });
 
   it("one reconcile at a time: a second one without --wait says who holds the lock", async (ctx) => {

@@ -104,7 +104,7 @@ describe("reconcile engine", () => {
     await applyRepo(dir, root, { allowEmpty: true });
     expect(listPins(root).map((p) => p.path.slice(root.length))).toEqual(["/maps/theirs"]);
     const status = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" });
-    expect(status.stdout).toMatch(/Unowned\/maps\/theirs .*not made by bpfops/);
+    expect(status.stdout).toMatch(/^maps\/theirs\s+Unowned\s+-\s+-\s+-\s+.*not made by bpfops/m);
   });
 
   it("refuses a revision that would prune everything unless --allow-empty, which then leaves the root clean", async (ctx) => {
@@ -286,7 +286,7 @@ ${HDR}kind: Attachment\nmetadata: { name: f }\nspec: { program: f, hook: { type:
     spawnSync("ip", ["-n", lab.dst.netns, "link", "del", "dst0"]);
     const gone = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root, "--check"], { encoding: "utf8" });
     expect(gone.status).toBe(2);
-    expect(gone.stdout).toMatch(/Attachment\/pod-filter .*NOT ENFORCING/);
+    expect(gone.stdout).toMatch(/^pod-filter\s+Attachment\s+.*\s+False\s+.*NOT ENFORCING/m);
   });
 
   it("status during reconciles never fails on a pin caught mid-rename", async (ctx) => {
@@ -363,7 +363,8 @@ ${HDR}kind: Attachment\nmetadata: { name: cg }\nspec: { program: cg, hook: { typ
     const [link] = listPins(`${root}/links/cg`).map((p) => p.path);
     expect(link!.split("/").pop()!.length).toBeLessThanOrEqual(200);
     const status = spawnSync(process.execPath, ["bin/bpfops.cjs", "status", "--bpffs", root], { encoding: "utf8" });
-    expect(status.stdout).toContain(`cgroup cgroup_inet_egress ${cg}: cgroup link`);
+    expect(status.stdout).toContain(`cgroup cgroup_inet_egress ${cg}  `);
+    expect(status.stdout).toMatch(/True\s+cgroup link running prog \d+/);
   });
 
   it.for([
