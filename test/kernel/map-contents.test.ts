@@ -96,7 +96,7 @@ describe("entryPolicy exact", () => {
 function blocklist(lab: Lab, prefixes: string[]): Record<string, string> {
   return {
     "m.yaml": `${HDR}kind: Map\nmetadata: { name: blocklist }\nspec:\n  type: lpm_trie\n  keySize: 8\n  valueSize: 4\n  maxEntries: 131072\n  flags: 1\n  entryPolicy: exact\n  datapathWrites: none\n  entries:\n${prefixes.map((p) => `    - { key: ${p}, value: 1 }`).join("\n")}\n---
-${HDR}kind: Program\nmetadata: { name: blocklist }\nspec: { object: objs/blocklist.o, program: blocklist_filter, maps: { blocklist: { bind: blocklist }, blocklist_drops: { pin: true } } }\n---
+${HDR}kind: Program\nmetadata: { name: blocklist }\nspec: { object: objs/blocklist.o, program: ddos_blocklist, maps: { blocklist: { bind: blocklist }, drops: { pin: true } } }\n---
 ${HDR}kind: Attachment\nmetadata: { name: blocklist }\nspec: { program: blocklist, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n`,
   };
 }
@@ -135,7 +135,7 @@ describe("typed entries", () => {
     expect(JSON.parse(dump.stdout)).toMatchObject({ type: "lpm_trie", keyType: "struct prefix_v4", entries: expect.arrayContaining([{ key: { addr: `${b}/32` }, value: 1 }, { key: { addr: "192.0.2.0/24" }, value: 1 }]) });
     const get = bpfops(["map", "get", "blocklist", `${b}/32`, "--bpffs", root]);
     expect(get.stdout.trim()).toBe("1");
-    const drops = bpfops(["map", "dump", "blocklist/blocklist_drops", "--bpffs", root, "--sum", "--output", "json"]);
+    const drops = bpfops(["map", "dump", "blocklist/drops", "--bpffs", root, "--sum", "--output", "json"]);
     expect(drops.status, drops.stderr).toBe(0);
     expect((JSON.parse(drops.stdout) as { entries: Array<{ value: number }> }).entries[0]!.value).toBe(before.sent.a! + after.sent.b!);
   });
