@@ -100,6 +100,20 @@ const EntryValue = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1), z.string(
 // A declared type: a name or a list of { field: type } (core/type-desc.ts parses it).
 const DeclaredType = z.union([z.string().max(64), z.array(z.record(z.string(), z.unknown())).max(256)]);
 
+// A metric read from a map: one sample per entry (or for one key), the value (or a field of it)
+// summed over CPUs, labels from fields of the key ("" for the whole key).
+const MapMetric = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "a Prometheus metric name").max(128),
+  help: z.string().max(200).optional(),
+  type: z.enum(["counter", "gauge"]).default("counter"),
+  /** one entry's key; all entries when absent */
+  key: EntryValue.optional(),
+  /** a field of the value, dotted ("packets", "stats.bytes"); the whole value when absent */
+  value: z.string().max(128).optional(),
+  /** label -> field of the key, dotted ("" for the whole key) */
+  labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Prometheus label name"), z.string().max(128)).optional(),
+});
+
 export const MapSpec = z.strictObject({
   type: z.enum(MAP_TYPES),
   keySize: z.int().min(0).max(512),
@@ -110,6 +124,8 @@ export const MapSpec = z.strictObject({
   innerMap: InnerMap.optional(),
   /** ringbuf, perf_event_array, queue, stack: the struct (by name, in the BTF of a program bound to it) its records are, for `bpfops events` */
   recordType: z.string().regex(/^[A-Za-z_]\w*$/, "a C struct name").max(128).optional(),
+  /** Prometheus metrics the agent reads from this map's entries at each scrape */
+  metrics: z.array(MapMetric).max(16).optional(),
   /** what to do when the definition changes: keep (refuse), recreate (start empty), migrate (copy what fits) */
   onChange: z.enum(["keep", "recreate", "migrate"]).default("keep"),
   /**

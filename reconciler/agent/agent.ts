@@ -32,6 +32,8 @@ export interface AgentConfig {
   metrics: AgentMetrics;
   /** --verify-commits: new revisions must be signed by one of its keys */
   verifier?: CommitVerifier;
+  /** after each successful reconcile (the metrics its Map manifests declare follow it) */
+  onApplied?: (result: ReconcileResult) => void;
 }
 
 export interface Condition {
@@ -253,6 +255,7 @@ export class Agent {
     }
     this.#failures = 0;
     this.#retryAt = 0;
+    this.config.onApplied?.(result);
     this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
     const changed = result.plan.actions.filter((a) => a.op !== "unchanged" && a.op !== "unowned");
     if (isNew) {

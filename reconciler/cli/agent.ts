@@ -77,6 +77,9 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
   const source: AgentSource = opts.dir
     ? { kind: "directory", path: opts.dir }
     : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };
+  const metrics = agentMetrics();
+  const { MapMetrics } = await import("../agent/map-metrics.ts");
+  const declared = new MapMetrics(metrics.registry, opts.bpffs, log);
   const agent = new Agent({
     source,
     root: opts.bpffs,
@@ -86,7 +89,8 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     driftIntervalMs: drift,
     unsigned: remote && !verifier,
     log,
-    metrics: agentMetrics(),
+    metrics,
+    onApplied: (r) => declared.update(r.build.desired.maps),
     ...(verifier ? { verifier } : {}),
   });
   let stats: { close(): void } | undefined;

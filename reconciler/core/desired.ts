@@ -40,6 +40,17 @@ export interface DesiredMap {
   types?: MapTypes;
   /** a map of records: the struct its records are, for `bpfops events` */
   recordType?: string;
+  /** Prometheus metrics the agent reads from the map's entries */
+  metrics?: MapMetricSpec[];
+}
+
+export interface MapMetricSpec {
+  name: string;
+  help?: string;
+  type: "counter" | "gauge";
+  key?: unknown;
+  value?: string;
+  labels?: Record<string, string>;
 }
 
 export interface DesiredProgram {
@@ -204,6 +215,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       ...(s.datapathWrites ? { datapathWrites: s.datapathWrites } : {}),
       prune: s.prune,
       ...(s.recordType ? { recordType: s.recordType } : {}),
+      ...(s.metrics?.length ? { metrics: s.metrics } : {}),
     });
   }
   const programs: DesiredProgram[] = [];

@@ -35,7 +35,8 @@ function policyRepo(lab: Lab) {
     writeFileSync(
       join(dir, "m.yaml"),
       `${HDR}kind: Map\nmetadata: { name: allow }\nspec:\n  type: hash\n  keySize: 8\n  valueSize: 4\n  maxEntries: 64\n  entryPolicy: exact\n  datapathWrites: none\n  entries:\n${entries}\n---
-${HDR}kind: Program\nmetadata: { name: policy }\nspec: { object: objs/allow_policy.o, program: allow_policy, maps: { allow: { bind: allow } } }\n---
+${HDR}kind: Map\nmetadata: { name: verdicts }\nspec:\n  type: percpu_array\n  keySize: 4\n  valueSize: 8\n  maxEntries: 2\n  metrics:\n    - { name: l4_policy_packets_total, help: "packets by verdict (0 pass, 1 drop)", labels: { verdict: "" } }\n---
+${HDR}kind: Program\nmetadata: { name: policy }\nspec: { object: objs/allow_policy.o, program: allow_policy, maps: { allow: { bind: allow }, allow_verdicts: { bind: verdicts } } }\n---
 ${HDR}kind: Attachment\nmetadata: { name: policy }\nspec: { program: policy, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n${extra}`,
     );
   };
@@ -173,6 +174,9 @@ describe("bpfops agent", () => {
     const metrics = await (await fetch(`${agent.url}/metrics`)).text();
     expect(metrics).toMatch(/^bpfops_drift_corrections_total\{kind="(Attachment|Map)"\} [1-9]/m);
     // --bpf-stats: the program's runs, as ebpf_exporter names them (one run per packet at XDP)
+    // A metric the verdicts Map declares, read from its entries (summed over CPUs) at the scrape.
+    expect(metrics).toMatch(new RegExp(`^l4_policy_packets_total\\{verdict="0"\\} ${t.sent.web}$`, "m"));
+    expect(metrics).toMatch(new RegExp(`^l4_policy_packets_total\\{verdict="1"\\} ${t.sent.dns}$`, "m"));
     const runs = Number(/^ebpf_program_run_count_total\{name="policy",id="\d+",tag="[0-9a-f]+"\} (\d+)/m.exec(metrics)?.[1]);
     expect(runs).toBeGreaterThanOrEqual(t.sent.web! + t.sent.dns!);
   });
