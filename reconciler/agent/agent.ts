@@ -50,7 +50,7 @@ export interface AgentStatus {
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
   lastError?: { class: "Stalled" | "Waiting"; code: string; message: string; revision?: string };
-  objects: Array<{ kind: string; name: string; state: string }>;
+  objects: Array<{ kind: string; name: string; state: string; message?: string }>;
   unsigned: boolean;
   suspended: boolean;
   /** objects changed out of band again right after being put back: reported, healed less often */
@@ -265,7 +265,15 @@ export class Agent {
       writeNote(this.config.root, "agent/history", { h: this.status.history });
     } else if (changed.length) this.#healed(changed.map((a) => `${a.kind}/${a.name}`), changed.map((a) => a.kind));
     delete this.status.lastError;
-    this.status.objects = result.plan.actions.filter((a) => a.op !== "unowned" && a.op !== "prune").map((a) => ({ kind: a.kind, name: a.name, state: a.op === "unchanged" ? "Ready" : "Applied" }));
+    // Per object: Ready (as git says, untouched), Applied (changed by this reconcile), Degraded
+    // (changed out of band again and again), Conflict or Blocked (held back, with the plan's reason).
+    this.status.objects = result.plan.actions
+      .filter((a) => a.op !== "unowned" && a.op !== "prune")
+      .map((a) => {
+        const id = `${a.kind}/${a.name}`;
+        const state = this.status.degraded.includes(id) ? "Degraded" : a.op === "unchanged" ? "Ready" : a.op === "conflict" ? "Conflict" : a.op === "blocked" ? "Blocked" : "Applied";
+        return { kind: a.kind, name: a.name, state, ...(state !== "Ready" && state !== "Applied" ? { message: a.reason } : {}) };
+      });
     metrics.objects.reset();
     for (const o of this.status.objects) metrics.objects.inc({ kind: o.kind, state: o.state });
     metrics.reconciles.inc({ result: changed.length ? "applied" : "unchanged" });

@@ -171,6 +171,8 @@ describe("bpfops agent", () => {
     const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
     expect([t.received.web, t.received.dns]).toEqual([t.sent.web, 0]);
     expect(agent.logs()).toMatch(/drift corrected/);
+    const objects = ((await (await fetch(`${agent.url}/status`)).json()) as { objects: Array<{ kind: string; name: string; state: string }> }).objects;
+    expect(objects).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "Attachment", name: "policy", state: expect.stringMatching(/^(Ready|Applied)$/) })]));
     const metrics = await (await fetch(`${agent.url}/metrics`)).text();
     expect(metrics).toMatch(/^bpfops_drift_corrections_total\{kind="(Attachment|Map)"\} [1-9]/m);
     // --bpf-stats: the program's runs, as ebpf_exporter names them (one run per packet at XDP)
