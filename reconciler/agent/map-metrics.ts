@@ -4,8 +4,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { layout } from "../core/layout.ts";
 import type { DesiredMap, MapMetricSpec } from "../core/desired.ts";
-import { encodeTyped } from "../core/typed-values.ts";
-import { encodeEntryBytes } from "../core/bytes.ts";
+import { encodeEntryField } from "../core/typed-values.ts";
 import { decodeEntry, kernelMapTypes } from "../host/map-reader.ts";
 import { openPinnedMap } from "../kernel/pins.ts";
 import type { AgentLog } from "./agent.ts";
@@ -20,14 +19,13 @@ export function readMapMetric(root: string, map: string, spec: MapMetricSpec): S
   const m = openPinnedMap(layout.map(root, map));
   try {
     const types = kernelMapTypes(m);
-    let entries = m.entries();
+    // One key is looked up; the whole map is read only when the metric is about all of it.
+    let entries;
     if (spec.key !== undefined) {
-      const raw = typeof spec.key === "string" && spec.key.startsWith("hex:");
-      const key = types.key && !raw ? encodeTyped(spec.key, types.key, "key") : encodeEntryBytes(spec.key, m.keySize);
-      if (typeof key === "string") throw new Error(`key ${key}`);
+      const key = encodeEntryField(spec.key, m.keySize, types.key, "key");
       const value = m.lookup(key);
       entries = value ? [{ key, value }] : [];
-    }
+    } else entries = m.entries();
     const out: Sample[] = [];
     for (const e of entries) {
       const d = decodeEntry(m, types, e.key, e.value, { sum: true });

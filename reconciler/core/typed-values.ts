@@ -6,6 +6,7 @@
 // ("value.rules[0].port: 70000 does not fit __be16"). Pure.
 import { isIP } from "node:net";
 import { typeName, type Member, type TypeDesc } from "./type-desc.ts";
+import { encodeEntryBytes } from "./bytes.ts";
 
 export class EncodeError extends Error {
   /** the field path, e.g. value.rules[0].port */
@@ -219,6 +220,19 @@ export function encodeTyped(v: unknown, t: TypeDesc, path: string): Buffer {
   const out = Buffer.alloc(t.size);
   encodeInto(out, 0, v, t, path, path.split(".").pop() ?? "");
   return out;
+}
+
+/**
+ * A whole key or value as a manifest (or `map get`) writes it: a structure of its type when the
+ * type is known; "hex:" bytes, and an integer where the type is not a number, are raw bytes, as
+ * they are where no type is known. Throws EncodeError naming path.
+ */
+export function encodeEntryField(v: unknown, size: number, type: TypeDesc | undefined, path: string): Buffer {
+  const raw = typeof v === "string" && v.startsWith("hex:");
+  if (type && !raw && !(typeof v === "number" && type.kind !== "int" && type.kind !== "enum" && type.kind !== "float")) return encodeTyped(v, type, path);
+  const b = encodeEntryBytes(v, size);
+  if (typeof b === "string") throw new EncodeError(path, `${path} ${b} (${path.split(".")[0]}Size ${size}${type ? "" : "; no type is known for this map: declare keyType/valueType, or bind it to an object map with BTF"})`);
+  return b;
 }
 
 /** Decodes bytes of type t into the structure encodeTyped takes (so that a dump can be written back). */

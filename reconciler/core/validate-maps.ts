@@ -6,7 +6,7 @@ import type { IssueCode, ManifestIssue } from "./manifest-issues.ts";
 import type { MapManifest } from "../../schemas/manifest.ts";
 import type { EntriesFile, RawEntry } from "./entries-file.ts";
 import { parseDeclaredType, typeName, type TypeDesc } from "./type-desc.ts";
-import { EncodeError, encodeTyped } from "./typed-values.ts";
+import { EncodeError, encodeEntryField } from "./typed-values.ts";
 import { encodeEntryBytes } from "./bytes.ts";
 import { checkMapDefinition, entryKind, mapFlags } from "./map-types.ts";
 import type { MapTypes, ObjectFacts, Validated } from "./validate.ts";
@@ -40,24 +40,15 @@ function mapTypes(m: LocatedManifest & { manifest: MapManifest }, bound: MapType
   return out;
 }
 
-/** One side of an entry as bytes: typed when the type is known (hex: and integers stay raw), else raw. */
+/** One side of an entry as bytes (encodeEntryField), or null with the problem reported at its field. */
 function encodeEntryPart(v: unknown, size: number, type: TypeDesc | undefined, part: "key" | "value", report: (field: string, message: string) => void): Buffer | null {
-  const raw = typeof v === "string" && v.startsWith("hex:");
-  if (type && !raw && !(typeof v === "number" && type.kind !== "int" && type.kind !== "enum" && type.kind !== "float")) {
-    try {
-      return encodeTyped(v, type, part);
-    } catch (e) {
-      if (!(e instanceof EncodeError)) throw e;
-      report(e.path, e.detail);
-      return null;
-    }
-  }
-  const b = encodeEntryBytes(v, size);
-  if (typeof b === "string") {
-    report(part, `${part} ${b} (${part.split(".")[0]}Size ${size}${type ? "" : "; no type is known for this map: declare keyType/valueType, or bind it to an object map with BTF"})`);
+  try {
+    return encodeEntryField(v, size, type, part);
+  } catch (e) {
+    if (!(e instanceof EncodeError)) throw e;
+    report(e.path, e.detail);
     return null;
   }
-  return b;
 }
 
 /** The markers a host reference is written as among the hex entries, resolved on the host before planning (host/resolve-refs.ts). */

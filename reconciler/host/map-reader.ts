@@ -13,9 +13,8 @@ import type { TypeDesc } from "../core/type-desc.ts";
 import { listPinPaths, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
 import { readProvenance } from "./provenance.ts";
 import { relative } from "node:path";
-import { decodeTyped, encodeTyped, EncodeError } from "../core/typed-values.ts";
+import { decodeTyped, encodeEntryField, EncodeError } from "../core/typed-values.ts";
 import type { MapTypes } from "../core/validate.ts";
-import { encodeEntryBytes } from "../core/bytes.ts";
 import { BpfopsError } from "../core/errors.ts";
 
 /** The pin of NAME: a Map manifest's name, PROGRAM/MAP for an object map, or a path. */
@@ -49,18 +48,12 @@ export function keyFromText(text: string, m: MapHandle, types: MapTypes): Buffer
   } catch (e) {
     throw new BpfopsError("InvalidArgument", `key: not YAML: ${(e as Error).message.split("\n")[0]}`);
   }
-  const raw = typeof v === "string" && v.startsWith("hex:");
-  if (types.key && !raw) {
-    try {
-      return encodeTyped(v, types.key, "key");
-    } catch (e) {
-      if (e instanceof EncodeError) throw new BpfopsError("InvalidArgument", e.message);
-      throw e;
-    }
+  try {
+    return encodeEntryField(v, m.keySize, types.key, "key");
+  } catch (e) {
+    if (e instanceof EncodeError) throw new BpfopsError("InvalidArgument", e.message);
+    throw e;
   }
-  const b = encodeEntryBytes(v, m.keySize);
-  if (typeof b === "string") throw new BpfopsError("InvalidArgument", `key ${b} (keySize ${m.keySize})`);
-  return b;
 }
 
 /** Sums the numbers of per-CPU values field by field. */
