@@ -23,24 +23,27 @@ export interface Btf {
   types: RawType[];
 }
 
-/** Parses raw BTF (the contents of a .BTF section). Type id n is types[n]; types[0] is void. */
-export function parseBtf(btf: Buffer): Btf {
+/** Raw BTF's type records and string table, from its header. */
+export function btfSections(btf: Buffer): { types: Buffer; strings: Buffer } {
   if (btf.length < 24 || btf.readUInt16LE(0) !== 0xeb9f) throw new Error("not BTF (bad magic)");
   const hdrLen = btf.readUInt32LE(4);
   const typeOff = hdrLen + btf.readUInt32LE(8);
-  const typeLen = btf.readUInt32LE(12);
   const strOff = hdrLen + btf.readUInt32LE(16);
-  const strLen = btf.readUInt32LE(20);
-  const strings = btf.subarray(strOff, strOff + strLen);
+  return { types: btf.subarray(typeOff, typeOff + btf.readUInt32LE(12)), strings: btf.subarray(strOff, strOff + btf.readUInt32LE(20)) };
+}
+
+/** Parses raw BTF (the contents of a .BTF section). Type id n is types[n]; types[0] is void. */
+export function parseBtf(btf: Buffer): Btf {
+  const { types: records, strings } = btfSections(btf);
   const name = (off: number) => cstring(strings, off);
   const types: RawType[] = [{ kind: 0, name: "void", vlen: 0, kindFlag: false, sizeOrType: 0, words: [], names: [] }];
-  let o = typeOff;
-  while (o < typeOff + typeLen) {
-    const info = btf.readUInt32LE(o + 4);
-    const t: RawType = { kind: (info >>> 24) & 0x1f, name: name(btf.readUInt32LE(o)), vlen: info & 0xffff, kindFlag: info >>> 31 === 1, sizeOrType: btf.readUInt32LE(o + 8), words: [], names: [] };
+  let o = 0;
+  while (o < records.length) {
+    const info = records.readUInt32LE(o + 4);
+    const t: RawType = { kind: (info >>> 24) & 0x1f, name: name(records.readUInt32LE(o)), vlen: info & 0xffff, kindFlag: info >>> 31 === 1, sizeOrType: records.readUInt32LE(o + 8), words: [], names: [] };
     o += 12;
     const take = (n: number) => {
-      for (let i = 0; i < n; i++) t.words.push(btf.readUInt32LE(o + 4 * i));
+      for (let i = 0; i < n; i++) t.words.push(records.readUInt32LE(o + 4 * i));
       o += 4 * n;
     };
     switch (t.kind) {

@@ -5,6 +5,7 @@
 // digest of the whole file when they cannot be parsed.
 import { createHash, type Hash } from "node:crypto";
 import { cstring, elfSections, type Section } from "./elf.ts";
+import { btfSections } from "./btf.ts";
 
 const SHT_SYMTAB = 2;
 const SHT_REL = 9;
@@ -38,24 +39,18 @@ function symbols(b: Buffer, secs: Section[]): Symbol[] {
 
 /** BTF types, with every name offset replaced by the name (line-info strings move offsets around). */
 function hashBtf(h: Hash, btf: Buffer): Buffer {
-  if (btf.readUInt16LE(0) !== 0xeb9f) throw new Error("not BTF");
-  const hdrLen = btf.readUInt32LE(4);
-  const typeOff = hdrLen + btf.readUInt32LE(8);
-  const typeLen = btf.readUInt32LE(12);
-  const strOff = hdrLen + btf.readUInt32LE(16);
-  const strLen = btf.readUInt32LE(20);
-  const strings = btf.subarray(strOff, strOff + strLen);
+  const { types, strings } = btfSections(btf);
   const name = (off: number) => cstring(strings, off);
-  let o = typeOff;
-  while (o < typeOff + typeLen) {
-    const info = btf.readUInt32LE(o + 4);
+  let o = 0;
+  while (o < types.length) {
+    const info = types.readUInt32LE(o + 4);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
-    h.update(`T${name(btf.readUInt32LE(o))}:${info}:${btf.readUInt32LE(o + 8)}`);
+    h.update(`T${name(types.readUInt32LE(o))}:${info}:${types.readUInt32LE(o + 8)}`);
     o += 12;
     // count records of stride words each; a name offset at position 0 of a record when named
     const words = (count: number, stride: number, named: boolean) => {
-      for (let i = 0; i < count * stride; i++) h.update(named && i % stride === 0 ? `:${name(btf.readUInt32LE(o + 4 * i))}` : `:${btf.readUInt32LE(o + 4 * i)}`);
+      for (let i = 0; i < count * stride; i++) h.update(named && i % stride === 0 ? `:${name(types.readUInt32LE(o + 4 * i))}` : `:${types.readUInt32LE(o + 4 * i)}`);
       o += 4 * count * stride;
     };
     switch (kind) {
