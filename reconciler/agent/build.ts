@@ -2,12 +2,12 @@
 // every manifest, resolves and compiles objects, inspects them, validates, and builds the desired
 // spec; every problem in the repository is reported at once as a ManifestInvalidError.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join, posix } from "node:path";
+import { join, posix } from "node:path";
 import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
 import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
 import { whyNotBpfElf } from "../core/object-summary.ts";
 import { objectIdentity } from "../core/object-identity.ts";
+import { notedDigest } from "../sources/cache-note.ts";
 import { validateManifests, type ObjectFacts } from "../core/validate.ts";
 import { buildDesired, checkSelection, type DesiredState } from "../core/desired.ts";
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
@@ -111,22 +111,7 @@ async function readEntriesFile(tree: RepoTree, m: LocatedManifest, file: string)
  * of the object, a tenth of a dry-run's time, for objects that rarely change between runs.
  */
 function identityOf(bytes: Buffer, cacheDir: string): string {
-  const note = join(cacheDir, "identity", createHash("sha256").update(bytes).digest("hex"));
-  try {
-    const noted = readFileSync(note, "utf8");
-    if (/^[0-9a-f]{64}$/.test(noted)) return noted;
-  } catch {
-    // not noted yet
-  }
-  const identity = objectIdentity(bytes);
-  try {
-    mkdirSync(dirname(note), { recursive: true });
-    writeFileSync(`${note}.${process.pid}`, identity);
-    renameSync(`${note}.${process.pid}`, note);
-  } catch {
-    // A cache this user cannot write (another user's) costs time, nothing else.
-  }
-  return identity;
+  return notedDigest(join(cacheDir, "identity", createHash("sha256").update(bytes).digest("hex")), () => objectIdentity(bytes));
 }
 
 async function resolveObject(tree: RepoTree, manifestFile: string, object: string, opts: BuildOptions, bytesByPath: Map<string, Buffer>): Promise<ObjectFacts> {

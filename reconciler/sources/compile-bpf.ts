@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { RepoTree } from "./repo-tree.ts";
+import { notedDigest } from "./cache-note.ts";
 
 const FLAGS = ["-O2", "-g", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I/usr/include/x86_64-linux-gnu"];
 
@@ -72,16 +73,7 @@ let btfDigest: string | undefined;
 function kernelBtfDigest(cacheDir: string): string {
   if (btfDigest) return btfDigest;
   const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  const note = join(cacheDir, `kernel-btf-${bootId}.sha256`);
-  const noted = existsSync(note) ? readFileSync(note, "utf8").trim() : "";
-  if (/^[0-9a-f]{64}$/.test(noted)) return (btfDigest = noted);
-  btfDigest = createHash("sha256").update(readFileSync("/sys/kernel/btf/vmlinux")).digest("hex");
-  try {
-    writeFileSync(`${note}.${process.pid}`, btfDigest + "\n");
-    renameSync(`${note}.${process.pid}`, note);
-  } catch {
-    // not this user's cache: hashed again next time
-  }
+  btfDigest = notedDigest(join(cacheDir, `kernel-btf-${bootId}.sha256`), () => createHash("sha256").update(readFileSync("/sys/kernel/btf/vmlinux")).digest("hex"));
   return btfDigest;
 }
 
