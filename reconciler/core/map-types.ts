@@ -108,6 +108,11 @@ export function checkMapDefinition(d: { type: string; keySize: number; valueSize
   return out;
 }
 
+/** Where each CPU's value starts in a per-CPU map's values: the value size rounded up to 8. */
+export function perCpuStride(valueSize: number): number {
+  return (valueSize + 7) & ~7;
+}
+
 /** Flags the kernel sets itself at creation (a devmap of bare ifindexes is read-only to programs). */
 export function kernelAddedFlags(type: string, valueSize: number): number {
   return (type === "devmap" || type === "devmap_hash") && valueSize === 4 ? MAP_FLAGS.rdonly_prog : 0;

@@ -8,7 +8,7 @@ import type { EntriesFile, RawEntry } from "./entries-file.ts";
 import { parseDeclaredType, typeName, type TypeDesc } from "./type-desc.ts";
 import { EncodeError, encodeEntryField } from "./typed-values.ts";
 import { encodeEntryBytes } from "./bytes.ts";
-import { checkMapDefinition, entryKind, mapFlags } from "./map-types.ts";
+import { checkMapDefinition, entryKind, mapFlags, perCpuStride } from "./map-types.ts";
 import type { MapTypes, ObjectFacts, Validated } from "./validate.ts";
 
 type At = (m: LocatedManifest, path: Array<string | number>, code: IssueCode, message: string) => void;
@@ -154,7 +154,7 @@ const isPerCpuList = (v: unknown): v is { perCpu: unknown[] } => !!v && typeof v
  */
 function perCpuValues(list: unknown[], valueSize: number, type: TypeDesc | undefined, problem: (field: string, msg: string) => void): Buffer | null {
   if (!list.length || list.length > 4096) return problem("value.perCpu", "one value per CPU, 1 to 4096 of them"), null;
-  const stride = (valueSize + 7) & ~7;
+  const stride = perCpuStride(valueSize);
   const out = Buffer.alloc(stride * list.length);
   for (const [i, v] of list.entries()) {
     const b = encodeEntryPart(v, valueSize, type, `value.perCpu[${i}]` as "value", problem);

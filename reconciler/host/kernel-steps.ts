@@ -11,6 +11,7 @@ import type { MapEntryHex } from "../core/plan.ts";
 import { NotSupportedError } from "../core/errors.ts";
 import { mapBtf } from "../core/btf-write.ts";
 import { REF } from "../core/validate-maps.ts";
+import { perCpuStride } from "../core/map-types.ts";
 import { openPinnedMap } from "../kernel/pins.ts";
 import type { MapTypes } from "../core/validate.ts";
 
@@ -74,7 +75,7 @@ export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwr
 /** A per-CPU map takes a value for every CPU: one value given is every CPU's; a list is CPU by CPU, the rest zero. */
 function perCpuValue(m: MapHandle, v: Buffer): Buffer {
   if (!m.perCpu || v.length === m.valueBufferSize) return v;
-  const stride = (m.valueSize + 7) & ~7;
+  const stride = perCpuStride(m.valueSize);
   const out = Buffer.alloc(m.valueBufferSize);
   if (v.length === m.valueSize) {
     for (let off = 0; off < out.length; off += stride) v.copy(out, off);

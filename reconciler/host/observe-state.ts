@@ -16,7 +16,7 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "../kernel/attach.ts";
 import { isUnwrittenArrayValue } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
-import { entryKind, kernelAddedFlags } from "../core/map-types.ts";
+import { entryKind, kernelAddedFlags, perCpuStride } from "../core/map-types.ts";
 import type { MapHandle } from "../kernel/handles.ts";
 
 /** Whether a named network namespace exists (the hooks name them as `ip netns` does). */
@@ -54,7 +54,7 @@ function sameOnEveryCpu(m: MapHandle, v: Buffer): Buffer {
   if (!m.perCpu) return v;
   const cpus = m.splitPerCpu(v);
   if (cpus.every((c) => c.equals(cpus[0]!))) return cpus[0]!;
-  const stride = (m.valueSize + 7) & ~7;
+  const stride = perCpuStride(m.valueSize);
   let end = cpus.length;
   while (end > 1 && cpus[end - 1]!.every((x) => x === 0)) end--;
   return v.subarray(0, end * stride);

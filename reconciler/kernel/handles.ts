@@ -3,6 +3,7 @@
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
+import { perCpuStride } from "../core/map-types.ts";
 import { isPerCpuMapType, MapType, MapUpdateFlags, progTypeName, mapTypeName, linkTypeName } from "../../schemas/kernel-names.ts";
 import type { NativeLinkInfo, NativeMapInfo, NativeProgInfo } from "../../native/native.d.ts";
 
@@ -77,7 +78,7 @@ export class MapHandle extends KernelHandle {
     this.name = name;
     const i = kernelCall(() => native.infoOfFd("map", owned.fd));
     this.#info = { ...i, typeName: mapTypeName(i.type) };
-    this.valueBufferSize = isPerCpuMapType(i.type) ? roundUp8(i.valueSize) * possibleCpus() : i.valueSize;
+    this.valueBufferSize = isPerCpuMapType(i.type) ? perCpuStride(i.valueSize) * possibleCpus() : i.valueSize;
   }
   static fromFd(fd: number, name: string): MapHandle {
     return new MapHandle(new OwnedFd(fd, `map ${name}`), name);
@@ -227,7 +228,7 @@ export class MapHandle extends KernelHandle {
   }
   /** Per-CPU maps: one value Buffer per possible CPU. */
   splitPerCpu(value: Buffer): Buffer[] {
-    const stride = roundUp8(this.valueSize);
+    const stride = perCpuStride(this.valueSize);
     const out: Buffer[] = [];
     for (let off = 0; off + this.valueSize <= value.length; off += stride) out.push(value.subarray(off, off + this.valueSize));
     return out;
@@ -313,9 +314,6 @@ export function possibleCpus(): number {
   return cpus;
 }
 
-function roundUp8(n: number): number {
-  return (n + 7) & ~7;
-}
 
 /** Entries per batch call: bounded memory per call, and a place to report progress between calls. */
 const BATCH_CHUNK = 4096;
