@@ -92,7 +92,12 @@ export class Agent {
   #failures = 0;
   #dirty = true; // directory mode: a change was seen
   #heals = new Map<string, number[]>();
-  #driftBackoff = 0;
+  /** drift checks wait until then (objects that keep drifting back off the whole check) */
+  #driftBackoffUntil = 0;
+  /** the head a Waiting failure is retried for */
+  #retryHead: string | undefined;
+  /** the build of the applied commit, reused by drift checks */
+  #built: { revision: string; reuse: { build: ReconcileResult["build"]; context: ReconcileResult["context"] } } | undefined;
 
   constructor(readonly config: AgentConfig) {
     const prior = readNote<StatusNote>(config.root, "agent/status");
@@ -169,7 +174,7 @@ export class Agent {
     let isNew = false;
     const src = this.config.source;
     if (src.kind === "directory") {
-      const driftDue = now >= this.#nextDriftAt && now >= this.#driftBackoffUntil();
+      const driftDue = now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
       if (!this.#dirty && !driftDue) return;
       isNew = this.#dirty;
       this.#dirty = false;
@@ -190,7 +195,7 @@ export class Agent {
       if (!head) return;
       if (now < this.#retryAt && head === this.#retryHead) return;
       const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
-      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil();
+      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
       if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) {
         target = head;
         isNew = true;
@@ -200,12 +205,6 @@ export class Agent {
     await this.#apply(target!, isNew);
   }
 
-  #retryHead: string | undefined;
-  #built: { revision: string; reuse: { build: ReconcileResult["build"]; context: ReconcileResult["context"] } } | undefined;
-
-  #driftBackoffUntil(): number {
-    return this.#driftBackoff;
-  }
 
   #source(target: string): RevisionSource {
     const src = this.config.source;
@@ -306,7 +305,7 @@ export class Agent {
     if (flapping) {
       // Someone keeps changing it: back off (1, 2, 4 ... 32 intervals) instead of fighting forever.
       const n = Math.min(5, Math.max(...objects.map((o) => this.#heals.get(o)!.length)) - 2);
-      this.#driftBackoff = now + 2 ** n * this.config.driftIntervalMs;
+      this.#driftBackoffUntil = now + 2 ** n * this.config.driftIntervalMs;
       this.config.log.warn({ objects: this.status.degraded, backoffMs: 2 ** n * this.config.driftIntervalMs }, "objects drift again right after healing: reported Degraded, healed less often");
     }
   }

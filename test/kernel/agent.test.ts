@@ -68,6 +68,13 @@ async function startAgent(args: string[]): Promise<{ child: ChildProcess; url: s
 const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as Status;
 const condition = (s: Status, type: string) => s.conditions.find((c) => c.type === type)!;
 
+/** The agent's status once it has attempted rev (applied or refused it). */
+const attempted = (url: string, rev: string, what: string) =>
+  until(what, async () => {
+    const s = await status(url);
+    return s.lastAttemptedRevision === rev && s;
+  });
+
 async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -101,10 +108,7 @@ describe("bpfops agent", () => {
     // A broken manifest: refused whole; web stays allowed, dns stays denied.
     repo.write([80, 53], `---\n${HDR}kind: Attachment\nmetadata: { name: broken }\nspec: { program: nosuch, hook: { type: xdp, interfaces: [dst0] } }\n`);
     const bad = repo.commit("broken");
-    const stalled = await until("the bad commit refused", async () => {
-      const s = await status(agent.url);
-      return s.lastAttemptedRevision === bad && s;
-    });
+    const stalled = await attempted(agent.url, bad, "the bad commit refused");
     expect(stalled.lastAppliedRevision).toBe(first);
     expect(condition(stalled, "Stalled")).toMatchObject({ status: true, reason: "ManifestInvalid" });
     expect(condition(stalled, "Ready")).toMatchObject({ status: false, reason: "RevisionRefused" });
@@ -252,19 +256,13 @@ describe("bpfops agent", () => {
 
     repo.write([80, 53]);
     const unsigned = repo.commit("unsigned");
-    const s1 = await until("the unsigned commit refused", async () => {
-      const s = await status(agent.url);
-      return s.lastAttemptedRevision === unsigned && s;
-    });
+    const s1 = await attempted(agent.url, unsigned, "the unsigned commit refused");
     expect(condition(s1, "Stalled")).toMatchObject({ status: true, reason: "UnsignedCommit" });
     expect(s1.lastAppliedRevision).toBe(first);
 
     repo.write([80, 53, 22]);
     const foreign = await signedCommit(stranger.privateKey, "signed by a stranger");
-    const s2 = await until("the stranger's commit refused", async () => {
-      const s = await status(agent.url);
-      return s.lastAttemptedRevision === foreign && s;
-    });
+    const s2 = await attempted(agent.url, foreign, "the stranger's commit refused");
     expect(condition(s2, "Stalled")).toMatchObject({ status: true, reason: "UntrustedSignature" });
     const t = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
     expect([t.received.web, t.received.dns]).toEqual([t.sent.web, 0]); // still the first revision
@@ -347,10 +345,7 @@ describe("bpfops agent", () => {
     for (const f of fixtures) {
       writeFileSync(join(repo.dir, "bad.yaml"), readFileSync(join(BAD, f)));
       const rev = repo.commit(`bad: ${f}`);
-      const s = await until(`${f} refused`, async () => {
-        const st = await status(agent.url);
-        return st.lastAttemptedRevision === rev && st;
-      });
+      const s = await attempted(agent.url, rev, `${f} refused`);
       expect(s.lastAppliedRevision, f).toBe(first);
       expect(condition(s, "Stalled").status, f).toBe(true);
       expect(agent.child.exitCode, f).toBeNull();
