@@ -11,6 +11,13 @@ export interface NativeErrnoError extends Error {
   updated?: number;
 }
 
+export type LibbpfLevel = "warn" | "info" | "debug";
+/** One message libbpf printed, at its own level. */
+export interface LibbpfMessage {
+  level: LibbpfLevel;
+  message: string;
+}
+
 export interface NativeObjectProgram {
   name: string;
   section: string;
@@ -52,6 +59,8 @@ export declare class BpfObject {
   programFd(program: string): number;
   mapFd(map: string): number;
   close(): void;
+  /** What libbpf printed while opening and loading, taken: a second call returns only what came after. */
+  libbpfMessages(): LibbpfMessage[];
 }
 
 export interface NativeProgInfo {
@@ -157,6 +166,8 @@ export interface NativeAddon {
   linkDetach(linkFd: number): void;
   rcuGracePeriod(): void;
   libbpfVersion(): string;
+  /** The most verbose libbpf level captured from now on (default "info"). */
+  setLibbpfLogLevel(level: LibbpfLevel): void;
   /** adds u64 deltas (per entry: lanes x 8 bytes, per CPU for per-CPU maps) to values, atomically, in the kernel */
   mapAddValues(mapFd: number, keys: Buffer, deltas: Buffer, count: number): void;
   listPrograms(): NativeProgInfo[];

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterNetns(env, exports);
   RegisterMapAdd(env, exports);
   RegisterPerfBuffer(env, exports);
+  RegisterErrors(env, exports);
   return exports;
 }
 

@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <string>
 #include <cstdint>
+#include <vector>
 
 // Kernel constants newer than Debian's 6.1 UAPI headers; values are ABI and never change.
 constexpr uint32_t kAttachTcxIngress = 46;
@@ -18,8 +19,17 @@ constexpr uint32_t kLinkTypeNetkit = 13;
 Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& context);
 // Normalizes libbpf's return convention (negative errno, or -1 with errno) to a positive errno.
 int LibbpfErr(int ret);
-// The last messages libbpf printed on this thread (warnings), for error context.
+// What libbpf printed, with its libbpf_print_level (0 warn, 1 info, 2 debug).
+struct LibbpfMessage {
+  int level;
+  std::string text;
+};
+// The messages libbpf printed on this thread since the last take, in order.
+std::vector<LibbpfMessage> TakeLibbpfRecords();
+// The same, warnings and information only, as one string for an error's context.
 std::string TakeLibbpfMessages();
+// [{ level: "warn" | "info" | "debug", message }] with the trailing newline dropped.
+Napi::Array LibbpfRecordsToJs(Napi::Env env, const std::vector<LibbpfMessage>& records);
 void InstallLibbpfPrint();
 
 // Switches the calling thread into a network namespace for the guard's lifetime. The namespace is a
@@ -82,3 +92,4 @@ void RegisterProbes(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
 void RegisterMapAdd(Napi::Env env, Napi::Object exports);
 void RegisterPerfBuffer(Napi::Env env, Napi::Object exports);
+void RegisterErrors(Napi::Env env, Napi::Object exports);

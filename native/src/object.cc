@@ -30,6 +30,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bpf_object* obj() const { return obj_; }
   const std::string& label() const { return label_; }
   std::vector<ProgramLog> logs;
+  // What libbpf printed while opening and loading, until JS takes it (libbpfMessages()).
+  std::vector<LibbpfMessage> messages;
   bool loading = false;
   bool loaded = false;
   void Release() {
@@ -53,6 +55,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value ProgramFd(const Napi::CallbackInfo& info);
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value LibbpfMessages(const Napi::CallbackInfo& info);
 
   bpf_program* FindProgram(Napi::Env env, const std::string& name);
   bpf_map* FindMap(Napi::Env env, const std::string& name);
@@ -92,6 +95,8 @@ class LoadWorker : public Napi::AsyncWorker {
     if (ret) {
       err_ = LibbpfErr(ret);
       messages_ = TakeLibbpfMessages();
+    } else {
+      records_ = TakeLibbpfRecords();
     }
   }
 
@@ -116,6 +121,7 @@ class LoadWorker : public Napi::AsyncWorker {
       return;
     }
     self_->loaded = true;
+    self_->messages.insert(self_->messages.end(), records_.begin(), records_.end());
     Napi::Object logs = Napi::Object::New(env);
     for (auto& l : self_->logs) {
       logs.Set(l.name, Napi::String::New(env, l.buf ? l.buf : ""));
@@ -134,6 +140,7 @@ class LoadWorker : public Napi::AsyncWorker {
   size_t size_;
   int err_ = 0;
   std::string messages_;
+  std::vector<LibbpfMessage> records_;
 };
 
 Napi::Function BpfObject::Define(Napi::Env env) {
@@ -151,6 +158,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
       InstanceMethod("programFd", &BpfObject::ProgramFd),
       InstanceMethod("mapFd", &BpfObject::MapFd),
       InstanceMethod("close", &BpfObject::Close),
+      InstanceMethod("libbpfMessages", &BpfObject::LibbpfMessages),
   });
 }
 
@@ -183,6 +191,15 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     e.Set("libbpfLog", Napi::String::New(env, TakeLibbpfMessages()));
     throw e;
   }
+  messages = TakeLibbpfRecords();
+}
+
+// libbpfMessages(): what libbpf printed while opening and loading, taken (a second call returns
+// only what came after the first).
+Napi::Value BpfObject::LibbpfMessages(const Napi::CallbackInfo& info) {
+  Napi::Array out = LibbpfRecordsToJs(info.Env(), messages);
+  messages.clear();
+  return out;
 }
 
 void BpfObject::RequireOpen(Napi::Env env, bool beforeLoad) {

@@ -12,6 +12,7 @@ import { BpfopsError } from "../core/errors.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
 export interface AgentLog {
+  debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -255,6 +256,8 @@ export class Agent {
     this.#failures = 0;
     this.#retryAt = 0;
     this.config.onApplied?.(result);
+    // libbpf's own words, at their own level: a warning of libbpf is a warning of the agent.
+    for (const m of result.applied?.libbpf ?? []) log[m.level]({ revision: target, program: m.program, source: "libbpf" }, m.message);
     this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
     const changed = result.plan.actions.filter((a) => a.op !== "unchanged" && a.op !== "unowned");
     if (isNew) {

@@ -74,6 +74,8 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
   if (secret && secret.toString().trim().length < 16) throw new BpfopsError("InvalidArgument", `--webhook-secret-file ${opts.webhookSecretFile}: a secret of at least 16 characters`);
 
   const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, process.stdout.isTTY ? terminalLines() : pino.destination(1));
+  // libbpf's debug messages (every section and relocation) are captured only when they are logged.
+  if (log.isLevelEnabled("debug")) (await import("../kernel/object.ts")).setLibbpfLogLevel("debug");
   const source: AgentSource = opts.dir
     ? { kind: "directory", path: opts.dir }
     : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };

@@ -11,6 +11,7 @@ import type { ChainRebuildAction, ChainSlotAction, HookAction, MapAction, Plan, 
 import type { Held, KernelPort } from "./kernel-port.ts";
 import type { Provenance } from "./provenance.ts";
 import type { OnProgress } from "../core/progress.ts";
+import type { LibbpfMessage } from "../kernel/object.ts";
 
 export interface UndoRecord {
   step: string;
@@ -34,6 +35,8 @@ export interface ExecuteOptions {
 export interface ExecuteReport {
   steps: string[];
   notes: string[];
+  /** what libbpf printed loading each program (warnings and information; debug when asked for) */
+  libbpf: Array<LibbpfMessage & { program: string }>;
   /** prunes that failed: the objects stay owned and the next run tries again */
   survivors: Array<{ pin: string; error: string }>;
   timings: { prepareMs: number; commitMs: number; pruneMs: number; kernelMs: number };
@@ -128,7 +131,7 @@ function prepareMap(a: MapAction, k: KernelPort, o: ExecuteOptions): Step | null
   return null;
 }
 
-function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root: string): Step | null {
+function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root: string, printedBy: ExecuteReport["libbpf"]): Step | null {
   if (a.op !== "load") return null;
   return {
     name: `load ${a.pin}`,
@@ -137,7 +140,8 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
       if (!bytes) throw new Error(`execute: no object bytes for ${a.spec.objectPath}`);
       const at = a.replacesPin ? a.pin + PIN_SUFFIX.new : a.pin;
       k.unpin(at); // a leftover of a killed run
-      await k.loadProgram(a, bytes, at);
+      const printed = await k.loadProgram(a, bytes, at);
+      for (const m of printed ?? []) printedBy.push({ ...m, program: a.name });
       // The object's own maps that the load pinned (or reused) are bpfops's too.
       for (const m of k.pinsUnder(layout.objectMapsDir(root, a.name))) k.record(m, { ...origin(a, o), id: k.idOf(m) });
       let stale: Held | null = null;
@@ -404,7 +408,7 @@ function namedAfter(e: unknown, a: PlanAction): unknown {
 export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions): Promise<ExecuteReport> {
   const acc = { ns: 0n };
   const k = timedPort(port, acc);
-  const report: ExecuteReport = { steps: [], notes: [], survivors: [], timings: { prepareMs: 0, commitMs: 0, pruneMs: 0, kernelMs: 0 } };
+  const report: ExecuteReport = { steps: [], notes: [], libbpf: [], survivors: [], timings: { prepareMs: 0, commitMs: 0, pruneMs: 0, kernelMs: 0 } };
   const undo: UndoRecord[] = [];
   const finishes: Finish[] = [];
   const carryOvers: Finish[] = [];
@@ -430,7 +434,7 @@ export async function execute(plan: Plan, port: KernelPort, opts: ExecuteOptions
     for (const a of plan.actions) {
       opts.signal?.throwIfAborted();
       if (a.kind === "Map" && a.op !== "unowned") await run(prepareMap(a, k, opts), a);
-      else if (a.kind === "Program" && a.op !== "unowned") await run(prepareProgram(a, k, opts, plan.root), a);
+      else if (a.kind === "Program" && a.op !== "unowned") await run(prepareProgram(a, k, opts, plan.root, report.libbpf), a);
     }
     opts.signal?.throwIfAborted();
     report.timings.prepareMs = ms(t0);

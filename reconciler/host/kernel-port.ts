@@ -14,6 +14,7 @@ import { attachToHook, carryOver, newMap, copyEntries, loadProgramVersion, remov
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 import type { MapTypes } from "../core/validate.ts";
 import { kernelMapTypes } from "./map-reader.ts";
+import type { LibbpfMessage } from "../kernel/object.ts";
 
 /** A kernel object kept alive by the undo record that holds it. */
 export interface Held {
@@ -40,8 +41,8 @@ export interface KernelPort {
   waitForReplacedPrograms(): void;
   /** Carries over what changed in fromPin since the snapshot: the latest value, or (sum) the difference added. */
   carryOver(fromPin: string, toPin: string, snapshot: Map<string, Buffer>, merge: "latest" | "sum"): number;
-  /** Loads a program version (its object maps pin under objmaps/) and pins it at pin. */
-  loadProgram(action: Extract<ProgramAction, { op: "load" }>, bytes: Buffer, pin: string): Promise<void>;
+  /** Loads a program version (its object maps pin under objmaps/) and pins it at pin; returns what libbpf printed. */
+  loadProgram(action: Extract<ProgramAction, { op: "load" }>, bytes: Buffer, pin: string): Promise<LibbpfMessage[] | void>;
   /** Opens what is pinned at pin, to keep it alive (and re-pin it) while an undo may need it. */
   holdPin(pin: string): Held;
   holdProgram(id: number): Held;
@@ -129,7 +130,7 @@ export function realKernelPort(root: string): KernelPort {
     async loadProgram(action, bytes, pin) {
       ensureBpffsDir(layout.objectMapsDir(root, action.name));
       ensureBpffsDir(dirname(pin));
-      await loadProgramVersion(root, action.spec, bytes, action.mapPins, pin, action.objectMapPins);
+      return loadProgramVersion(root, action.spec, bytes, action.mapPins, pin, action.objectMapPins);
     },
     holdPin(pin) {
       // What the pin holds decides the handle (openPin asks the kernel), not where the pin sits.

@@ -4,6 +4,7 @@
 import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from "../kernel/handles.ts";
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
+import type { LibbpfMessage } from "../kernel/object.ts";
 import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
 import type { ConcreteHook } from "../core/layout.ts";
 import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
@@ -163,11 +164,15 @@ export function carryOver(from: MapHandle, to: MapHandle, snapshot: Map<string, 
   return carried + sums.length;
 }
 
-/** Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under objmaps/. */
-export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string, objectMapPins: Record<string, string> = {}): Promise<void> {
+/**
+ * Loads a program version bound to the Map pins given, and pins it at pin; its own maps pin under
+ * objmaps/. Returns what libbpf printed on the way, for the log.
+ */
+export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string, objectMapPins: Record<string, string> = {}): Promise<LibbpfMessage[]> {
   const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]!, objectMapPin: (map) => objectMapPins[map] });
   for (const m of loaded.maps.values()) m.close();
   pinOrClose(loaded.program, pin).close();
+  return loaded.libbpf;
 }
 
 /** Attaches a program to one concrete hook as a link (not pinned). */

@@ -4,7 +4,7 @@
 // stand-ins that go away with the object.
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
-import { loadObject, type ObjectFile } from "../kernel/object.ts";
+import { loadObject, type LibbpfMessage, type ObjectFile } from "../kernel/object.ts";
 import { openPinnedMap } from "../kernel/pins.ts";
 import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 import type { ProgramHandle, MapHandle } from "../kernel/handles.ts";
@@ -16,6 +16,8 @@ export interface LoadedProgram {
   /** the object's maps by name (own and bound), for pinning and inspection */
   maps: Map<string, MapHandle>;
   loadNs: number;
+  /** what libbpf printed opening and loading the object, with its level */
+  libbpf: LibbpfMessage[];
 }
 
 export async function loadDesiredProgram(
@@ -79,7 +81,7 @@ export async function loadDesiredProgram(
     });
     const maps = new Map<string, MapHandle>();
     for (const m of obj.maps()) if (!m.internal) maps.set(m.name, obj.map(m.name));
-    return { program: obj.program(d.program), maps, loadNs: Number(process.hrtime.bigint() - t0) };
+    return { program: obj.program(d.program), maps, loadNs: Number(process.hrtime.bigint() - t0), libbpf: obj.libbpfMessages() };
   } finally {
     obj?.close();
     for (const h of bound) h.close();

@@ -5,6 +5,7 @@ import { loadDesiredProgram } from "./load-program.ts";
 import { VerifierRejectedError } from "../kernel/errors.ts";
 import type { DesiredProgram } from "../core/desired.ts";
 import type { OnProgress } from "../core/progress.ts";
+import type { LibbpfMessage } from "../kernel/object.ts";
 
 export interface VerifyResult {
   program: string;
@@ -16,6 +17,8 @@ export interface VerifyResult {
   logTail?: string;
   error?: string;
   code?: string;
+  /** what libbpf printed opening and loading the object */
+  libbpf?: LibbpfMessage[];
 }
 
 
@@ -27,7 +30,7 @@ export async function verifyPrograms(programs: DesiredProgram[], objects: Map<st
     try {
       const loaded = await loadDesiredProgram(d, objects.get(d.objectPath)!, { root, mode: "verify" });
       const info = loaded.program.info();
-      out.push({ ...base, verdict: "accepted", verifiedInstructions: info.verifiedInstructions, loadMs: loaded.loadNs / 1e6 });
+      out.push({ ...base, verdict: "accepted", verifiedInstructions: info.verifiedInstructions, loadMs: loaded.loadNs / 1e6, ...(loaded.libbpf.length ? { libbpf: loaded.libbpf } : {}) });
       loaded.program.close();
       for (const m of loaded.maps.values()) m.close();
     } catch (e) {

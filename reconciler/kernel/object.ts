@@ -5,7 +5,9 @@ import { fromNative, kernelCall } from "./errors.ts";
 import { MapHandle, ProgramHandle } from "./handles.ts";
 import { AttachType, ProgType, type AttachTypeName, type ProgTypeName } from "../../schemas/kernel-names.ts";
 import { encodeInteger } from "../core/bytes.ts";
-import type { BpfObject, NativeGlobal, NativeObjectMap, NativeObjectProgram } from "../../native/native.d.ts";
+import type { BpfObject, LibbpfLevel, LibbpfMessage, NativeGlobal, NativeObjectMap, NativeObjectProgram } from "../../native/native.d.ts";
+
+export type { LibbpfMessage };
 
 export interface OpenOptions {
   /** bpffs directory where maps declared with LIBBPF_PIN_BY_NAME are pinned and reused. */
@@ -103,6 +105,11 @@ export class ObjectFile {
     return { ...this.#logs };
   }
 
+  /** What libbpf printed while opening and loading this object (taken: each message once). */
+  libbpfMessages(): LibbpfMessage[] {
+    return this.#obj.libbpfMessages();
+  }
+
   /** A handle of its own to a loaded program; it stays loaded after the object is closed. */
   program(name: string): ProgramHandle {
     return ProgramHandle.fromFd(kernelCall(() => this.#obj.programFd(name)), name);
@@ -129,6 +136,11 @@ export async function loadObject(source: string | Buffer, opts: OpenOptions & Lo
     o.close();
     throw e;
   }
+}
+
+/** The most verbose libbpf messages kept from now on, process-wide: debug is every relocation. */
+export function setLibbpfLogLevel(level: LibbpfLevel): void {
+  native.setLibbpfLogLevel(level);
 }
 
 function encodeScalar(value: number | bigint | boolean, size: number, what: string): Buffer {

@@ -330,6 +330,30 @@ describe("bpfops agent", () => {
     expect([t.received.web, t.received.dns]).toEqual([t.sent.web, t.sent.dns]);
   });
 
+  it("logs libbpf's own messages at their level: information by default, debug only with --log-level debug", async () => {
+    const dir = tempRepo({ "p.yaml": `${HDR}kind: Program\nmetadata: { name: noted }\nspec: { object: objs/t_note_section.o, program: xdp_note }\n` });
+    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, encoding: "utf8" }).trim();
+    git("init", "-q", "-b", "main");
+    git("add", "-A");
+    git("commit", "-q", "-m", "noted");
+    // Each agent on a root of its own, so that each loads the program.
+    const libbpfLines = async (extra: string[], cache: string) => {
+      const agent = await startAgent(["--repo", dir, "--interval", "1h", "--bpffs", tempPinRoot(), "--cache", join(dir, cache), ...extra]);
+      await until("applied", async () => (await status(agent.url)).lastAppliedRevision);
+      agent.child.kill("SIGTERM");
+      await agent.exited;
+      return agent.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; source?: string; program?: string; msg: string }).filter((l) => l.source === "libbpf");
+    };
+    const byDefault = await libbpfLines([], ".cache");
+    const skipped = expect.stringMatching(/^libbpf: elf: skipping unrecognized data section\(\d+\) \.bpfops\.note$/);
+    expect(byDefault.map((l) => [l.level, l.program, l.msg])).toEqual([[30, "noted", skipped]]);
+    const debug = await libbpfLines(["--log-level", "debug"], ".cache2");
+    expect(debug.filter((l) => l.level === 30).map((l) => l.msg)).toEqual([skipped]);
+    // One from opening the object, one from loading it (on a worker thread).
+    expect(debug.filter((l) => l.level === 20).map((l) => l.msg)).toContain("libbpf: loading object 't_note_section' from buffer");
+    expect(debug.filter((l) => l.level === 20).map((l) => l.msg).join("\n")).toMatch(/map 'note_seen': created successfully/);
+  });
+
   it("the bad-input corpus, committed one file at a time, is refused every time, changes nothing in the kernel and never stops the agent", async (ctx) => {
     needs(ctx, "xdpLinkUpdate");
     const lab = tempLab();
