@@ -203,6 +203,19 @@ export async function gitTopLevel(dir: string): Promise<string | null> {
 export async function commitSignature(url: string, oid: string, cacheDir: string): Promise<{ signature: string; payload: string } | null> {
   const { git } = await loadGit();
   const dir = isRemote(url) ? join(cacheDir, url.replace(/[^A-Za-z0-9]+/g, "_")) : resolve(url.replace(/^file:\/\//, ""));
-  const { commit, payload } = await git.readCommit({ fs, dir, oid });
-  return commit.gpgsig ? { signature: commit.gpgsig, payload } : null;
+  const { commit } = await git.readCommit({ fs, dir, oid });
+  if (!commit.gpgsig) return null;
+  // The payload as git makes it: the object with the gpgsig header and its continuation lines
+  // taken out. (isomorphic-git's own payload cuts at an OpenPGP armor's end, so an SSH
+  // signature's payload would keep the signature in it.)
+  const { object } = await git.readObject({ fs, dir, oid, format: "content" });
+  const text = Buffer.from(object as Uint8Array).toString("utf8");
+  const end = text.indexOf("\n\n");
+  const headers = (end < 0 ? text : text.slice(0, end)).split("\n");
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i++) {
+    if (!headers[i]!.startsWith("gpgsig ")) kept.push(headers[i]!);
+    else while (headers[i + 1]?.startsWith(" ")) i++;
+  }
+  return { signature: commit.gpgsig, payload: kept.join("\n") + (end < 0 ? "" : text.slice(end)) };
 }

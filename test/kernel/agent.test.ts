@@ -224,7 +224,7 @@ describe("bpfops agent", () => {
     expect(text).toMatch(/^bpfops_ready 1$/m);
   });
 
-  it("with --verify-commits, an unsigned commit and one signed by an unknown key are refused, and a signed one is applied", async (ctx) => {
+  it("with --verify-commits, an unsigned commit and ones signed by unknown keys (OpenPGP, SSH) are refused, and signed ones (OpenPGP, SSH) are applied", async (ctx) => {
     needs(ctx, "xdpLinkUpdate");
     const lab = tempLab();
     const root = tempPinRoot();
@@ -270,6 +270,34 @@ describe("bpfops agent", () => {
     repo.write([80, 53]);
     const good = await signedCommit(trusted.privateKey, "web and dns, signed");
     await until("the next signed commit applied", async () => (await status(agent.url)).lastAppliedRevision === good);
+
+    // SSH signatures, made by git itself (gpg.format=ssh), checked against allowed-signers lines.
+    const sshKey = (name: string) => {
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", join(repo.dir, `.${name}`)]);
+      return readFileSync(join(repo.dir, `.${name}.pub`), "utf8").trim();
+    };
+    const sshCommit = (name: string, message: string) => {
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "gpg.format=ssh", "-c", `user.signingkey=${join(repo.dir, `.${name}`)}`, "add", "-A"], { cwd: repo.dir });
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "gpg.format=ssh", "-c", `user.signingkey=${join(repo.dir, `.${name}`)}`, "commit", "-q", "-S", "-m", message], { cwd: repo.dir });
+      return execFileSync("git", ["rev-parse", "HEAD"], { cwd: repo.dir, encoding: "utf8" }).trim();
+    };
+    writeFileSync(keyring, `${trusted.publicKey.armor()}\nrelease@example.test namespaces="git" ${sshKey("ssh-release")}\n`);
+    sshKey("ssh-stranger");
+    const sshAgent = await (async () => {
+      agent.child.kill("SIGTERM");
+      await agent.exited;
+      return startAgent(["--repo", repo.dir, "--interval", "200ms", "--bpffs", root, "--cache", join(repo.dir, ".cache"), "--verify-commits", keyring]);
+    })();
+    repo.write([80, 53, 22]);
+    const sshStranger = sshCommit("ssh-stranger", "ssh-signed by a stranger");
+    const s3 = await attempted(sshAgent.url, sshStranger, "the commit SSH-signed by a stranger refused");
+    expect(condition(s3, "Stalled")).toMatchObject({ status: true, reason: "UntrustedSignature" });
+    expect(s3.lastAppliedRevision).toBe(good);
+    repo.write([80]);
+    const sshGood = sshCommit("ssh-release", "web only, ssh-signed");
+    await until("the SSH-signed commit applied", async () => (await status(sshAgent.url)).lastAppliedRevision === sshGood);
+    const t2 = await runTraffic(lab, { flows, pps: 10_000, count: 2_000 });
+    expect([t2.received.web, t2.received.dns]).toEqual([t2.sent.web, 0]);
   });
 
   it("rollback applies an earlier revision and holds there; suspend stops new revisions; resume follows the ref again", async (ctx) => {
