@@ -185,6 +185,21 @@ describe("bpfops agent", () => {
     expect(metrics).toMatch(new RegExp(`^l4_policy_packets_total\\{verdict="1"\\} ${t.sent.dns}$`, "m"));
     const runs = Number(/^ebpf_program_run_count_total\{name="policy",id="\d+",tag="[0-9a-f]+"\} (\d+)/m.exec(metrics)?.[1]);
     expect(runs).toBeGreaterThanOrEqual(t.sent.web! + t.sent.dns!);
+
+    // Deleted again each time it is put back: after the third heal within ten intervals the map
+    // is reported Degraded, with what the heal found, rather than fought over quietly.
+    for (let i = 0; i < 3; i++) {
+      await until("the entry back", async () => allow.entries().length === 1);
+      allow.delete(allow.entries()[0]!.key);
+      await until("the entry healed", async () => allow.entries().length === 1);
+    }
+    const s = await until("Degraded", async () => {
+      const st = (await (await fetch(`${agent.url}/status`)).json()) as Status & { degraded: string[]; objects: Array<{ kind: string; name: string; state: string; message?: string }> };
+      return st.degraded.includes("Map/allow") && st;
+    });
+    expect(condition(s, "Ready")).toMatchObject({ status: false, reason: "Degraded" });
+    expect(s.objects.find((o) => o.name === "allow" && o.kind === "Map")).toMatchObject({ state: "Degraded", message: expect.stringMatching(/entr/) });
+    expect(agent.logs()).toMatch(/reported Degraded/);
   });
 
   it("a signed webhook call leads to a reconcile at once; unsigned, forged and replayed ones do not; metrics are Prometheus text", async (ctx) => {
