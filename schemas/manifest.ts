@@ -92,9 +92,6 @@ const MapFlagsField = z.union([z.int().min(0).max(2 ** 32 - 1), z.array(z.string
 // A map-in-map's inner map: the definition every map put in it must have.
 const InnerMap = z.strictObject({ type: z.string().max(32), keySize: z.int().min(0).max(512), valueSize: z.int().min(0).max(65536), maxEntries: z.int().min(1).max(1 << 28), flags: MapFlagsField.optional() });
 
-// Keys and values: "hex:<bytes>" or an unsigned integer encoded little-endian at the field's size.
-const Bytes = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1)]);
-
 // An entry's key or value: checked against the map's type when the type is known (core/validate.ts).
 const EntryValue = z.union([HexBytes, z.int().min(0).max(2 ** 53 - 1), z.string().max(4096), z.boolean(), z.number(), z.array(z.unknown()).max(65536), z.record(z.string(), z.unknown())]);
 // A declared type: a name or a list of { field: type } (core/type-desc.ts parses it).
@@ -205,24 +202,48 @@ export const ChainSpec = z.strictObject({
   hostSelector: HostSelector.optional(),
 });
 
-const Gate = z.strictObject({
-  /** agent reports Ready for the revision */
-  ready: z.boolean().optional(),
-  /** a program's counter stays within bounds over the window */
-  counter: z.strictObject({ map: Name, key: Bytes, max: z.int().min(0).optional(), min: z.int().min(0).optional() }).optional(),
-  windowSeconds: z.int().min(1).max(3600).default(30),
-});
+const Duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, "a duration: 500ms, 30s, 5m, 1h");
+
+/** A metric as a host reads it: a name a Map manifest declares (metrics:) and label values. */
+const MetricRef = z.strictObject({ metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "a Prometheus metric name"), labels: Labels.optional() });
+
+/**
+ * A health gate, checked on every host of a ring at the end of its bake time: the increase of a
+ * declared metric since the host was Ready on the new revision (or its share of another's
+ * increase, with `of`), or a program's mean run time per invocation (the agent's --bpf-stats).
+ */
+const Gate = z
+  .strictObject({
+    name: Name,
+    metric: MetricRef.shape.metric.optional(),
+    labels: Labels.optional(),
+    of: MetricRef.optional(),
+    program: Name.optional(),
+    max: z.number().min(0).optional(),
+    min: z.number().min(0).optional(),
+  })
+  .refine((g) => !!g.metric !== !!g.program, { message: "a gate reads either a metric or a program's run time" })
+  .refine((g) => g.max !== undefined || g.min !== undefined, { message: "a gate needs max or min" });
 
 export const RolloutSpec = z.strictObject({
-  revision: z.string().min(1).max(256).optional(),
-  hostSelector: HostSelector.optional(),
+  /** in order; each ring's hosts: those its hostSelector picks, a number of hosts, or a share of the fleet (cumulative) */
   rings: z
-    .array(z.strictObject({ name: Name, hostSelector: HostSelector.optional(), percent: z.int().min(1).max(100).optional(), gates: z.array(Gate).max(16).default([]) }))
+    .array(
+      z
+        .strictObject({ name: Name, hostSelector: HostSelector.optional(), hosts: z.int().min(1).optional(), percent: z.int().min(1).max(100).optional(), bake: Duration.optional() })
+        .refine((r) => [r.hostSelector, r.hosts, r.percent].filter((x) => x !== undefined).length <= 1, { message: "a ring is picked by one of hostSelector, hosts or percent" }),
+    )
     .min(1)
     .max(16),
+  /** how long a ring runs the new revision, Ready, before its gates are read and the next ring starts */
+  bake: Duration.default("60s"),
+  /** a host not Ready on the new revision this long after it was targeted fails the ring */
+  readyTimeout: Duration.default("120s"),
+  /** hosts per ring that may fail (Stalled, not Ready in time, a gate) before the rollout halts */
+  failureBudget: z.int().min(0).default(0),
+  gates: z.array(Gate).max(16).default([]),
+  /** the emergency path: no bake time, ring after ring as fast as the agents apply */
   emergency: z.boolean().default(false),
-  pauseSeconds: z.int().min(0).max(86400).default(60),
-  autoRollback: z.boolean().default(true),
 });
 
 function kind<K extends string, S extends z.ZodType>(k: K, spec: S) {

@@ -7,6 +7,7 @@
 import { reconcileOnce, type ReconcileResult, type RevisionSource } from "./reconcile-once.ts";
 import { commitSignature, gitTree, headOf, type GitAccess } from "../sources/repo-tree.ts";
 import type { CommitVerifier } from "./commit-verify.ts";
+import type { FleetLink } from "../fleet/fleet-link.ts";
 import { readNote, writeNote } from "../host/provenance.ts";
 import { BpfopsError } from "../core/errors.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -18,7 +19,11 @@ export interface AgentLog {
   error(obj: object, msg: string): void;
 }
 
-export type AgentSource = { kind: "git"; repo: string; ref: string; path?: string; auth?: GitAccess["auth"] } | { kind: "directory"; path: string };
+export type AgentSource =
+  | { kind: "git"; repo: string; ref: string; path?: string; auth?: GitAccess["auth"] }
+  | { kind: "directory"; path: string }
+  /** fleet mode: the target in etcd, a bundle built by the controller */
+  | { kind: "fleet"; link: FleetLink };
 
 export interface AgentConfig {
   source: AgentSource;
@@ -97,6 +102,8 @@ export class Agent {
   #driftBackoffUntil = 0;
   /** the head a Waiting failure is retried for */
   #retryHead: string | undefined;
+  /** how long the last new revision took to apply, fetch to enforced (fleet status) */
+  #lastApplyMs: number | undefined;
   /** the build of the applied commit, reused by drift checks */
   #built: { revision: string; reuse: { build: ReconcileResult["build"]; context: ReconcileResult["context"] } } | undefined;
 
@@ -105,7 +112,7 @@ export class Agent {
     const history = readNote<{ h: string[] }>(config.root, "agent/history")?.h ?? [];
     const now = new Date().toISOString();
     this.status = {
-      source: config.source.kind === "git" ? `${config.source.repo}@${config.source.ref}${config.source.path ? `:${config.source.path}` : ""}` : config.source.path,
+      source: config.source.kind === "git" ? `${config.source.repo}@${config.source.ref}${config.source.path ? `:${config.source.path}` : ""}` : config.source.kind === "fleet" ? config.source.link.describe : config.source.path,
       conditions: [
         { type: "Ready", status: false, reason: "Starting", message: "no reconcile yet", since: now },
         { type: "Reconciling", status: false, reason: "Idle", message: "", since: now },
@@ -180,6 +187,18 @@ export class Agent {
       isNew = this.#dirty;
       this.#dirty = false;
       target = "working tree";
+    } else if (src.kind === "fleet") {
+      // The target comes by a watch (trigger() on change); with etcd away it stays the last one known.
+      const head = hold.rollback ?? src.link.target?.digest;
+      if (!head) return;
+      if (now < this.#retryAt && head === this.#retryHead) return;
+      const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
+      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
+      if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) {
+        target = head;
+        isNew = true;
+      } else if (driftDue) target = this.status.lastAppliedRevision;
+      else return;
     } else {
       // The head is read every --interval (or at once after a webhook call); drift is checked on its own interval.
       let head = this.status.lastAttemptedRevision;
@@ -207,9 +226,13 @@ export class Agent {
   }
 
 
-  #source(target: string): RevisionSource {
+  async #source(target: string): Promise<RevisionSource> {
     const src = this.config.source;
     if (src.kind === "directory") return { kind: "directory", path: src.path };
+    if (src.kind === "fleet") {
+      const revision = src.link.target?.digest === target ? src.link.target.revision : target;
+      return { kind: "bundle", bundle: await src.link.bundle(target), revision };
+    }
     return { kind: "git", repo: src.repo, ref: src.ref, commit: target, ...(src.path ? { path: src.path } : {}), ...(src.auth ? { auth: src.auth } : {}) };
   }
 
@@ -227,8 +250,8 @@ export class Agent {
       }
       // A drift check of the applied commit reuses its build: only the kernel is read again.
       const reuse = !isNew && this.#built?.revision === target ? { reuse: this.#built.reuse } : {};
-      result = await reconcileOnce(this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...reuse });
-      if (src.kind === "git") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
+      result = await reconcileOnce(await this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...reuse });
+      if (src.kind !== "directory") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
     } catch (e) {
       const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };
       if (this.#abort.signal.aborted) return;
@@ -261,6 +284,7 @@ export class Agent {
     this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
     const changed = result.plan.actions.filter((a) => a.op !== "unchanged" && a.op !== "unowned");
     if (isNew) {
+      this.#lastApplyMs = Number(process.hrtime.bigint() - t0) / 1e6;
       this.status.lastAttemptedRevision = target;
       if (this.status.lastAppliedRevision !== target) this.status.history = [target, ...this.status.history.filter((h) => h !== target)].slice(0, HISTORY);
       this.status.lastAppliedRevision = target;
@@ -341,6 +365,7 @@ export class Agent {
     } catch (e) {
       this.config.log.warn({ error: (e as Error).message }, "could not record the status in the kernel");
     }
+    if (this.config.source.kind === "fleet") this.config.source.link.report(this.status, this.#lastApplyMs);
   }
 }
 
@@ -351,5 +376,5 @@ export function recordedAgentStatus(root: string): { ready: boolean; reason: str
   return { ready: n.r, reason: n.rs, message: n.m, ...(n.a ? { lastAppliedRevision: n.a } : {}), ...(n.t ? { lastAttemptedRevision: n.t } : {}), unsigned: !!n.u, suspended: !!n.s, at: n.at };
 }
 
-const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 12) : rev);
+const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 12) : /^sha256:[0-9a-f]{64}$/.test(rev) ? rev.slice(0, 19) : rev);
 const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);

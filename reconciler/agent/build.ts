@@ -29,6 +29,8 @@ export interface BuildOptions {
   onProgress?: OnProgress;
   /** bytes one Map may ask for (maxEntries x (key + value)) */
   mapMemoryBudget?: number;
+  /** build for any host (a fleet bundle): host selectors are not checked against labels */
+  anyHost?: boolean;
 }
 
 export interface Build {
@@ -89,7 +91,7 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
   }
   const { validated, issues: crossIssues } = validateManifests(manifests, objects, { entryFiles, ...(opts.mapMemoryBudget ? { mapMemoryBudget: opts.mapMemoryBudget } : {}) });
   issues.push(...crossIssues);
-  if (!issues.length) issues.push(...checkSelection(validated, opts.labels));
+  if (!issues.length && !opts.anyHost) issues.push(...checkSelection(validated, opts.labels));
   if (issues.length) throw new ManifestInvalidError(issues);
   return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
 }
@@ -122,7 +124,9 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
   const raw = await tree.read(path);
   if (!raw) return { ok: false, path, code: "ObjectMissing", message: `no file ${path} in ${tree.describe}` };
   let bytes = raw;
-  if (path.endsWith(".bpf.c")) {
+  const prebuilt = path.endsWith(".bpf.c") ? (tree.prebuilt?.(path) ?? null) : null;
+  if (prebuilt) bytes = prebuilt;
+  else if (path.endsWith(".bpf.c")) {
     try {
       bytes = await compileBpfSource(tree, path, opts.cacheDir, opts.signal ? { signal: opts.signal } : {});
     } catch (e) {

@@ -50,6 +50,19 @@ export class MapMetrics {
     private readonly log: AgentLog,
   ) {}
 
+  /** Every declared metric's samples now (a fleet agent reports them for the rollout's health gates). */
+  snapshot(): Array<Sample & { name: string }> {
+    const out: Array<Sample & { name: string }> = [];
+    for (const [name, d] of this.#declared) {
+      try {
+        for (const s of readMapMetric(this.root, d.map, d.spec)) out.push({ name, ...s });
+      } catch {
+        // not readable right now (the map is being replaced): left out of this report
+      }
+    }
+    return out;
+  }
+
   /** After each apply: the metrics the revision's Map manifests declare. */
   update(maps: DesiredMap[]): void {
     const wanted = new Map<string, { map: string; spec: MapMetricSpec; labels: string[] }>();

@@ -6,6 +6,8 @@
 import { relative, resolve } from "node:path";
 import { directoryTree, gitTopLevel, gitTree, type GitAccess, type RepoTree } from "../sources/repo-tree.ts";
 import { buildRevision, type Build } from "./build.ts";
+import { bundleTree } from "../sources/bundle-tree.ts";
+import type { Bundle } from "../fleet/bundle.ts";
 import { observeState } from "../host/observe-state.ts";
 import { recoverInterrupted } from "../host/recover.ts";
 import { acquireHostLock } from "../host/host-lock.ts";
@@ -23,7 +25,9 @@ import type { OnProgress } from "../core/progress.ts";
 /** Where a revision comes from: a directory (objects may live anywhere in its git work tree) or a git ref. */
 export type RevisionSource =
   | { kind: "directory"; path: string }
-  | { kind: "git"; repo: string; ref: string; path?: string; /** this commit of ref (the agent's pinned revision) */ commit?: string; auth?: GitAccess["auth"] };
+  | { kind: "git"; repo: string; ref: string; path?: string; /** this commit of ref (the agent's pinned revision) */ commit?: string; auth?: GitAccess["auth"] }
+  /** a fleet bundle, built once by the controller from revision */
+  | { kind: "bundle"; bundle: Bundle; revision: string };
 
 export interface ReconcileOnceOptions {
   mode: "dry-run" | "apply";
@@ -97,7 +101,10 @@ const since = (t0: bigint) => Number(now() - t0) / 1e6;
 export async function fetchRevision(source: RevisionSource, cacheDir: string): Promise<{ tree: RepoTree; manifestDir: string }> {
   let tree: RepoTree;
   let manifestDir: string;
-  if (source.kind === "git") {
+  if (source.kind === "bundle") {
+    tree = bundleTree(source.bundle, source.revision);
+    manifestDir = source.bundle.manifestDir;
+  } else if (source.kind === "git") {
     tree = await gitTree(source.repo, source.ref, `${cacheDir}/git`, { ...(source.commit ? { commit: source.commit } : {}), ...(source.auth ? { auth: source.auth } : {}) });
     manifestDir = source.path ?? ".";
   } else {

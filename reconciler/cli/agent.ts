@@ -26,6 +26,13 @@ export interface AgentCliOptions {
   verifyCommits?: string;
   bpfStats?: boolean;
   logLevel: string;
+  etcd?: string;
+  fleet: string;
+  host?: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdAuthFile?: string;
 }
 
 /** "500ms", "1s", "2m", "1h" (at least 100 ms) -> milliseconds. */
@@ -58,7 +65,9 @@ function terminalLines(): Writable {
 }
 
 export async function runAgent(opts: AgentCliOptions): Promise<number> {
-  if (!!opts.repo === !!opts.dir) throw new BpfopsError("InvalidArgument", "say what to follow: --repo URL|PATH (a git repository) or --dir DIR (watch a directory while developing)");
+  if ([opts.repo, opts.dir, opts.etcd].filter(Boolean).length !== 1) {
+    throw new BpfopsError("InvalidArgument", "say what to follow, one of: --repo URL|PATH (a git repository), --dir DIR (watch a directory while developing), --etcd URLS (a fleet's rollouts)");
+  }
   const remote = !!opts.repo && /^https?:\/\//.test(opts.repo);
   if (opts.verifyCommits && opts.dir) throw new BpfopsError("InvalidArgument", "--verify-commits checks commits: it goes with --repo, not --dir");
   const verifier = opts.verifyCommits ? await (await import("../agent/commit-verify.ts")).CommitVerifier.fromFile(opts.verifyCommits) : undefined;
@@ -76,17 +85,24 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
   const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, process.stdout.isTTY ? terminalLines() : pino.destination(1));
   // libbpf's debug messages (every section and relocation) are captured only when they are logged.
   if (log.isLevelEnabled("debug")) (await import("../kernel/object.ts")).setLibbpfLogLevel("debug");
-  const source: AgentSource = opts.dir
-    ? { kind: "directory", path: opts.dir }
-    : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };
+  const labels = parseLabels(opts.labels);
+  const cacheDir = opts.cache ?? defaultCacheDir();
+  // The agent is made before its fleet link can tell it of a target: the link calls it through this.
+  let onTarget = () => undefined as void;
+  const link = opts.etcd ? await fleetLink(opts, labels, cacheDir, log, () => onTarget()) : undefined;
+  const source: AgentSource = link
+    ? { kind: "fleet", link }
+    : opts.dir
+      ? { kind: "directory", path: opts.dir }
+      : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };
   const metrics = agentMetrics();
   const { MapMetrics } = await import("../agent/map-metrics.ts");
   const declared = new MapMetrics(metrics.registry, opts.bpffs, log);
   const agent = new Agent({
     source,
     root: opts.bpffs,
-    labels: parseLabels(opts.labels),
-    cacheDir: opts.cache ?? defaultCacheDir(),
+    labels,
+    cacheDir,
     intervalMs: interval,
     driftIntervalMs: drift,
     unsigned: remote && !verifier,
@@ -106,6 +122,22 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
         .map((e) => ({ name: e.name, id: e.id, tag: String(e.detail.tag), runCount: Number(e.detail.runCount ?? 0), runTimeNs: Number(e.detail.runTimeNs ?? 0) })),
     );
   }
+  if (link) {
+    const { RUN_TIME, RUN_COUNT } = await import("../fleet/rollout-rings.ts");
+    const { readStatus } = await import("../host/status.ts");
+    link.figures = () => [
+      ...declared.snapshot(),
+      // Program run statistics, for run-time gates: only with --bpf-stats (the kernel counts nothing otherwise).
+      ...(opts.bpfStats
+        ? readStatus(opts.bpffs, { statsOn: true })
+            .filter((e) => e.kind === "Program")
+            .flatMap((e) => [
+              { name: RUN_TIME, labels: { program: e.name }, value: Number(e.detail.runTimeNs ?? 0) },
+              { name: RUN_COUNT, labels: { program: e.name }, value: Number(e.detail.runCount ?? 0) },
+            ])
+        : []),
+    ];
+  }
   const { server, address } = await serveAgent(agent, { host: host || "127.0.0.1", port, ...(secret ? { webhookSecret: Buffer.from(secret.toString().trim()) } : {}) });
   log.info({ source: agent.status.source, listen: `${address.address}:${address.port}`, interval, drift, unsigned: remote && !verifier, ...(verifier ? { verifyCommits: verifier.describe } : {}) }, "agent started");
   if (remote && !verifier) log.warn({ repo: opts.repo }, "following a remote repository without verifying commit signatures (--allow-unsigned)");
@@ -120,6 +152,8 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     });
     watcher = w;
   }
+  onTarget = () => agent.trigger();
+  link?.start();
   agent.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -130,10 +164,23 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
   });
   await agent.stop();
+  await link?.close();
   stats?.close();
   await watcher?.close();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
   log.flush?.();
   return 0;
+}
+
+async function fleetLink(opts: AgentCliOptions, labels: Record<string, string>, cacheDir: string, log: pino.Logger, onTarget: () => void) {
+  const [{ FleetStore, etcdClient }, { FleetLink }, { hostname }] = await Promise.all([import("../fleet/fleet-store.ts"), import("../fleet/fleet-link.ts"), import("node:os")]);
+  const client = etcdClient({
+    endpoints: opts.etcd!.split(",").map((e) => e.trim()),
+    ...(opts.etcdCa ? { ca: opts.etcdCa } : {}),
+    ...(opts.etcdCert ? { cert: opts.etcdCert } : {}),
+    ...(opts.etcdKey ? { key: opts.etcdKey } : {}),
+    ...(opts.etcdAuthFile ? { authFile: opts.etcdAuthFile } : {}),
+  });
+  return new FleetLink(new FleetStore(client, opts.fleet), opts.host ?? hostname(), labels, cacheDir, log, onTarget);
 }

@@ -134,14 +134,93 @@ program
   .option("--allow-unsigned", "follow a remote repository without verifying commit signatures")
   .option("--verify-commits <keyring>", "apply only head commits signed by one of these keys")
   .option("--bpf-stats", "turn the kernel's BPF run-time stats on and export each program's run count and time (ebpf_program_run_count_total)")
+  .option("--etcd <urls>", "fleet mode (instead of --repo): etcd endpoints, comma-separated; apply the bundles the rollout controller targets at this host")
+  .option("--fleet <name>", "the fleet's name in etcd", "default")
+  .option("--host <name>", "this host's name in the fleet (default: the hostname)")
+  .option("--etcd-ca <file>", "CA certificate for TLS to etcd")
+  .option("--etcd-cert <file>", "client certificate for etcd (with --etcd-key)")
+  .option("--etcd-key <file>", "client key for etcd")
+  .option("--etcd-auth-file <file>", "etcd user:password, from a file")
   .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .addHelpText(
     "after",
-    "\nExit codes: 0 after SIGTERM or SIGINT (the programs keep running), 2 on bad options.\n\nExamples:\n  bpfops agent --repo /srv/ebpf.git --ref main --path hosts/edge --interval 5s\n  bpfops agent --repo https://git.example/ebpf.git --ref main --allow-unsigned --auth-file /etc/bpfops/token --webhook-secret-file /etc/bpfops/hook\n  bpfops agent --dir ./manifests     # apply on save while developing",
+    "\nExit codes: 0 after SIGTERM or SIGINT (the programs keep running), 2 on bad options.\n\nExamples:\n  bpfops agent --repo /srv/ebpf.git --ref main --path hosts/edge --interval 5s\n  bpfops agent --repo https://git.example/ebpf.git --ref main --allow-unsigned --auth-file /etc/bpfops/token --webhook-secret-file /etc/bpfops/hook\n  bpfops agent --dir ./manifests     # apply on save while developing\n  bpfops agent --etcd https://etcd-1:2379,https://etcd-2:2379 --fleet edge --labels ring=canary --etcd-ca ca.pem --etcd-cert me.pem --etcd-key me.key",
   )
   .action(async (opts) => {
     const { runAgent } = await import("./agent.ts");
     process.exitCode = await runAgent(opts);
+  });
+
+/** Where the fleet's etcd is, and how to authenticate to it. */
+function etcdOptions(c: Command, required = true): Command {
+  return c
+    .addOption(new Option("--etcd <urls>", "etcd endpoints, comma-separated").makeOptionMandatory(required))
+    .option("--fleet <name>", "the fleet's name in etcd", "default")
+    .option("--etcd-ca <file>", "CA certificate for TLS to etcd")
+    .option("--etcd-cert <file>", "client certificate for etcd (with --etcd-key)")
+    .option("--etcd-key <file>", "client key for etcd")
+    .option("--etcd-auth-file <file>", "etcd user:password, from a file");
+}
+
+etcdOptions(program.command("controller").description("lead the fleet's rollouts (one of several may run; etcd elects the leader): build each revision once and move it ring by ring"))
+  .requiredOption("--repo <url|path>", "the fleet's git repository")
+  .option("--ref <branch>", "the branch rollouts take revisions from", "main")
+  .option("--path <dir>", "the manifests directory inside the repository")
+  .option("--cache <dir>", "cache for fetched repositories and compiled objects")
+  .option("--auth-file <file>", "credentials for an http(s) repository: user:password, or a token")
+  .option("--verify-commits <keyring>", "roll out only commits signed by one of these keys (OpenPGP, SSH allowed signers)")
+  .option("--allow-unsigned", "roll out a remote repository's commits without verifying signatures")
+  .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+  .addHelpText("after", "\nExit codes: 0 after SIGTERM or SIGINT, 2 on bad options.\n\nExample:\n  bpfops controller --etcd https://etcd-1:2379 --fleet edge --repo https://git.example/ebpf.git --verify-commits /etc/bpfops/keys --etcd-ca ca.pem --etcd-cert ctl.pem --etcd-key ctl.key")
+  .action(async (opts) => {
+    const { runController } = await import("./fleet.ts");
+    process.exitCode = await runController(opts);
+  });
+
+const rollout = program.command("rollout").description("staged rollouts of the fleet's revisions (the controller carries them out)");
+etcdOptions(rollout.command("start").description("roll a revision out, ring by ring (as the repository's Rollout manifest says)"))
+  .argument("[revision]", "a commit id or ref of the controller's repository (default: the head of its ref)")
+  .option("--emergency", "the emergency path: no bake time, ring after ring as fast as the agents apply")
+  .option("--wait", "follow the rollout to its end; exit 1 unless it succeeds")
+  .option("--timeout <seconds>", "with --wait: give up after this long", positiveNumber("--timeout"), 600)
+  .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0, 1 when --wait and the rollout did not succeed, 2 on errors.\n\nExamples:\n  bpfops rollout start --etcd http://127.0.0.1:2379\n  bpfops rollout start 3f2a9c1d... --emergency --wait --etcd http://127.0.0.1:2379")
+  .action(async (revision: string | undefined, opts) => {
+    jsonOutput = opts.output === "json";
+    const { runRolloutStart } = await import("./fleet.ts");
+    process.exitCode = await runRolloutStart({ ...opts, ...(revision ? { revision } : {}) });
+  });
+etcdOptions(rollout.command("status").description("a rollout (default: the latest) and its hosts by ring"))
+  .argument("[id]", "a rollout id")
+  .option("--watch", "follow it: a live view on a terminal, JSON lines otherwise")
+  .addOption(outputOption())
+  .action(async (id: string | undefined, opts) => {
+    jsonOutput = opts.output === "json";
+    const { runFleetStatus } = await import("./fleet.ts");
+    process.exitCode = await runFleetStatus({ ...opts, ...(id ? { id } : {}) });
+  });
+for (const [command, description] of [
+  ["pause", "stop advancing to the next ring (hosts keep what they run)"],
+  ["resume", "go on advancing"],
+  ["abort", "stop and send every host the rollout reached back to the last good revision"],
+  ["rollback", "send every host running the rollout's revision back to the revision before it (also after success)"],
+] as const) {
+  etcdOptions(rollout.command(command).description(description))
+    .argument("[id]", "a rollout id (default: the latest)")
+    .action(async (id: string | undefined, opts) => {
+      const { runRolloutCommand } = await import("./fleet.ts");
+      process.exitCode = await runRolloutCommand(command, { ...opts, ...(id ? { id } : {}) });
+    });
+}
+const fleet = program.command("fleet").description("the fleet in etcd");
+etcdOptions(fleet.command("status").description("hosts by ring, with revision, Ready and message"))
+  .option("--watch", "during a rollout: a live view on a terminal (per ring: done of total, apply p50/p99, gates), JSON lines otherwise")
+  .addOption(outputOption())
+  .addHelpText("after", "\nExit codes: 0, 1 when the latest rollout failed or was rolled back, 2 on errors.\n\nExample:\n  bpfops fleet status --etcd http://127.0.0.1:2379 --fleet edge --watch")
+  .action(async (opts) => {
+    jsonOutput = opts.output === "json";
+    const { runFleetStatus } = await import("./fleet.ts");
+    process.exitCode = await runFleetStatus(opts);
   });
 
 for (const [action, description, example] of [

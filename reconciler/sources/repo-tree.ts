@@ -23,6 +23,8 @@ export interface RepoTree {
   read(path: string): Promise<Buffer | null>;
   /** why path is not a plain file inside the repository (symlink out, escape), or null */
   whyOutside(path: string): Promise<string | null>;
+  /** a .bpf.c source's object compiled already (a fleet bundle's), or null: compile it */
+  prebuilt?(path: string): Buffer | null;
 }
 
 /** Normalizes a repository-relative path; null when it climbs out of the repository. */

@@ -1,0 +1,186 @@
+// `bpfops controller`, `bpfops rollout start|status|pause|resume|abort|rollback` and `bpfops fleet
+// status`: the fleet commands. The CLI talks to etcd only: a rollout request or command is a key
+// the leading controller picks up, and status is read from what controller and agents wrote.
+import { readFileSync } from "node:fs";
+import pino from "pino";
+import { BpfopsError } from "../core/errors.ts";
+import { etcdClient, FleetStore, type EtcdOptions, type HostStatus, type Target } from "../fleet/fleet-store.ts";
+import { Controller, FINISHED, hostRows, newRolloutId, type RolloutCommand, type RolloutRequest, type RolloutState } from "../fleet/controller.ts";
+import { defaultCacheDir } from "./source-options.ts";
+
+export interface EtcdCliOptions {
+  etcd: string;
+  fleet: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdAuthFile?: string;
+}
+
+export function openStore(o: EtcdCliOptions): FleetStore {
+  const opts: EtcdOptions = {
+    endpoints: o.etcd.split(",").map((e) => e.trim()),
+    ...(o.etcdCa ? { ca: o.etcdCa } : {}),
+    ...(o.etcdCert ? { cert: o.etcdCert } : {}),
+    ...(o.etcdKey ? { key: o.etcdKey } : {}),
+    ...(o.etcdAuthFile ? { authFile: o.etcdAuthFile } : {}),
+  };
+  return new FleetStore(etcdClient(opts), o.fleet);
+}
+
+export async function runController(o: EtcdCliOptions & { repo: string; ref: string; path?: string; cache?: string; authFile?: string; verifyCommits?: string; allowUnsigned?: boolean; logLevel: string }): Promise<number> {
+  const remote = /^https?:\/\//.test(o.repo);
+  const verifier = o.verifyCommits ? await (await import("../agent/commit-verify.ts")).CommitVerifier.fromFile(o.verifyCommits) : undefined;
+  if (remote && !verifier && !o.allowUnsigned) throw new BpfopsError("InvalidArgument", `rolling out ${o.repo} loads its code into every kernel of the fleet: without --verify-commits KEYRING, say --allow-unsigned`);
+  const log = pino({ level: o.logLevel, base: { pid: process.pid } }, pino.destination(1));
+  const store = openStore(o);
+  const auth = o.authFile ? readAuth(o.authFile) : undefined;
+  const controller = new Controller({ store, repo: o.repo, ref: o.ref, ...(o.path ? { path: o.path } : {}), ...(auth ? { auth } : {}), cacheDir: o.cache ?? defaultCacheDir(), log, ...(verifier ? { verifier } : {}) });
+  controller.start();
+  log.info({ fleet: o.fleet, repo: o.repo, ref: o.ref, controller: controller.id }, "controller started: campaigning to lead");
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+  await controller.stop();
+  store.close();
+  return 0;
+}
+
+function readAuth(file: string): { username: string; password: string } {
+  const text = readFileSync(file, "utf8").trim();
+  const i = text.indexOf(":");
+  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: "x-access-token", password: text };
+}
+
+/** `rollout start`: asks the leading controller for a rollout; with --wait, follows it to its end. */
+export async function runRolloutStart(o: EtcdCliOptions & { revision?: string; emergency?: boolean; wait?: boolean; output: "text" | "json"; timeout: number }): Promise<number> {
+  const store = openStore(o);
+  try {
+    const id = newRolloutId();
+    const req: RolloutRequest = { ...(o.revision ? { revision: o.revision } : {}), ...(o.emergency ? { emergency: true } : {}), at: new Date().toISOString() };
+    await store.putJson(store.key("requests", id), req);
+    if (!o.wait) {
+      console.log(o.output === "json" ? JSON.stringify({ id, requested: req }) : `rollout ${id} requested${o.emergency ? " (emergency)" : ""}; follow it with: bpfops rollout status ${id}`);
+      return 0;
+    }
+    const end = Date.now() + o.timeout * 1000;
+    for (;;) {
+      const r = await store.getJson<RolloutState>(store.key("rollouts", id));
+      if (r && FINISHED.includes(r.phase)) {
+        console.log(o.output === "json" ? JSON.stringify(r) : `rollout ${id} ${r.phase}: ${r.message}`);
+        return r.phase === "Succeeded" ? 0 : 1;
+      }
+      if (Date.now() > end) throw new BpfopsError("Timeout", `rollout ${id} not finished after ${o.timeout}s: ${r ? `${r.phase}, ${r.message}` : "no controller picked it up (is one running?)"}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    store.close();
+  }
+}
+
+export async function runRolloutCommand(command: RolloutCommand, o: EtcdCliOptions & { id?: string }): Promise<number> {
+  const store = openStore(o);
+  try {
+    const id = o.id ?? (await store.getJson<string>(store.key("active")));
+    const r = id ? await store.getJson<RolloutState>(store.key("rollouts", id)) : undefined;
+    if (!r) throw new BpfopsError("NotFound", id ? `no rollout ${id} in fleet ${o.fleet}` : `fleet ${o.fleet} has had no rollout`);
+    if (command !== "rollback" && FINISHED.includes(r.phase)) throw new BpfopsError("InvalidArgument", `rollout ${r.id} is ${r.phase}: nothing to ${command}`);
+    await store.putJson(store.key("commands", r.id), { command, at: new Date().toISOString() });
+    console.log(`${command} of rollout ${r.id} requested`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+interface FleetView {
+  rollout?: RolloutState;
+  stable?: Target;
+  hosts: ReturnType<typeof hostRows>;
+}
+
+async function readView(store: FleetStore, id?: string): Promise<FleetView> {
+  const rid = id ?? (await store.getJson<string>(store.key("active")));
+  const rollout = rid ? await store.getJson<RolloutState>(store.key("rollouts", rid)) : undefined;
+  const [statuses, members, targets, stable] = await Promise.all([store.statuses(), store.members(), store.targets(), store.getJson<Target>(store.key("stable"))]);
+  return { ...(rollout ? { rollout } : {}), ...(stable ? { stable } : {}), hosts: hostRows(rollout, statuses, new Set(members.keys()), targets) };
+}
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+/** Per ring: hosts done of total, apply time p50 and p99, and the gates' figures. */
+export function ringSummary(v: FleetView): Array<{ ring: string; done: number; total: number; blocked: number; failed: number; p50Ms?: number; p99Ms?: number; gates: string[] }> {
+  const r = v.rollout;
+  if (!r) return [];
+  const status = new Map(v.hosts.map((h) => [h.host, h.status]));
+  return r.rings.map((ring) => {
+    const times = ring.hosts.map((h) => status.get(h)).filter((s): s is HostStatus => !!s && s.lastAppliedRevision === r.digest && s.applyMs !== undefined).map((s) => s.applyMs!);
+    const p50 = pct(times, 50);
+    const p99 = pct(times, 99);
+    return {
+      ring: ring.name,
+      done: ring.hosts.filter((h) => status.get(h)?.lastAppliedRevision === r.digest && status.get(h)?.ready).length,
+      total: ring.hosts.length,
+      blocked: Object.keys(ring.blocked).length,
+      failed: ring.failures.length,
+      ...(p50 !== undefined ? { p50Ms: Math.round(p50) } : {}),
+      ...(p99 !== undefined ? { p99Ms: Math.round(p99) } : {}),
+      gates: ring.gates.map((g) => `${g.host} ${g.gate}: ${g.figure ?? "?"} (${g.bound}) ${g.ok ? "ok" : "FAILED"}`),
+    };
+  });
+}
+
+function renderText(v: FleetView): string {
+  const out: string[] = [];
+  const r = v.rollout;
+  if (r) {
+    out.push(`rollout ${r.id} ${r.phase}${r.emergency ? " (emergency)" : ""}: ${r.revision} ${r.digest.slice(0, 19)}  ${r.message}`);
+    for (const s of ringSummary(v)) out.push(`  ring ${s.ring}: ${s.done}/${s.total} done${s.blocked ? `, ${s.blocked} blocked` : ""}${s.failed ? `, ${s.failed} failed` : ""}${s.p50Ms !== undefined ? `, apply p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms` : ""}${s.gates.length ? `; gates: ${s.gates.join("; ")}` : ""}`);
+  } else out.push("no rollout yet");
+  const rows = v.hosts.map((h) => [h.host, h.ring, h.status?.lastAppliedRevision?.slice(0, 19) ?? "-", h.status ? (h.status.ready ? "True" : "False") : "Unknown", `${h.member ? "" : "(not registered) "}${h.status?.errorClass === "Blocked" ? "Blocked: " : ""}${h.status?.message ?? "no status"}`]);
+  const header = ["HOST", "RING", "REVISION", "READY", "MESSAGE"];
+  const widths = header.map((x, i) => Math.max(x.length, ...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ");
+  out.push(line(header), ...rows.map(line));
+  return out.join("\n");
+}
+
+/**
+ * `fleet status` (and `rollout status`): hosts by ring, with revision, Ready and message. With
+ * --watch, a live view on a terminal (redrawn in place) and JSON lines otherwise, until the
+ * rollout ends.
+ */
+export async function runFleetStatus(o: EtcdCliOptions & { id?: string; watch?: boolean; output: "text" | "json" }): Promise<number> {
+  const store = openStore(o);
+  try {
+    if (!o.watch) {
+      const v = await readView(store, o.id);
+      console.log(o.output === "json" ? JSON.stringify({ ...v, rings: ringSummary(v) }, null, 2) : renderText(v));
+      return v.rollout && ["Failed", "RolledBack", "Aborted"].includes(v.rollout.phase) ? 1 : 0;
+    }
+    const tty = process.stdout.isTTY && o.output === "text";
+    let last = "";
+    let drawn = 0;
+    for (;;) {
+      const v = await readView(store, o.id);
+      const text = tty ? renderText(v) : JSON.stringify({ at: new Date().toISOString(), phase: v.rollout?.phase, message: v.rollout?.message, rings: ringSummary(v) });
+      if (text !== last) {
+        if (tty) {
+          // Redraw in place: up over what was drawn, clear to the end, draw.
+          process.stdout.write(`${drawn ? `\x1b[${drawn}A\r\x1b[J` : ""}${text}\n`);
+          drawn = text.split("\n").length;
+        } else console.log(text);
+        last = text;
+      }
+      if (!v.rollout || FINISHED.includes(v.rollout.phase)) return v.rollout && v.rollout.phase !== "Succeeded" ? 1 : 0;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    store.close();
+  }
+}

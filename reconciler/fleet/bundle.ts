@@ -1,0 +1,82 @@
+// A revision built once for the whole fleet: the manifests, the entries files and the object
+// bytes (compiled .bpf.c included) that a host's build reads, content-addressed by a digest.
+// Agents apply a bundle as they would a commit, with no clang and no git server.
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { buildRevision } from "../agent/build.ts";
+import { BpfopsError } from "../core/errors.ts";
+import type { RepoTree } from "../sources/repo-tree.ts";
+
+export interface Bundle {
+  /** "sha256:<hex>" of the encoding: the same manifests and objects give the same digest */
+  digest: string;
+  manifestDir: string;
+  /** repository path -> bytes; a .bpf.c path holds its compiled object */
+  files: Map<string, Buffer>;
+  /** the .bpf.c paths whose bytes are compiled objects */
+  prebuilt: Set<string>;
+}
+
+const MAGIC = "bpfops-bundle/1\n";
+
+/**
+ * Builds the revision in tree for any host (selectors are each host's business) and bundles what
+ * the build read. Throws ManifestInvalidError as a host's build would: a broken revision is
+ * refused before any host sees it.
+ */
+export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: string, signal?: AbortSignal): Promise<Bundle> {
+  const build = await buildRevision(tree, { manifestDir, labels: {}, cacheDir, anyHost: true, ...(signal ? { signal } : {}) });
+  const files = new Map<string, Buffer>();
+  const prebuilt = new Set<string>();
+  for (const m of build.manifests) {
+    if (!files.has(m.file)) files.set(m.file, (await tree.read(m.file))!);
+    if (m.manifest.kind === "Map" && m.manifest.spec.entriesFile) {
+      const p = posix.normalize(posix.join(posix.dirname(m.file), m.manifest.spec.entriesFile));
+      files.set(p, (await tree.read(p))!);
+    }
+  }
+  for (const [path, bytes] of build.objects) {
+    files.set(path, bytes);
+    if (path.endsWith(".bpf.c")) prebuilt.add(path);
+  }
+  return withDigest({ manifestDir, files, prebuilt });
+}
+
+/** The canonical bytes: a JSON index (paths sorted) and the files' bytes in that order. */
+export function encodeBundle(b: Omit<Bundle, "digest">): Buffer {
+  const paths = [...b.files.keys()].sort();
+  const index = { manifestDir: b.manifestDir, files: paths.map((p) => ({ path: p, size: b.files.get(p)!.length, ...(b.prebuilt.has(p) ? { prebuilt: true } : {}) })) };
+  return Buffer.concat([Buffer.from(MAGIC), Buffer.from(JSON.stringify(index) + "\n"), ...paths.map((p) => b.files.get(p)!)]);
+}
+
+export function bundleDigest(encoded: Buffer): string {
+  return `sha256:${createHash("sha256").update(encoded).digest("hex")}`;
+}
+
+function withDigest(b: Omit<Bundle, "digest">): Bundle {
+  return { ...b, digest: bundleDigest(encodeBundle(b)) };
+}
+
+/** Reads a bundle's bytes, refusing any whose digest is not the one asked for. */
+export function decodeBundle(encoded: Buffer, digest: string): Bundle {
+  const actual = bundleDigest(encoded);
+  if (actual !== digest) throw new BpfopsError("BundleDigestMismatch", `bundle ${digest}: the bytes fetched have digest ${actual}; refused`, { errorClass: "Waiting" });
+  const bad = (why: string): never => {
+    throw new BpfopsError("BundleUnreadable", `bundle ${digest}: ${why}`);
+  };
+  if (!encoded.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) bad("not a bpfops bundle");
+  const nl = encoded.indexOf(10, MAGIC.length);
+  if (nl < 0) bad("no index");
+  const index = JSON.parse(encoded.subarray(MAGIC.length, nl).toString("utf8")) as { manifestDir: string; files: Array<{ path: string; size: number; prebuilt?: true }> };
+  const files = new Map<string, Buffer>();
+  const prebuilt = new Set<string>();
+  let off = nl + 1;
+  for (const f of index.files) {
+    if (off + f.size > encoded.length) bad(`truncated at ${f.path}`);
+    files.set(f.path, encoded.subarray(off, off + f.size));
+    off += f.size;
+    if (f.prebuilt) prebuilt.add(f.path);
+  }
+  if (off !== encoded.length) bad("trailing bytes after the last file");
+  return { digest, manifestDir: index.manifestDir, files, prebuilt };
+}

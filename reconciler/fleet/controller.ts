@@ -1,0 +1,299 @@
+// `bpfops controller`: the fleet's rollout controller. One leads (etcd election); it turns rollout
+// requests into a bundle built once (fetch, signature check, compile, validate), then moves the
+// bundle ring by ring: targets a ring's hosts, waits for them to be Ready, bakes, reads the health
+// gates, and advances, or halts and rolls every targeted host back to the last good bundle. All of
+// its state is in etcd, so a rollout outlives the controller and the CLI.
+import { randomBytes } from "node:crypto";
+import type { Campaign } from "etcd3";
+import { gitTree, headOf, commitSignature, type GitAccess } from "../sources/repo-tree.ts";
+import { makeBundle } from "./bundle.ts";
+import { readManifests } from "../agent/build.ts";
+import type { CommitVerifier } from "../agent/commit-verify.ts";
+import type { AgentLog } from "../agent/agent.ts";
+import { BpfopsError } from "../core/errors.ts";
+import type { FleetStore, HostStatus, Target } from "./fleet-store.ts";
+import { assignRings, checkGate, DEFAULT_SPEC, durationMs, hostVerdict, type GateResult, type RolloutSpec, type Sample } from "./rollout-rings.ts";
+
+export type RolloutPhase = "Progressing" | "Paused" | "Succeeded" | "Failed" | "RolledBack" | "Aborted" | "Superseded";
+export const FINISHED: RolloutPhase[] = ["Succeeded", "Failed", "RolledBack", "Aborted", "Superseded"];
+
+export interface RingState {
+  name: string;
+  hosts: string[];
+  /** ms since the epoch: targeted, all Ready (bake starts), passed */
+  startedAt?: number;
+  readyAt?: number;
+  passedAt?: number;
+  /** the figures each host reported when the ring was Ready: the gates' baseline */
+  baseline?: Record<string, Sample[]>;
+  done: string[];
+  blocked: Record<string, string>;
+  failures: Array<{ host: string; why: string; gate?: GateResult }>;
+  gates: Array<GateResult & { host: string }>;
+}
+
+export interface RolloutState {
+  id: string;
+  revision: string;
+  digest: string;
+  /** the last good bundle, what a failed rollout goes back to */
+  previous?: Target;
+  spec: RolloutSpec;
+  emergency: boolean;
+  phase: RolloutPhase;
+  ring: number;
+  rings: RingState[];
+  message: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RolloutRequest {
+  /** a commit id or a ref of the controller's repository; default: the head of its ref */
+  revision?: string;
+  emergency?: boolean;
+  at: string;
+}
+
+export type RolloutCommand = "pause" | "resume" | "abort" | "rollback";
+
+export interface ControllerConfig {
+  store: FleetStore;
+  repo: string;
+  ref: string;
+  path?: string;
+  auth?: GitAccess["auth"];
+  cacheDir: string;
+  verifier?: CommitVerifier;
+  log: AgentLog;
+  tickMs?: number;
+}
+
+export const newRolloutId = () => `r${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+
+export class Controller {
+  #campaign: Campaign | undefined;
+  #leading = false;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  readonly id = `${process.pid}-${randomBytes(4).toString("hex")}`;
+
+  constructor(readonly config: ControllerConfig) {}
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  /** Campaigns for leadership, and leads when elected; campaigns again after losing it. */
+  start(): void {
+    const { store, log } = this.config;
+    const election = store.client.election(store.key("election"), 3);
+    const campaign = election.campaign(this.id);
+    this.#campaign = campaign;
+    campaign.on("elected", () => {
+      this.#leading = true;
+      log.info({ controller: this.id }, "leading the fleet's rollouts");
+      this.#schedule();
+    });
+    campaign.on("error", (e: Error) => {
+      this.#leading = false;
+      if (this.#stopped) return;
+      log.warn({ error: e.message }, "lost the election (etcd away?): campaigning again");
+      setTimeout(() => !this.#stopped && this.start(), 1000);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#ticking?.catch(() => undefined);
+    await this.#campaign?.resign().catch(() => undefined);
+  }
+
+  #schedule(): void {
+    if (this.#stopped || !this.#leading) return;
+    this.#timer = setTimeout(() => {
+      this.#ticking = this.tick()
+        .catch((e: Error) => this.config.log.warn({ error: e.message }, "controller tick failed; trying again"))
+        .finally(() => this.#schedule());
+    }, this.config.tickMs ?? 200);
+  }
+
+  /** One step of every piece of work: requests, commands, the active rollout, new hosts. */
+  async tick(): Promise<void> {
+    const { store } = this.config;
+    for (const [id, req] of [...(await store.allJson<RolloutRequest>("requests")).entries()].sort()) {
+      await this.#startRollout(id, req);
+      await store.client.delete().key(store.key("requests", id));
+    }
+    const activeId = await store.getJson<string>(store.key("active"));
+    const r = activeId ? await store.getJson<RolloutState>(store.key("rollouts", activeId)) : undefined;
+    if (r) {
+      const cmd = await store.getJson<{ command: RolloutCommand }>(store.key("commands", r.id));
+      if (cmd) {
+        await this.#command(r, cmd.command);
+        await store.client.delete().key(store.key("commands", r.id));
+      }
+      if (r.phase === "Progressing") await this.#progress(r);
+    }
+    await this.#targetNewHosts(r);
+  }
+
+  /** Resolves, checks, builds and publishes the revision; the new rollout supersedes an unfinished one. */
+  async #startRollout(id: string, req: RolloutRequest): Promise<void> {
+    const { store, log } = this.config;
+    const access = this.config.auth ? { auth: this.config.auth } : {};
+    const stable = await store.getJson<Target>(store.key("stable"));
+    const at = Date.now();
+    const refusal = (message: string): RolloutState => ({ id, revision: req.revision ?? this.config.ref, digest: "", ...(stable ? { previous: stable } : {}), spec: DEFAULT_SPEC, emergency: !!req.emergency, phase: "Failed", ring: 0, rings: [], message, createdAt: at, updatedAt: at });
+    let state: RolloutState;
+    try {
+      const asked = req.revision ?? this.config.ref;
+      const commit = /^[0-9a-f]{40}$/.test(asked) ? asked : await headOf(this.config.repo, asked, access);
+      const tree = await gitTree(this.config.repo, this.config.ref, `${this.config.cacheDir}/git`, { commit, ...access });
+      if (this.config.verifier) await this.config.verifier.check(commit, await commitSignature(this.config.repo, commit, `${this.config.cacheDir}/git`));
+      const manifestDir = this.config.path ?? ".";
+      const bundle = await makeBundle(tree, manifestDir, this.config.cacheDir);
+      const rollouts = (await readManifests(tree, manifestDir)).manifests.filter((m) => m.manifest.kind === "Rollout");
+      if (rollouts.length > 1) throw new BpfopsError("ManifestInvalid", `${rollouts.length} Rollout manifests (${rollouts.map((m) => m.file).join(", ")}); a fleet has one`);
+      const spec = rollouts[0]?.manifest.kind === "Rollout" ? rollouts[0].manifest.spec : DEFAULT_SPEC;
+      const revision = `${this.config.ref}@sha1:${commit}`;
+      await store.publishBundle(bundle, revision);
+      const members = [...(await store.members()).values()];
+      const rings = assignRings(members, spec.rings).map((hosts, i): RingState => ({ name: spec.rings[i]!.name, hosts, done: [], blocked: {}, failures: [], gates: [] }));
+      state = { id, revision, digest: bundle.digest, ...(stable ? { previous: stable } : {}), spec, emergency: !!req.emergency || spec.emergency, phase: "Progressing", ring: 0, rings, message: `ring ${rings[0]!.name}`, createdAt: at, updatedAt: at };
+      log.info({ rollout: id, revision, digest: bundle.digest, emergency: state.emergency, rings: rings.map((r) => `${r.name}:${r.hosts.length}`) }, "rollout started");
+    } catch (e) {
+      state = refusal(`refused before any host saw it: ${(e as Error).message}`);
+      log.error({ rollout: id, error: (e as Error).message }, "rollout refused");
+    }
+    // Serialized per fleet: an unfinished rollout is superseded where it stands (its hosts keep
+    // what they run until the new rollout's rings reach them).
+    const activeId = await store.getJson<string>(store.key("active"));
+    const active = activeId ? await store.getJson<RolloutState>(store.key("rollouts", activeId)) : undefined;
+    if (active && !FINISHED.includes(active.phase) && state.phase === "Progressing") {
+      await this.#save({ ...active, phase: "Superseded", message: `superseded by ${id} (${state.revision})` });
+    }
+    await this.#save(state);
+    if (state.phase === "Progressing" || !active || FINISHED.includes(active.phase)) await store.putJson(store.key("active"), id);
+  }
+
+  async #command(r: RolloutState, command: RolloutCommand): Promise<void> {
+    const { log } = this.config;
+    log.info({ rollout: r.id, command }, "rollout command");
+    if (command === "pause" && r.phase === "Progressing") Object.assign(r, { phase: "Paused", message: `paused at ring ${r.rings[r.ring]?.name}` });
+    else if (command === "resume" && r.phase === "Paused") Object.assign(r, { phase: "Progressing", message: `ring ${r.rings[r.ring]?.name}` });
+    else if (command === "abort" && !FINISHED.includes(r.phase)) await this.#rollBack(r, "Aborted", "aborted by an operator");
+    else if (command === "rollback") await this.#rollBack(r, "RolledBack", "rolled back by an operator", true);
+    else return;
+    await this.#save(r);
+  }
+
+  async #progress(r: RolloutState): Promise<void> {
+    const { store, log } = this.config;
+    const ring = r.rings[r.ring]!;
+    const now = Date.now();
+    if (!ring.startedAt) {
+      const target: Target = { digest: r.digest, revision: r.revision, rollout: r.id };
+      await Promise.all(ring.hosts.map((h) => store.setTarget(h, target)));
+      ring.startedAt = now;
+      r.message = `ring ${ring.name}: ${ring.hosts.length} hosts targeted`;
+      await this.#save(r);
+      return;
+    }
+    const statuses = await store.statuses();
+    const timeout = durationMs(r.spec.readyTimeout);
+    let waiting = 0;
+    ring.done = [];
+    ring.blocked = {};
+    const failed = new Map(ring.failures.map((f) => [f.host, f]));
+    for (const h of ring.hosts) {
+      const v = hostVerdict(r.digest, statuses.get(h), ring.startedAt, now, timeout);
+      if (v.state === "done") ring.done.push(h);
+      else if (v.state === "blocked") ring.blocked[h] = v.why;
+      else if (v.state === "failed" && !failed.has(h)) failed.set(h, { host: h, why: v.why });
+      else if (v.state === "waiting") waiting++;
+    }
+    ring.failures = [...failed.values()];
+    if (ring.failures.length > r.spec.failureBudget) return this.#fail(r, ring);
+    if (waiting) {
+      r.message = `ring ${ring.name}: ${ring.done.length} of ${ring.hosts.length} Ready`;
+      return this.#save(r);
+    }
+    if (!ring.readyAt) {
+      ring.readyAt = now;
+      ring.baseline = Object.fromEntries(ring.done.map((h) => [h, statuses.get(h)?.metrics ?? []]));
+    }
+    const bake = r.emergency ? 0 : durationMs(r.spec.rings[r.ring]?.bake ?? r.spec.bake);
+    if (now - ring.readyAt < bake) {
+      r.message = `ring ${ring.name}: Ready, baking ${Math.ceil((bake - (now - ring.readyAt)) / 1000)}s more`;
+      return this.#save(r);
+    }
+    ring.gates = [];
+    for (const h of ring.done) {
+      for (const g of r.spec.gates) {
+        const res = checkGate(g, ring.baseline?.[h] ?? [], statuses.get(h)?.metrics ?? []);
+        ring.gates.push({ ...res, host: h });
+        if (!res.ok && !failed.has(h)) failed.set(h, { host: h, why: `gate ${g.name} failed: ${res.detail} (bound ${res.bound})`, gate: res });
+      }
+    }
+    ring.failures = [...failed.values()];
+    if (ring.failures.length > r.spec.failureBudget) return this.#fail(r, ring);
+    ring.passedAt = now;
+    log.info({ rollout: r.id, ring: ring.name, hosts: ring.hosts.length, blocked: Object.keys(ring.blocked).length, ms: now - ring.startedAt }, "ring passed");
+    r.ring++;
+    if (r.ring >= r.rings.length) {
+      r.phase = "Succeeded";
+      const blocked = r.rings.flatMap((x) => Object.keys(x.blocked));
+      r.message = `every ring passed${blocked.length ? `; Blocked (the kernel lacks a feature): ${blocked.join(", ")}` : ""}`;
+      await store.putJson(store.key("stable"), { digest: r.digest, revision: r.revision, rollout: r.id } satisfies Target);
+      log.info({ rollout: r.id, revision: r.revision }, "rollout succeeded");
+    } else r.message = `ring ${r.rings[r.ring]!.name}`;
+    return this.#save(r);
+  }
+
+  async #fail(r: RolloutState, ring: RingState): Promise<void> {
+    const first = ring.failures[0]!;
+    await this.#rollBack(r, "Failed", `halted at ring ${ring.name}: ${first.host}: ${first.why}${ring.failures.length > 1 ? ` (and ${ring.failures.length - 1} more)` : ""}`);
+    this.config.log.error({ rollout: r.id, ring: ring.name, failures: ring.failures }, "rollout halted and rolled back");
+    await this.#save(r);
+  }
+
+  /** Every host this rollout targeted (every host, for an operator's rollback) goes back to the last good bundle. */
+  async #rollBack(r: RolloutState, phase: RolloutPhase, message: string, everyHost = false): Promise<void> {
+    const { store } = this.config;
+    const hosts = everyHost ? [...(await store.targets()).entries()].filter(([, t]) => t.digest === r.digest).map(([h]) => h) : r.rings.filter((x) => x.startedAt).flatMap((x) => x.hosts);
+    if (r.previous) {
+      await Promise.all(hosts.map((h) => store.setTarget(h, { ...r.previous!, rollout: r.id })));
+      r.message = `${message}; ${hosts.length} hosts back to ${r.previous.revision}`;
+    } else r.message = `${message}; no earlier revision to go back to: hosts keep what they run`;
+    r.phase = phase;
+    if (everyHost && r.previous) await store.putJson(store.key("stable"), r.previous);
+  }
+
+  /** Hosts that joined after the rollout began (or with no rollout running) get the last good bundle. */
+  async #targetNewHosts(active: RolloutState | undefined): Promise<void> {
+    const { store } = this.config;
+    const stable = await store.getJson<Target>(store.key("stable"));
+    if (!stable) return;
+    const targets = await store.targets();
+    const inRollout = new Set(active && !FINISHED.includes(active.phase) ? active.rings.flatMap((x) => x.hosts) : []);
+    for (const h of (await store.members()).keys()) {
+      if (!targets.has(h) && !inRollout.has(h)) await store.setTarget(h, stable);
+    }
+  }
+
+  async #save(r: RolloutState): Promise<void> {
+    r.updatedAt = Date.now();
+    await this.config.store.putJson(this.config.store.key("rollouts", r.id), r);
+  }
+}
+
+/** The statuses of a rollout's hosts, for `bpfops fleet status` and `bpfops rollout status`. */
+export function hostRows(r: RolloutState | undefined, statuses: Map<string, HostStatus>, members: Set<string>, targets: Map<string, Target>): Array<{ host: string; ring: string; target?: string; status?: HostStatus; member: boolean }> {
+  const ringOf = new Map<string, string>();
+  for (const ring of r?.rings ?? []) for (const h of ring.hosts) ringOf.set(h, ring.name);
+  const hosts = new Set([...members, ...statuses.keys(), ...targets.keys()]);
+  return [...hosts].sort().map((h) => ({ host: h, ring: ringOf.get(h) ?? "-", ...(targets.get(h) ? { target: targets.get(h)!.revision } : {}), ...(statuses.get(h) ? { status: statuses.get(h)! } : {}), member: members.has(h) }));
+}
