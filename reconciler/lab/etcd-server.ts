@@ -1,6 +1,7 @@
-// A throwaway etcd for tests, benchmarks and the fleet demo: Debian's etcd on loopback ports of
-// its own, with a temporary data directory; stop() (or process exit) kills it and removes the
-// directory. It can be stopped and started again on the same data (etcd going away mid-rollout).
+// A throwaway etcd for tests, benchmarks and the fleet demo: Debian's etcd on ports of its own,
+// on loopback or (in a fleet lab) on every address of a network namespace, with a temporary data
+// directory; stop() (or process exit) kills it and removes the directory. It can be killed and
+// started again on the same data (etcd going away mid-rollout).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -8,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface EtcdServer {
-  /** the client URL, http://127.0.0.1:<port> */
+  /** the client URL, http://127.0.0.1:<port> (inside its network namespace, when it has one) */
   url: string;
+  port: number;
   /** kills etcd (SIGKILL: a crash, as a partition looks to its clients); the data stays */
   kill(): Promise<void>;
   /** starts it again on the same ports and data */
@@ -34,35 +36,42 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startEtcd(prefix = "bpfops-etcd"): Promise<EtcdServer> {
+/**
+ * Starts etcd. With netns, it runs inside that namespace (a fleet lab's traffic namespace) and
+ * listens on all its addresses, so that hosts reach it over their veth.
+ */
+export async function startEtcd(opts: { prefix?: string; netns?: string } = {}): Promise<EtcdServer> {
+  const prefix = opts.prefix ?? "bpfops-etcd";
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  const [client, peer] = [await freePort(), await freePort()];
+  // A fresh namespace has every port free; on the host's loopback, ask the kernel for free ones.
+  const [client, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
+  const listen = opts.netns ? `http://0.0.0.0:${client}` : url;
   let child: ChildProcess | undefined;
   const launch = async () => {
     let out = "";
-    const c = spawn(
-      "etcd",
-      ["--name", `${prefix}-${process.pid}`, "--data-dir", join(dir, "data"), "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls", `http://127.0.0.1:${peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`, "--initial-cluster", `${prefix}-${process.pid}=http://127.0.0.1:${peer}`, "--log-level", "error"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    c.stdout!.on("data", (d) => (out += d));
-    c.stderr!.on("data", (d) => (out += d));
+    const argv = ["etcd", "--name", `${prefix}-${process.pid}`, "--data-dir", join(dir, "data"), "--listen-client-urls", listen, "--advertise-client-urls", url, "--listen-peer-urls", `http://127.0.0.1:${peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`, "--initial-cluster", `${prefix}-${process.pid}=http://127.0.0.1:${peer}`];
+    const c = opts.netns ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"] }) : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     live.add(c);
     c.on("exit", () => live.delete(c));
     child = c;
-    for (let i = 0; i < 200; i++) {
-      try {
-        const r = await fetch(`${url}/health`);
-        if (r.ok && ((await r.json()) as { health: string }).health === "true") return;
-      } catch {
-        // not listening yet
-      }
-      if (c.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Ready when it says so (its log is on stderr): it may sit in a namespace this process is not in.
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      const onData = (d: Buffer) => {
+        out += d;
+        if (/ready to serve client requests/.test(out)) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
+      c.stdout!.on("data", onData);
+      c.stderr!.on("data", onData);
+      c.once("exit", () => resolve(false));
+    });
+    if (ready) return;
     c.kill("SIGKILL");
-    throw new Error(`etcd did not start on ${url}:\n${out.slice(-2000)}`);
+    throw new Error(`etcd did not start on ${listen}:\n${out.slice(-2000)}`);
   };
   const kill = async () => {
     const c = child;
@@ -75,6 +84,7 @@ export async function startEtcd(prefix = "bpfops-etcd"): Promise<EtcdServer> {
   await launch();
   return {
     url,
+    port: client,
     kill,
     restart: launch,
     async stop() {

@@ -1,13 +1,15 @@
 // A simulated fleet on this machine, for tests, benchmarks and the fleet demo: N hosts, each a
 // network namespace (dst0, a veth to one shared traffic namespace) and a mount namespace with a
 // bpffs of its own, kept alive by a namespace file; each host's agent is a real `bpfops agent`
-// process started inside both with nsenter (Node cannot join a mount namespace itself).
+// process started inside both with nsenter (Node cannot join a mount namespace itself). etcd,
+// the controllers and the fleet CLI run in the traffic namespace: the fleet's network.
 // destroy() (or process exit) removes every namespace, mount and process it made, also on failure.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Lab } from "./netlab.ts";
+import { startEtcd, type EtcdServer } from "./etcd-server.ts";
 
 export interface FleetHost {
   name: string;
@@ -30,6 +32,12 @@ export interface FleetLab {
   id: string;
   traffic: string;
   hosts: FleetHost[];
+  /** in the traffic namespace; hosts reach it at http://10.210.<i>.1:<port> */
+  etcd: EtcdServer;
+  /** runs `bpfops <args> --etcd <etcd> --fleet <fleet>` in the traffic namespace */
+  cli(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string };
+  /** starts `bpfops controller ... <args>` in the traffic namespace */
+  startController(args: string[]): ChildProcess & { logs(): string };
   /** the agents' cache directories live under here */
   dir: string;
   destroy(): Promise<void>;
@@ -55,7 +63,7 @@ const quiet = (cmd: string, args: string[]) => {
  * N hosts named <prefix>-<pid>-<n>-h<i>; host i's dst0 is 10.210.i.2/24, its peer t<i> in the
  * traffic namespace 10.210.i.1/24 (with a static neighbour entry, as netlab does).
  */
-export function createFleetLab(n: number, opts: { prefix?: string; etcd: string; fleet: string } & { env?: Record<string, string> }): FleetLab {
+export async function createFleetLab(n: number, opts: { prefix?: string; fleet: string; env?: Record<string, string> }): Promise<FleetLab> {
   if (n < 1 || n > 250) throw new RangeError("a fleet lab has 1 to 250 hosts");
   const id = `${opts.prefix ?? "bpfops-f"}-${process.pid.toString(36)}-${counter++}`;
   const dir = mkdtempSync(join(tmpdir(), `${id}-`));
@@ -67,14 +75,31 @@ export function createFleetLab(n: number, opts: { prefix?: string; etcd: string;
   const hosts: FleetHost[] = [];
   const made = { nsDirMounted: false, netns: [] as string[], mountNs: [] as string[] };
   const agents = new Set<ChildProcess>();
+  const inTraffic = [`--net=/var/run/netns/${traffic}`, "--"];
   const lab: FleetLab = {
     id,
     traffic,
     hosts,
     dir,
+    etcd: undefined as unknown as EtcdServer,
+    cli(args, timeoutMs = 120_000) {
+      const r = spawnSync("nsenter", [...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet], { encoding: "utf8", timeout: timeoutMs });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    startController(args) {
+      const c = spawn("nsenter", [...inTraffic, process.execPath, BIN, "controller", "--etcd", lab.etcd.url, "--fleet", opts.fleet, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } }) as ChildProcess & { logs(): string };
+      let out = "";
+      c.stdout!.on("data", (d) => (out += d));
+      c.stderr!.on("data", (d) => (out += d));
+      c.logs = () => out;
+      agents.add(c);
+      c.on("exit", () => agents.delete(c));
+      return c;
+    },
     async destroy() {
       labs.delete(lab);
       for (const a of agents) if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
+      await lab.etcd?.stop();
       for (const f of made.mountNs) quiet("umount", [f]);
       if (made.nsDirMounted) quiet("umount", [nsDir]);
       for (const ns of made.netns) quiet("ip", ["netns", "del", ns]);
@@ -125,7 +150,7 @@ export function createFleetLab(n: number, opts: { prefix?: string; etcd: string;
         },
         startAgent(args) {
           out = "";
-          agent = spawn("nsenter", [...enter, "--", process.execPath, BIN, "agent", "--etcd", opts.etcd, "--fleet", opts.fleet, "--host", name, "--cache", cache, "--listen", "127.0.0.1:0", ...args], {
+          agent = spawn("nsenter", [...enter, "--", process.execPath, BIN, "agent", "--etcd", `http://10.210.${i}.1:${lab.etcd.port}`, "--fleet", opts.fleet, "--host", name, "--cache", cache, "--listen", "127.0.0.1:0", ...args], {
             stdio: ["ignore", "pipe", "pipe"],
             env: { ...process.env, ...opts.env },
           });
@@ -146,8 +171,9 @@ export function createFleetLab(n: number, opts: { prefix?: string; etcd: string;
         exec: (cmd, args) => run("nsenter", [...enter, "--", cmd, ...args]),
       });
     }
+    lab.etcd = await startEtcd({ prefix: `${id}-etcd`, netns: traffic });
   } catch (e) {
-    void lab.destroy();
+    await lab.destroy();
     throw new Error(`create fleet lab ${id}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
   }
   return lab;
