@@ -36,6 +36,8 @@ export interface FleetLab {
   etcd: EtcdServer;
   /** runs `bpfops <args> --etcd <etcd> --fleet <fleet>` in the traffic namespace */
   cli(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string };
+  /** the same, not blocking this process (for commands that wait, like `rollout start --wait`) */
+  cliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }>;
   /** starts `bpfops controller ... <args>` in the traffic namespace */
   startController(args: string[]): ChildProcess & { logs(): string };
   /** the agents' cache directories live under here */
@@ -85,6 +87,16 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
     cli(args, timeoutMs = 120_000) {
       const r = spawnSync("nsenter", [...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet], { encoding: "utf8", timeout: timeoutMs });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    cliAsync(args) {
+      return new Promise((resolve) => {
+        const c = spawn("nsenter", [...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet], { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        c.stdout.on("data", (d) => (stdout += d));
+        c.stderr.on("data", (d) => (stderr += d));
+        c.on("exit", (status) => resolve({ status, stdout, stderr }));
+      });
     },
     startController(args) {
       const c = spawn("nsenter", [...inTraffic, process.execPath, BIN, "controller", "--etcd", lab.etcd.url, "--fleet", opts.fleet, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } }) as ChildProcess & { logs(): string };

@@ -69,6 +69,7 @@ const flows = [
 
 interface Rollout {
   id: string;
+  ring: number;
   phase: string;
   message: string;
   digest: string;
@@ -107,8 +108,8 @@ describe("fleet", () => {
     const r = cli("fleet", "status", "--output", "json");
     return JSON.parse(r.stdout) as { rollout?: Rollout; hosts: Array<{ host: string; ring: string; member: boolean; status?: HostStatus }> };
   };
-  const rollout = (...args: string[]) => {
-    const r = cli("rollout", "start", ...args, "--wait", "--timeout", "90", "--output", "json");
+  const rollout = async (...args: string[]) => {
+    const r = await lab.cliAsync(["rollout", "start", ...args, "--wait", "--timeout", "90", "--output", "json"]);
     if (!r.stdout) throw new Error(`rollout start: ${r.stderr}`);
     return { code: r.status, rollout: JSON.parse(r.stdout) as Rollout };
   };
@@ -133,7 +134,7 @@ describe("fleet", () => {
   it("a staged rollout goes ring by ring, and each host then drops the packet of death", async (ctx) => {
     needs(ctx, "xdpLinkUpdate");
     const rev = repo.commit({ rules: [6666] }, "the packet-of-death filter");
-    const { code, rollout: r } = rollout();
+    const { code, rollout: r } = await rollout();
     expect(r.phase, r.message).toBe("Succeeded");
     expect(code).toBe(0);
     expect(r.revision).toBe(`main@sha1:${rev}`);
@@ -145,5 +146,53 @@ describe("fleet", () => {
     expect(new Set(s.hosts.map((h) => h.status?.lastAppliedRevision))).toEqual(new Set([r.digest]));
     const got = await trafficAll();
     for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.legit]).toEqual([h.name, 0, 200]);
+  });
+
+  it("a revision whose health gate fails is halted at the canary and rolled back, with the gate's figures in the status", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const good = status().rollout!.digest;
+    // An over-broad rule: it drops the legitimate traffic on port 80 too.
+    repo.commit({ rules: [6666, 80], gate: true, bake: "3s" }, "an over-broad rule, gated");
+    // Legitimate traffic into every host while the rollout runs: the canary's gate reads it.
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    let started = 0;
+    const traffic = Promise.all(lab.hosts.map((h) => runTraffic(h.lab, { flows: [flows[1]!], pps: 200, count: 100_000, stopWhenDuringEnds: true, during: () => (started++, finished) })));
+    await until("traffic into every host", () => started === lab.hosts.length, 10_000);
+    const rolled = await rollout().finally(finish);
+    await traffic;
+    const r = rolled.rollout;
+    expect(rolled.code).toBe(1);
+    expect(r.phase).toBe("Failed");
+    expect(r.rings[0]!.failures.map((f) => f.host)).toEqual([r.rings[0]!.hosts[0]]);
+    expect(r.message).toMatch(/halted at ring canary: h\d: gate legit-traffic-kept failed: pod_dropped_total rose by [1-9]\d* \(bound <= 0\)/);
+    expect(r.rings[0]!.gates).toEqual([expect.objectContaining({ gate: "legit-traffic-kept", ok: false, figure: expect.any(Number) })]);
+    expect(r.rings[1]!.startedAt).toBeUndefined();
+    // Rolled back everywhere: every host on the last good bundle, legitimate traffic kept.
+    await until("every host back on the last good revision", () => status().hosts.every((h) => h.status?.lastAppliedRevision === good && h.status.ready), 30_000);
+    const got = await trafficAll();
+    for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.legit]).toEqual([h.name, 0, 200]);
+  });
+
+  it("an agent killed mid-rollout converges after its restart, and a controller killed mid-rollout is replaced", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const second = startController();
+    const h3 = lab.hosts[3]!;
+    await h3.stopAgent("SIGKILL");
+    repo.commit({ rules: [6666, 7777] }, "a second rule");
+    const started = cli("rollout", "start", "--output", "json");
+    const id = (JSON.parse(started.stdout) as { id: string }).id;
+    // The leader goes mid-rollout (after the canary is targeted); the other takes over.
+    await until("the rollout past its first ring", () => (status().rollout?.id === id && (status().rollout?.ring ?? 0) >= 1) as boolean, 30_000);
+    const leader = controllers.find((c) => /leading the fleet's rollouts/.test(c.logs()) && c.exitCode === null)!;
+    leader.kill("SIGKILL");
+    startAgent(h3);
+    const end = JSON.parse(cli("rollout", "status", id, "--output", "json").stdout) as { rollout: Rollout };
+    expect(["Progressing", "Succeeded"]).toContain(end.rollout.phase);
+    await until("the rollout succeeded", () => status().rollout?.phase === "Succeeded", 60_000, () => controllers.map((c) => c.logs()).join("\n"));
+    expect(controllers.filter((c) => c !== leader).some((c) => /leading the fleet's rollouts/.test(c.logs()))).toBe(true);
+    expect(second.exitCode).toBe(null);
+    const got = await trafficAll();
+    for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.rule2, got[h.name]!.legit]).toEqual([h.name, 0, 0, 200]);
   });
 });
