@@ -109,7 +109,7 @@ export class Agent {
 
   constructor(readonly config: AgentConfig) {
     const prior = readNote<StatusNote>(config.root, "agent/status");
-    const history = readNote<{ h: string[] }>(config.root, "agent/history")?.h ?? [];
+    const history = appliedHistory(config.root);
     const now = new Date().toISOString();
     this.status = {
       source: config.source.kind === "git" ? `${config.source.repo}@${config.source.ref}${config.source.path ? `:${config.source.path}` : ""}` : config.source.kind === "fleet" ? config.source.link.describe : config.source.path,
@@ -158,7 +158,10 @@ export class Agent {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#running = this.#cycle().finally(() => {
+      this.#running = this.#cycle()
+        // A cycle that throws is a defect, not a reason to stop enforcing: it is logged and retried.
+        .catch((e: Error) => this.#waiting("InternalError", `${e.message}`))
+        .finally(() => {
         this.#running = null;
         if (this.#pending) {
           this.#pending = false;
@@ -262,13 +265,13 @@ export class Agent {
       if (cls === "Stalled") {
         if (isNew) this.status.lastAttemptedRevision = target;
         this.status.lastError = { class: "Stalled", code, message: err.message, revision: target };
-        this.#condition("Stalled", true, code, `${short(target)}: ${firstLine(err.message)}`);
+        this.#condition("Stalled", true, code, `${short(target)}: ${oneLine(err.message)}`);
         this.#condition("Ready", false, "RevisionRefused", `${short(target)} was refused; ${this.status.lastAppliedRevision ? `${short(this.status.lastAppliedRevision)} keeps running` : "nothing applied yet"}`);
         log.error({ revision: target, code, error: err.message }, "revision refused: the last good state keeps running");
         if (!isNew) this.#nextDriftAt = Date.now() + this.config.driftIntervalMs;
       } else {
         this.#retryHead = target;
-        this.#waiting(code, `${short(target)}: ${firstLine(err.message)}`);
+        this.#waiting(code, `${short(target)}: ${oneLine(err.message)}`, target);
       }
       this.#persist();
       return;
@@ -288,7 +291,7 @@ export class Agent {
       this.status.lastAttemptedRevision = target;
       if (this.status.lastAppliedRevision !== target) this.status.history = [target, ...this.status.history.filter((h) => h !== target)].slice(0, HISTORY);
       this.status.lastAppliedRevision = target;
-      writeNote(this.config.root, "agent/history", { h: this.status.history });
+      recordHistory(this.config.root, this.status.history, this.config.log);
     } else if (changed.length) this.#healed(changed.map((a) => `${a.kind}/${a.name}`), changed.map((a) => a.kind));
     delete this.status.lastError;
     // Per object: Ready (as git says, untouched), Applied (changed by this reconcile), Degraded
@@ -337,12 +340,12 @@ export class Agent {
     }
   }
 
-  #waiting(code: string, message: string): void {
+  #waiting(code: string, message: string, revision?: string): void {
     this.#failures++;
     // Capped exponential backoff with jitter.
     const base = Math.min(MAX_BACKOFF_MS, this.config.intervalMs * 2 ** Math.min(this.#failures, 10));
     this.#retryAt = Date.now() + base / 2 + Math.random() * (base / 2);
-    this.status.lastError = { class: "Waiting", code, message };
+    this.status.lastError = { class: "Waiting", code, message, ...(revision ? { revision } : {}) };
     this.#condition("Ready", false, code, `${message} (retrying)`);
     this.config.log.warn({ code, error: message, retryInMs: this.#retryAt - Date.now() }, "waiting: will retry");
     this.#persist();
@@ -369,6 +372,24 @@ export class Agent {
   }
 }
 
+// A history note holds eight revisions in a state map value (511 bytes): commit ids fit as they
+// are, fleet bundle digests ("sha256:" and 64 hex) only written as base64url ("s:" and 43).
+const packRevision = (r: string) => (/^sha256:[0-9a-f]{64}$/.test(r) ? `s:${Buffer.from(r.slice(7), "hex").toString("base64url")}` : r);
+const unpackRevision = (r: string) => (r.startsWith("s:") ? `sha256:${Buffer.from(r.slice(2), "base64url").toString("hex")}` : r);
+
+/** The revisions this root's agent applied, newest first (the last eight). */
+export function appliedHistory(root: string): string[] {
+  return (readNote<{ h: string[] }>(root, "agent/history")?.h ?? []).map(unpackRevision);
+}
+
+function recordHistory(root: string, history: string[], log: AgentLog): void {
+  try {
+    writeNote(root, "agent/history", { h: history.map(packRevision) });
+  } catch (e) {
+    log.warn({ error: (e as Error).message }, "could not record the revision history in the kernel");
+  }
+}
+
 /** The agent's status as the kernel keeps it, for `bpfops status` without a running agent. */
 export function recordedAgentStatus(root: string): { ready: boolean; reason: string; message: string; lastAppliedRevision?: string; lastAttemptedRevision?: string; unsigned: boolean; suspended: boolean; at: string } | null {
   const n = readNote<StatusNote>(root, "agent/status");
@@ -377,4 +398,5 @@ export function recordedAgentStatus(root: string): { ready: boolean; reason: str
 }
 
 const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 12) : /^sha256:[0-9a-f]{64}$/.test(rev) ? rev.slice(0, 19) : rev);
-const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);
+// One line for a status message: a multi-line error (the plan's reasons) joined, not cut at its first line.
+const oneLine = (s: string) => s.split("\n").map((l) => l.trim()).filter(Boolean).join(" ").slice(0, 300);

@@ -2,13 +2,13 @@
 // root, through a note in the kernel state map it reads every cycle, to apply an earlier revision
 // and stay there, to stop applying new revisions (drift is still put back), or to follow the ref again.
 import { resolve } from "node:path";
-import { readNote, writeNote } from "../host/provenance.ts";
-import type { AgentHold } from "../agent/agent.ts";
+import { writeNote } from "../host/provenance.ts";
+import { appliedHistory, type AgentHold } from "../agent/agent.ts";
 import { BpfopsError } from "../core/errors.ts";
 
 export function runHold(action: "rollback" | "suspend" | "resume", opts: { bpffs: string; revision?: string }): number {
   const root = resolve(opts.bpffs);
-  const history = readNote<{ h: string[] }>(root, "agent/history")?.h ?? [];
+  const history = appliedHistory(root);
   let hold: AgentHold;
   if (action === "rollback") {
     const revision = opts.revision ? history.find((h) => h.startsWith(opts.revision!)) ?? (/^[0-9a-f]{40}$/.test(opts.revision) ? opts.revision : undefined) : history[1];

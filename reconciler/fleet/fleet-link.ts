@@ -110,6 +110,7 @@ export class FleetLink {
       ...(s.lastAttemptedRevision ? { lastAttemptedRevision: s.lastAttemptedRevision } : {}),
       ...(applyMs !== undefined ? { applyMs } : {}),
       ...(cls ? { errorClass: cls } : {}),
+      ...(s.lastError?.revision ? { failedRevision: s.lastError.revision } : {}),
       metrics: this.#figures(),
       at: new Date().toISOString(),
     };

@@ -54,6 +54,8 @@ export interface HostStatus {
   applyMs?: number;
   /** the class of the last failure: Stalled (a person must act), Waiting, or Blocked (the kernel lacks a feature) */
   errorClass?: string;
+  /** the revision the last failure was about */
+  failedRevision?: string;
   /** figures the health gates read: declared map metrics, and program run statistics */
   metrics?: Sample[];
   at: string;

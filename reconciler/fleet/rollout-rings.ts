@@ -65,6 +65,7 @@ export interface HostReport {
   reason: string;
   message: string;
   errorClass?: string;
+  failedRevision?: string;
 }
 
 export type HostVerdict = { state: "done" } | { state: "blocked"; why: string } | { state: "failed"; why: string } | { state: "waiting" };
@@ -76,7 +77,7 @@ export type HostVerdict = { state: "done" } | { state: "blocked"; why: string } 
  */
 export function hostVerdict(digest: string, r: HostReport | undefined, targetedAt: number, now: number, readyTimeoutMs: number): HostVerdict {
   if (r?.lastAppliedRevision === digest && r.ready) return { state: "done" };
-  if (r?.lastAttemptedRevision === digest && r.errorClass === "Blocked") return { state: "blocked", why: r.message };
+  if (r?.failedRevision === digest && r.errorClass === "Blocked") return { state: "blocked", why: r.message };
   if (r?.lastAttemptedRevision === digest && r.errorClass === "Stalled") return { state: "failed", why: `refused the revision: ${r.message}` };
   if (now - targetedAt > readyTimeoutMs) return { state: "failed", why: `not Ready on the revision within ${Math.round(readyTimeoutMs / 1000)}s${r ? ` (${r.reason}: ${r.message})` : " (no status)"}` };
   return { state: "waiting" };

@@ -35,7 +35,7 @@ interface RepoState {
 function fleetRepo() {
   const dir = mkdtempSync(join(tmpdir(), "bpfops-fleet-repo-"));
   mkdirSync(join(dir, "bpf"));
-  for (const f of ["pod_filter.bpf.c", "pod_filter.h", "common.bpf.h"]) copyFileSync(BPF(f), join(dir, "bpf", f));
+  for (const f of ["pod_filter.bpf.c", "pod_filter.h", "common.bpf.h", "tp_counter.bpf.c"]) copyFileSync(BPF(f), join(dir, "bpf", f));
   mkdirSync(join(dir, "fleet"));
   const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, encoding: "utf8" }).trim();
   git("init", "-q", "-b", "main");
@@ -47,7 +47,9 @@ function fleetRepo() {
 ${HDR}kind: Map\nmetadata: { name: pod-stats }\nspec:\n  type: percpu_array\n  keySize: 4\n  valueSize: 16\n  maxEntries: 65\n  metrics:\n    - { name: pod_dropped_total, value: dropped, labels: { rule: "" } }\n    - { name: pod_passed_total, value: passed, labels: { rule: "" } }\n---
 ${HDR}kind: Program\nmetadata: { name: pod-filter }\nspec:\n  object: ../bpf/pod_filter.bpf.c\n  program: pod_filter\n  globals: { filter_version: ${s.version ?? 1} }\n  maps: { pod_rules: { bind: pod-rules }, pod_stats: { bind: pod-stats } }\n---
 ${HDR}kind: Attachment\nmetadata: { name: pod-filter }\nspec: { program: pod-filter, hook: { type: xdp, interfaces: [dst0] } }\n` +
-        (s.kprobeHost ? `---\n${HDR}kind: Attachment\nmetadata: { name: probe }\nspec: { program: pod-filter, hook: { type: kprobe, function: do_nanosleep }, hostSelector: { matchLabels: { probe: kprobe } } }\n` : ""),
+        (s.kprobeHost
+          ? `---\n${HDR}kind: Program\nmetadata: { name: probe }\nspec: { object: ../bpf/tp_counter.bpf.c, program: count_getppid, type: kprobe }\n---\n${HDR}kind: Attachment\nmetadata: { name: probe }\nspec: { program: probe, hook: { type: kprobe, function: do_nanosleep }, hostSelector: { matchLabels: { probe: kprobe } } }\n`
+          : ""),
     );
     writeFileSync(
       join(dir, "fleet", "rollout.yaml"),
@@ -83,6 +85,9 @@ interface HostStatus {
   lastAppliedRevision?: string;
   errorClass?: string;
 }
+
+/** What the host's agent owns, as `bpfops status` reads it from the host's own bpffs. */
+const ownObjects = (h: FleetHost) => (JSON.parse(h.exec(process.execPath, [new URL("../../bin/bpfops.cjs", import.meta.url).pathname, "status", "--output", "json"])) as { objects: Array<{ kind: string; id: number }> }).objects;
 
 async function until(what: string, f: () => boolean | Promise<boolean>, ms: number, explain?: () => string): Promise<void> {
   const end = Date.now() + ms;
@@ -194,5 +199,60 @@ describe("fleet", () => {
     expect(second.exitCode).toBe(null);
     const got = await trafficAll();
     for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.rule2, got[h.name]!.legit]).toEqual([h.name, 0, 0, 200]);
+  });
+
+  it("etcd stopped mid-rollout leaves every host enforcing a consistent revision and healing drift; the rollout resumes when etcd returns", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const before = status().rollout!.digest;
+    repo.commit({ rules: [6666, 7777, 8888], bake: "2s" }, "a third rule");
+    const id = (JSON.parse(cli("rollout", "start", "--output", "json").stdout) as { id: string }).id;
+    await until("the canary on the new revision", () => status().rollout?.id === id && (status().rollout?.ring ?? 0) >= 1, 30_000);
+    await lab.etcd.kill();
+    // Partitioned: every host keeps its filter (old or new revision, each whole) ...
+    const got = await trafficAll();
+    for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.rule2, got[h.name]!.legit]).toEqual([h.name, 0, 0, 200]);
+    // ... and puts back what is changed under it, with no etcd.
+    // (Links are not namespaced: the host's own link is found through its own bpffs.)
+    const h1 = lab.hosts[1]!;
+    const attachmentId = () => ownObjects(h1).find((o) => o.kind === "Attachment")?.id;
+    const linkId = attachmentId()!;
+    h1.exec("bpftool", ["link", "detach", "id", String(linkId)]);
+    await until("the detached link put back while etcd is away", () => (attachmentId() ?? linkId) !== linkId, 15_000);
+    expect((await runTraffic(h1.lab, { flows, pps: 3000, count: 600 })).received.pod).toBe(0);
+    for (const h of lab.hosts) expect(h.logs()).not.toMatch(/"level":60/);
+    await lab.etcd.restart();
+    await until("the rollout succeeded after etcd came back", () => status().rollout?.id === id && status().rollout?.phase === "Succeeded", 60_000, () => controllers.map((c) => c.logs().slice(-3000)).join("\n"));
+    const after = status();
+    expect(after.rollout!.digest).not.toBe(before);
+    expect(new Set(after.hosts.map((h) => h.status?.lastAppliedRevision))).toEqual(new Set([after.rollout!.digest]));
+  });
+
+  it("an emergency rule reaches every host as a map update (no program load), and an emergency program reaches every host", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const programIds = () => Object.fromEntries(lab.hosts.map((h) => [h.name, ownObjects(h).filter((e) => e.kind === "Program").map((e) => e.id)]));
+    const ids = programIds();
+    repo.commit({ rules: [6666, 7777, 8888, 9999], bake: "1h" }, "an emergency rule");
+    const rule = await rollout("--emergency");
+    expect(rule.rollout).toMatchObject({ phase: "Succeeded", emergency: true });
+    expect(programIds()).toEqual(ids);
+    repo.commit({ rules: [6666, 7777, 8888, 9999], version: 2, bake: "1h" }, "an emergency program");
+    const program = await rollout("--emergency");
+    expect(program.rollout).toMatchObject({ phase: "Succeeded", emergency: true });
+    const now = programIds();
+    for (const h of lab.hosts) expect(now[h.name]).not.toEqual(ids[h.name]);
+    const got = await trafficAll();
+    for (const h of lab.hosts) expect([h.name, got[h.name]!.pod, got[h.name]!.rule2, got[h.name]!.legit]).toEqual([h.name, 0, 0, 200]);
+  });
+
+  it("a host whose probes lack a feature the revision needs is reported Blocked and does not fail its ring", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    repo.commit({ rules: [6666], kprobeHost: true }, "a kprobe for hosts labelled probe=kprobe");
+    const { rollout: r } = await rollout();
+    expect(r.phase, r.message).toBe("Succeeded");
+    expect(r.message).toMatch(/Blocked .*: h4/);
+    const h4 = status().hosts.find((h) => h.host === "h4")!;
+    expect(h4.status, JSON.stringify(h4.status)).toMatchObject({ errorClass: "Blocked", message: expect.stringMatching(/kprobe is not supported on this kernel/) });
+    expect(r.rings.flatMap((x) => Object.keys(x.blocked))).toEqual(["h4"]);
+    expect(status().hosts.filter((h) => h.host !== "h4").every((h) => h.status?.lastAppliedRevision === r.digest)).toBe(true);
   });
 });
