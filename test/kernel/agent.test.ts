@@ -425,7 +425,8 @@ describe("bpfops agent", () => {
 
   it.each([
     ["a remote repository without --allow-unsigned", ["--repo", "https://git.example/ebpf.git"], /say --allow-unsigned/],
-    ["neither --repo nor --dir", [], /--repo URL\|PATH .* or --dir DIR/],
+    ["none of --repo, --dir and --etcd", [], /one of: --repo URL\|PATH .*, --dir DIR .*, --etcd URLS/],
+    ["both --repo and --etcd", ["--repo", ".", "--etcd", "http://127.0.0.1:2379"], /one of: --repo/],
     ["a bad interval", ["--dir", ".", "--interval", "soon"], /--interval: "soon" is not a duration/],
   ])("refuses %s (exit 2)", (_, args, message) => {
     const res = spawnSync(process.execPath, ["bin/bpfops.cjs", "agent", "--bpffs", "/sys/fs/bpf/bpfops-test-agent-none", ...args], { encoding: "utf8" });
