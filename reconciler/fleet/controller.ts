@@ -4,7 +4,7 @@
 // gates, and advances, or halts and rolls every targeted host back to the last good bundle. All of
 // its state is in etcd, so a rollout outlives the controller and the CLI.
 import { randomBytes } from "node:crypto";
-import type { Campaign } from "etcd3";
+import type { Campaign, Watcher } from "etcd3";
 import { gitTree, headOf, commitSignature, type GitAccess } from "../sources/repo-tree.ts";
 import { makeBundle } from "./bundle.ts";
 import { readManifests } from "../agent/build.ts";
@@ -73,6 +73,8 @@ export const newRolloutId = () => `r${Date.now().toString(36)}${randomBytes(3).t
 
 export class Controller {
   #campaign: Campaign | undefined;
+  #watcher: Watcher | undefined;
+  #wakeSoon = false;
   #leading = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
@@ -95,9 +97,22 @@ export class Controller {
       this.#leading = true;
       log.info({ controller: this.id }, "leading the fleet's rollouts");
       this.#schedule();
+      // Agents' status, requests and commands wake it at once: a ring advances as soon as its last
+      // host is Ready, not at the next tick (the emergency path is as fast as the agents apply).
+      void store.client
+        .watch()
+        .prefix(store.prefix)
+        .create()
+        .then((w) => {
+          this.#watcher = w;
+          w.on("put", (kv) => !/\/(bundle-chunks|bundles|rollouts|targets|active|stable)\//.test(kv.key.toString() + "/") && this.#wake());
+          w.on("error", () => undefined);
+        })
+        .catch(() => undefined);
     });
     campaign.on("error", (e: Error) => {
       this.#leading = false;
+      void this.#watcher?.cancel().catch(() => undefined);
       if (this.#stopped) return;
       log.warn({ error: e.message }, "lost the election (etcd away?): campaigning again");
       setTimeout(() => !this.#stopped && this.start(), 1000);
@@ -107,17 +122,31 @@ export class Controller {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    await this.#watcher?.cancel().catch(() => undefined);
     await this.#ticking?.catch(() => undefined);
     await this.#campaign?.resign().catch(() => undefined);
   }
 
-  #schedule(): void {
+  #schedule(delay = this.config.tickMs ?? 200): void {
     if (this.#stopped || !this.#leading) return;
+    clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
+      this.#timer = undefined;
       this.#ticking = this.tick()
         .catch((e: Error) => this.config.log.warn({ error: e.message }, "controller tick failed; trying again"))
-        .finally(() => this.#schedule());
-    }, this.config.tickMs ?? 200);
+        .finally(() => {
+          this.#ticking = undefined;
+          const soon = this.#wakeSoon;
+          this.#wakeSoon = false;
+          this.#schedule(soon ? 0 : undefined);
+        });
+    }, delay);
+  }
+
+  /** Something changed: tick now, or right after the tick that is running. */
+  #wake(): void {
+    if (this.#ticking) this.#wakeSoon = true;
+    else if (this.#leading && !this.#stopped) this.#schedule(0);
   }
 
   /** One step of every piece of work: requests, commands, the active rollout, new hosts. */

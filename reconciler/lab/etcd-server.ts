@@ -40,17 +40,19 @@ async function freePort(): Promise<number> {
  * Starts etcd. With netns, it runs inside that namespace (a fleet lab's traffic namespace) and
  * listens on all its addresses, so that hosts reach it over their veth.
  */
-export async function startEtcd(opts: { prefix?: string; netns?: string } = {}): Promise<EtcdServer> {
+export async function startEtcd(opts: { prefix?: string; netns?: string; /** serve TLS and require client certificates signed by ca */ tls?: { ca: string; cert: string; key: string } } = {}): Promise<EtcdServer> {
   const prefix = opts.prefix ?? "bpfops-etcd";
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   // A fresh namespace has every port free; on the host's loopback, ask the kernel for free ones.
   const [client, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${client}`;
-  const listen = opts.netns ? `http://0.0.0.0:${client}` : url;
+  const scheme = opts.tls ? "https" : "http";
+  const url = `${scheme}://127.0.0.1:${client}`;
+  const listen = opts.netns ? `${scheme}://0.0.0.0:${client}` : url;
+  const tls = opts.tls ? ["--client-cert-auth", "--trusted-ca-file", opts.tls.ca, "--cert-file", opts.tls.cert, "--key-file", opts.tls.key] : [];
   let child: ChildProcess | undefined;
   const launch = async () => {
     let out = "";
-    const argv = ["etcd", "--name", `${prefix}-${process.pid}`, "--data-dir", join(dir, "data"), "--listen-client-urls", listen, "--advertise-client-urls", url, "--listen-peer-urls", `http://127.0.0.1:${peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`, "--initial-cluster", `${prefix}-${process.pid}=http://127.0.0.1:${peer}`];
+    const argv = ["etcd", "--name", `${prefix}-${process.pid}`, "--data-dir", join(dir, "data"), "--listen-client-urls", listen, "--advertise-client-urls", url, "--listen-peer-urls", `http://127.0.0.1:${peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`, "--initial-cluster", `${prefix}-${process.pid}=http://127.0.0.1:${peer}`, ...tls];
     const c = opts.netns ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"] }) : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     live.add(c);
     c.on("exit", () => live.delete(c));

@@ -18,8 +18,10 @@ export interface FleetHost {
   mountNs: string;
   /** the traffic namespace's end (src) and this host's end (dst, dst0): runTraffic(host.lab, ...) */
   lab: Lab;
-  /** starts `bpfops agent --etcd ... --host <name> <args>` inside the host's namespaces */
-  startAgent(args: string[]): ChildProcess;
+  /** starts `bpfops agent --etcd ... --host <name> <args>` inside the host's namespaces (or, with { git: true }, `bpfops agent <args>` following git) */
+  startAgent(args: string[], opts?: { git?: boolean }): ChildProcess;
+  /** the address of the traffic namespace as this host reaches it (etcd, a git server there) */
+  gateway: string;
   /** the running agent's output so far */
   logs(): string;
   /** SIGKILLs (or signals) the agent; resolves when it has exited */
@@ -160,9 +162,11 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
           dst: { netns, ifname: "dst0", addr: `10.210.${i}.2` },
           destroy() {},
         },
-        startAgent(args) {
+        gateway: `10.210.${i}.1`,
+        startAgent(args, how = {}) {
           out = "";
-          agent = spawn("nsenter", [...enter, "--", process.execPath, BIN, "agent", "--etcd", `http://10.210.${i}.1:${lab.etcd.port}`, "--fleet", opts.fleet, "--host", name, "--cache", cache, "--listen", "127.0.0.1:0", ...args], {
+          const follow = how.git ? [] : ["--etcd", `http://10.210.${i}.1:${lab.etcd.port}`, "--fleet", opts.fleet, "--host", name];
+          agent = spawn("nsenter", [...enter, "--", process.execPath, BIN, "agent", ...follow, "--cache", cache, "--listen", "127.0.0.1:0", ...args], {
             stdio: ["ignore", "pipe", "pipe"],
             env: { ...process.env, ...opts.env },
           });

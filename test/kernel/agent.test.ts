@@ -6,7 +6,6 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { createHmac } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createServer } from "node:http";
 import { basename, dirname, join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
@@ -14,6 +13,7 @@ import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { listPins, openPinnedLink, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
 import { HDR, tempRepo } from "./repos.ts";
+import { serveGit } from "../../reconciler/lab/git-server.ts";
 
 const BAD = new URL("../fixtures/bad/", import.meta.url).pathname;
 
@@ -358,7 +358,7 @@ describe("bpfops agent", () => {
     const repo = policyRepo(lab);
     repo.write([80]);
     const first = repo.commit("web");
-    const server = await gitHttpServer(dirname(repo.dir));
+    const server = await serveGit(dirname(repo.dir));
     onTestFinished(() => server.close());
     const url = `${server.url}/${basename(repo.dir)}/.git`;
     const cache = mkdtempSync(join(tmpdir(), "bpfops-agent-http-"));
@@ -434,34 +434,3 @@ describe("bpfops agent", () => {
     expect(res.stderr).toMatch(message);
   });
 });
-
-/** `git http-backend` (CGI) behind a Node HTTP server on loopback: smart HTTP for every repository under projectRoot. */
-async function gitHttpServer(projectRoot: string): Promise<{ url: string; close(): void }> {
-  const server = createServer((req, res) => {
-    const u = new URL(req.url!, "http://localhost");
-    const cgi = spawn("git", ["http-backend"], {
-      env: { ...process.env, GIT_PROJECT_ROOT: projectRoot, GIT_HTTP_EXPORT_ALL: "1", PATH_INFO: u.pathname, QUERY_STRING: u.search.slice(1), REQUEST_METHOD: req.method!, CONTENT_TYPE: req.headers["content-type"] ?? "", REMOTE_ADDR: "127.0.0.1" },
-    });
-    req.pipe(cgi.stdin);
-    let head = Buffer.alloc(0);
-    let started = false;
-    cgi.stdout.on("data", (d: Buffer) => {
-      if (started) return void res.write(d);
-      head = Buffer.concat([head, d]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      let code = 200;
-      for (const line of head.subarray(0, end).toString().split("\r\n")) {
-        const i = line.indexOf(":");
-        if (line.slice(0, i).toLowerCase() === "status") code = parseInt(line.slice(i + 1), 10);
-        else res.setHeader(line.slice(0, i), line.slice(i + 1).trim());
-      }
-      res.writeHead(code);
-      started = true;
-      res.write(head.subarray(end + 4));
-    });
-    cgi.stdout.on("end", () => res.end());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
-}

@@ -1,67 +1,17 @@
 // The fleet on the real kernel: one etcd, a controller (two, for failover), and five real agents,
 // each in a network and mount namespace of its own with its own bpffs, following rollouts of a
 // real git repository. Traffic into each host's namespace shows what it enforces.
-import { execFileSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFleetLab, type FleetHost, type FleetLab } from "../../reconciler/lab/fleet-lab.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
-import { BPF, needs } from "./harness.ts";
+import { needs } from "./harness.ts";
+import { fleetRepo } from "../../reconciler/lab/fleet-repo.ts";
 
-const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
 const FLEET = "t";
-
-/** A pod rule (struct pod_rule): enabled, drop, UDP, to this port. */
-const dropUdp = (port: number) => {
-  const b = Buffer.alloc(32);
-  b.writeUInt8(1, 0);
-  b.writeUInt8(0, 1);
-  b.writeUInt8(17, 2);
-  b.writeUInt16LE(port, 8);
-  return `hex:${b.toString("hex")}`;
-};
-
-interface RepoState {
-  rules: number[];
-  version?: number;
-  gate?: boolean;
-  /** a kprobe Attachment for hosts labelled probe=kprobe: this kernel cannot attach kprobes */
-  kprobeHost?: boolean;
-  bake?: string;
-}
-
-function fleetRepo() {
-  const dir = mkdtempSync(join(tmpdir(), "bpfops-fleet-repo-"));
-  mkdirSync(join(dir, "bpf"));
-  for (const f of ["pod_filter.bpf.c", "pod_filter.h", "common.bpf.h", "tp_counter.bpf.c"]) copyFileSync(BPF(f), join(dir, "bpf", f));
-  mkdirSync(join(dir, "fleet"));
-  const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, encoding: "utf8" }).trim();
-  git("init", "-q", "-b", "main");
-  const commit = (s: RepoState, message: string) => {
-    const entries = s.rules.map((p, i) => `    - { key: ${i}, value: "${dropUdp(p)}" }`).join("\n");
-    writeFileSync(
-      join(dir, "fleet", "filter.yaml"),
-      `${HDR}kind: Map\nmetadata: { name: pod-rules }\nspec:\n  type: array\n  keySize: 4\n  valueSize: 32\n  maxEntries: 64\n  entryPolicy: exact\n  datapathWrites: none\n  entries:\n${entries}\n---
-${HDR}kind: Map\nmetadata: { name: pod-stats }\nspec:\n  type: percpu_array\n  keySize: 4\n  valueSize: 16\n  maxEntries: 65\n  metrics:\n    - { name: pod_dropped_total, value: dropped, labels: { rule: "" } }\n    - { name: pod_passed_total, value: passed, labels: { rule: "" } }\n---
-${HDR}kind: Program\nmetadata: { name: pod-filter }\nspec:\n  object: ../bpf/pod_filter.bpf.c\n  program: pod_filter\n  globals: { filter_version: ${s.version ?? 1} }\n  maps: { pod_rules: { bind: pod-rules }, pod_stats: { bind: pod-stats } }\n---
-${HDR}kind: Attachment\nmetadata: { name: pod-filter }\nspec: { program: pod-filter, hook: { type: xdp, interfaces: [dst0] } }\n` +
-        (s.kprobeHost
-          ? `---\n${HDR}kind: Program\nmetadata: { name: probe }\nspec: { object: ../bpf/tp_counter.bpf.c, program: count_getppid, type: kprobe }\n---\n${HDR}kind: Attachment\nmetadata: { name: probe }\nspec: { program: probe, hook: { type: kprobe, function: do_nanosleep }, hostSelector: { matchLabels: { probe: kprobe } } }\n`
-          : ""),
-    );
-    writeFileSync(
-      join(dir, "fleet", "rollout.yaml"),
-      `${HDR}kind: Rollout\nmetadata: { name: fleet }\nspec:\n  rings:\n    - { name: canary, hosts: 1 }\n    - { name: half, percent: 50 }\n    - { name: all, percent: 100 }\n  bake: ${s.bake ?? "1s"}\n  readyTimeout: 30s\n` +
-        (s.gate ? `  gates:\n    - { name: legit-traffic-kept, metric: pod_dropped_total, max: 0 }\n` : ""),
-    );
-    git("add", "-A");
-    git("commit", "-q", "-m", message);
-    return git("rev-parse", "HEAD");
-  };
-  return { dir, commit };
-}
 
 const flows = [
   { name: "pod", dport: 6666, payload: Buffer.from("packet of death") },
@@ -132,7 +82,7 @@ describe("fleet", () => {
   }, 60_000);
   afterAll(async () => {
     await lab?.destroy();
-    rmSync(repo.dir, { recursive: true, force: true });
+    repo?.remove();
     rmSync(cache, { recursive: true, force: true });
   });
 

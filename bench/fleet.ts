@@ -1,0 +1,124 @@
+// bench/fleet: commit-to-enforced on every host of a simulated fleet (real agents, each in its own
+// network and mount namespace, one etcd, one controller, a real git server over smart HTTP), for
+// N = 10, 25 and 50 hosts, in one run and side by side:
+//   - the emergency path for a rule change (map entries) and for a program change,
+//   - plain git polling at 1 s (every agent following the repository itself),
+// with the requests the git server served per rollout in each mode. "Enforced" on a host is the
+// time its agent logged the revision applied (its reconcile returned, the change in the kernel);
+// the clock starts just before the commit. Prints figures; asserts nothing.
+// BPFOPS_BENCH_FLEET_SIZES=5,10 runs other sizes.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { createFleetLab, type FleetLab } from "../reconciler/lab/fleet-lab.ts";
+import { fleetRepo } from "../reconciler/lab/fleet-repo.ts";
+
+const sizes = (process.env.BPFOPS_BENCH_FLEET_SIZES ?? "10,25,50").split(",").map(Number);
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const GIT_SERVER = new URL("../reconciler/lab/git-server.ts", import.meta.url).pathname;
+
+async function until(what: string, f: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A git server in the fleet's traffic namespace, counting what it serves. */
+async function gitServer(lab: FleetLab, root: string): Promise<{ port: number; served: { refs: number; fetches: number }; child: ChildProcess }> {
+  const child = spawn("nsenter", [`--net=/var/run/netns/${lab.traffic}`, "--", process.execPath, "--import", "tsx", GIT_SERVER, root, "0.0.0.0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const served = { refs: 0, fetches: 0 };
+  let port = 0;
+  createInterface({ input: child.stdout! }).on("line", (l) => {
+    const m = JSON.parse(l) as { url?: string; kind?: string };
+    if (m.url) port = Number(new URL(m.url).port);
+    if (m.kind === "refs") served.refs++;
+    if (m.kind === "fetch") served.fetches++;
+  });
+  await until("the git server", () => port > 0, 10_000);
+  return { port, served, child };
+}
+
+/** When each host's agent logged `revision` applied (ms since the epoch), once all have. */
+async function appliedAt(lab: FleetLab, revision: string, ms = 120_000): Promise<number[]> {
+  const at = () =>
+    lab.hosts.map((h) => {
+      for (const line of h.logs().split("\n")) {
+        if (!line.includes(revision) || !line.includes('"revision applied"')) continue;
+        return (JSON.parse(line) as { time: number }).time;
+      }
+      return undefined;
+    });
+  await until(`${revision.slice(0, 19)} applied on every host`, () => at().every((t) => t !== undefined), ms);
+  return at() as number[];
+}
+
+interface Row {
+  n: number;
+  mode: string;
+  p50: number;
+  p99: number;
+  max: number;
+  refs: number;
+  fetches: number;
+}
+const rows: Row[] = [];
+
+for (const n of sizes) {
+  const lab = await createFleetLab(n, { fleet: "bench" });
+  const repo = fleetRepo();
+  const cache = mkdtempSync(join(tmpdir(), "bpfops-bench-fleet-"));
+  let server: Awaited<ReturnType<typeof gitServer>> | undefined;
+  try {
+    server = await gitServer(lab, dirname(repo.dir));
+    const repoPath = `/${basename(repo.dir)}/.git`;
+    let rules = [6666];
+    repo.commit({ rules }, "the filter");
+    lab.startController(["--repo", `http://127.0.0.1:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--allow-unsigned", "--cache", cache]);
+    for (const h of lab.hosts) h.startAgent(["--interval", "1h", "--drift-interval", "1h"]);
+    const members = () => (JSON.parse(lab.cli(["fleet", "status", "--output", "json"]).stdout || "{}") as { hosts?: Array<{ member: boolean }> }).hosts?.filter((h) => h.member).length ?? 0;
+    await until(`${n} agents registered`, () => members() === n, 120_000);
+    const first = lab.cli(["rollout", "start", "--emergency", "--wait", "--output", "json"], 300_000);
+    if (first.status !== 0) throw new Error(`first rollout: ${first.stdout}${first.stderr}`);
+
+    /** Commit, then an emergency rollout of it: per-host commit-to-enforced, and the git server's share. */
+    const emergency = async (mode: string, change: () => void) => {
+      const before = { ...server!.served };
+      const t0 = Date.now();
+      change();
+      const r = await lab.cliAsync(["rollout", "start", "--emergency", "--wait", "--output", "json"]);
+      const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
+      const lat = (await appliedAt(lab, digest)).map((t) => t - t0);
+      rows.push({ n, mode, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), refs: server!.served.refs - before.refs, fetches: server!.served.fetches - before.fetches });
+    };
+    await emergency("emergency rule (map update)", () => repo.commit({ rules: (rules = [...rules, 7000 + rules.length]) }, "a rule"));
+    await emergency("emergency program", () => repo.commit({ rules, version: 2 }, "a program"));
+
+    // Plain git polling: every agent follows the repository itself, every second.
+    for (const h of lab.hosts) await h.stopAgent("SIGTERM");
+    for (const h of lab.hosts) h.startAgent(["--repo", `http://${h.gateway}:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--interval", "1s", "--drift-interval", "1h", "--allow-unsigned"], { git: true });
+    const head = repo.commit({ rules: (rules = [...rules, 7000 + rules.length]), version: 2 }, "git: the first rule");
+    await appliedAt(lab, head, 300_000);
+    await sleep(1500);
+    const before = { ...server.served };
+    const t0 = Date.now();
+    const next = repo.commit({ rules: (rules = [...rules, 7000 + rules.length]), version: 2 }, "git: a rule");
+    const lat = (await appliedAt(lab, next)).map((t) => t - t0);
+    rows.push({ n, mode: "git polling, 1 s", p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), refs: server.served.refs - before.refs, fetches: server.served.fetches - before.fetches });
+    console.error(`bench/fleet: ${n} hosts done`);
+  } finally {
+    server?.child.kill("SIGKILL");
+    await lab.destroy();
+    repo.remove();
+    rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+console.log("commit to enforced on every host (ms), and what the git server served for the change");
+console.log(`${"hosts".padEnd(6)}${"mode".padEnd(30)}${"p50".padStart(7)}${"p99".padStart(7)}${"max".padStart(7)}   git ref listings / fetches`);
+for (const r of rows) console.log(`${String(r.n).padEnd(6)}${r.mode.padEnd(30)}${String(r.p50).padStart(7)}${String(r.p99).padStart(7)}${String(r.max).padStart(7)}   ${r.refs} / ${r.fetches}`);
+console.log("targets: an emergency rule on 50 hosts p99 < 1000 ms, an emergency program < 2000 ms; one git fetch per rollout");
