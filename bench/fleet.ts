@@ -7,7 +7,7 @@
 // time its agent logged the revision applied (its reconcile returned, the change in the kernel);
 // the clock starts just before the commit. Prints figures; asserts nothing.
 // BPFOPS_BENCH_FLEET_SIZES=5,10 runs other sizes.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -68,8 +68,13 @@ interface Row {
 }
 const rows: Row[] = [];
 
+// The built bundle, as an installed package runs it (the sources through tsx start 2-3x slower,
+// and `bpfops rollout start` is on the measured path).
+execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
+const bin = new URL("../dist/bpfops.cjs", import.meta.url).pathname;
+
 for (const n of sizes) {
-  const lab = await createFleetLab(n, { fleet: "bench" });
+  const lab = await createFleetLab(n, { fleet: "bench", bin });
   const repo = fleetRepo();
   const cache = mkdtempSync(join(tmpdir(), "bpfops-bench-fleet-"));
   let server: Awaited<ReturnType<typeof gitServer>> | undefined;
@@ -78,7 +83,7 @@ for (const n of sizes) {
     const repoPath = `/${basename(repo.dir)}/.git`;
     let rules = [6666];
     repo.commit({ rules }, "the filter");
-    lab.startController(["--repo", `http://127.0.0.1:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--allow-unsigned", "--cache", cache]);
+    const controller = lab.startController(["--repo", `http://127.0.0.1:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--allow-unsigned", "--cache", cache]);
     for (const h of lab.hosts) h.startAgent(["--interval", "1h", "--drift-interval", "1h"]);
     const members = () => (JSON.parse(lab.cli(["fleet", "status", "--output", "json"]).stdout || "{}") as { hosts?: Array<{ member: boolean }> }).hosts?.filter((h) => h.member).length ?? 0;
     await until(`${n} agents registered`, () => members() === n, 120_000);
@@ -93,6 +98,8 @@ for (const n of sizes) {
       const r = await lab.cliAsync(["rollout", "start", "--emergency", "--wait", "--output", "json"]);
       const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
       const lat = (await appliedAt(lab, digest)).map((t) => t - t0);
+      if (process.env.BPFOPS_BENCH_TRACE) for (const l of controller.logs().split("\n").filter((x) => x.startsWith("{"))) { const j = JSON.parse(l) as { time: number; msg: string; ring?: string }; if (j.time >= t0) console.error(`  +${j.time - t0} ms controller: ${j.msg} ${j.ring ?? ""} ${JSON.stringify({ f: (j as { fetchMs?: number }).fetchMs, b: (j as { buildMs?: number }).buildMs, p: (j as { publishMs?: number }).publishMs })}`); }
+      if (process.env.BPFOPS_BENCH_TRACE) for (const h of lab.hosts) for (const l of h.logs().split("\n").filter((x) => x.includes(digest) && x.includes("revision applied"))) console.error(`  +${(JSON.parse(l) as { time: number }).time - t0} ms ${h.name} applied (${(JSON.parse(l) as { ms: number }).ms.toFixed(0)} ms reconcile ${JSON.stringify((JSON.parse(l) as { timings: unknown }).timings)})`);
       rows.push({ n, mode, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), refs: server!.served.refs - before.refs, fetches: server!.served.fetches - before.fetches });
     };
     await emergency("emergency rule (map update)", () => repo.commit({ rules: (rules = [...rules, 7000 + rules.length]) }, "a rule"));

@@ -41,7 +41,7 @@ await build({
   // (git sources), openpgp (--verify-commits), and the agent's prom-client, pino and chokidar.
   // Parsing them at every start would cost every command. Commands' own modules load lazily
   // inside the bundle.
-  external: ["isomorphic-git", "isomorphic-git/*", "openpgp", "sshpk", "prom-client", "pino", "chokidar"],
+  external: ["isomorphic-git", "isomorphic-git/*", "openpgp", "sshpk", "etcd3", "prom-client", "pino", "chokidar"],
   supported: { "dynamic-import": false },
   plugins: [englishOnly],
 });

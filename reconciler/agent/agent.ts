@@ -312,7 +312,7 @@ export class Agent {
     this.#condition("Ready", this.status.degraded.length === 0, this.status.degraded.length ? "Degraded" : "ReconciliationSucceeded", `${short(target)} applied${degraded}`);
     metrics.ready.set(this.status.degraded.length ? 0 : 1);
     if (isNew || changed.length) {
-      log.info({ revision: target, changes: changed.length, plan: result.plan.summary, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, isNew ? "revision applied" : "drift corrected");
+      log.info({ revision: target, changes: changed.length, plan: result.plan.summary, ms: Number(process.hrtime.bigint() - t0) / 1e6, timings: result.timings }, isNew ? "revision applied" : "drift corrected");
     }
     this.#persist();
   }

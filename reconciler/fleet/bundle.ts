@@ -6,6 +6,7 @@ import { posix } from "node:path";
 import { buildRevision } from "../agent/build.ts";
 import { BpfopsError } from "../core/errors.ts";
 import type { RepoTree } from "../sources/repo-tree.ts";
+import type { LocatedManifest } from "../core/parse-manifests.ts";
 
 export interface Bundle {
   /** "sha256:<hex>" of the encoding: the same manifests and objects give the same digest */
@@ -21,10 +22,10 @@ const MAGIC = "bpfops-bundle/1\n";
 
 /**
  * Builds the revision in tree for any host (selectors are each host's business) and bundles what
- * the build read. Throws ManifestInvalidError as a host's build would: a broken revision is
- * refused before any host sees it.
+ * the build read, with the manifests it parsed. Throws ManifestInvalidError as a host's build
+ * would: a broken revision is refused before any host sees it.
  */
-export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: string, signal?: AbortSignal): Promise<Bundle> {
+export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: string, signal?: AbortSignal): Promise<{ bundle: Bundle; manifests: LocatedManifest[] }> {
   const build = await buildRevision(tree, { manifestDir, labels: {}, cacheDir, anyHost: true, ...(signal ? { signal } : {}) });
   const files = new Map<string, Buffer>();
   const prebuilt = new Set<string>();
@@ -39,7 +40,7 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
     files.set(path, bytes);
     if (path.endsWith(".bpf.c")) prebuilt.add(path);
   }
-  return withDigest({ manifestDir, files, prebuilt });
+  return { bundle: withDigest({ manifestDir, files, prebuilt }), manifests: build.manifests };
 }
 
 /** The canonical bytes: a JSON index (paths sorted) and the files' bytes in that order. */

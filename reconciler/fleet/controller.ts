@@ -7,7 +7,6 @@ import { randomBytes } from "node:crypto";
 import type { Campaign, Watcher } from "etcd3";
 import { gitTree, headOf, commitSignature, type GitAccess } from "../sources/repo-tree.ts";
 import { makeBundle } from "./bundle.ts";
-import { readManifests } from "../agent/build.ts";
 import type { CommitVerifier } from "../agent/commit-verify.ts";
 import type { AgentLog } from "../agent/agent.ts";
 import { BpfopsError } from "../core/errors.ts";
@@ -178,13 +177,16 @@ export class Controller {
     const refusal = (message: string): RolloutState => ({ id, revision: req.revision ?? this.config.ref, digest: "", ...(stable ? { previous: stable } : {}), spec: DEFAULT_SPEC, emergency: !!req.emergency, phase: "Failed", ring: 0, rings: [], message, createdAt: at, updatedAt: at });
     let state: RolloutState;
     try {
+      const t0 = Date.now();
       const asked = req.revision ?? this.config.ref;
       const commit = /^[0-9a-f]{40}$/.test(asked) ? asked : await headOf(this.config.repo, asked, access);
       const tree = await gitTree(this.config.repo, this.config.ref, `${this.config.cacheDir}/git`, { commit, ...access });
       if (this.config.verifier) await this.config.verifier.check(commit, await commitSignature(this.config.repo, commit, `${this.config.cacheDir}/git`));
+      const fetchMs = Date.now() - t0;
       const manifestDir = this.config.path ?? ".";
-      const bundle = await makeBundle(tree, manifestDir, this.config.cacheDir);
-      const rollouts = (await readManifests(tree, manifestDir)).manifests.filter((m) => m.manifest.kind === "Rollout");
+      const { bundle, manifests } = await makeBundle(tree, manifestDir, this.config.cacheDir);
+      const buildMs = Date.now() - t0 - fetchMs;
+      const rollouts = manifests.filter((m) => m.manifest.kind === "Rollout");
       if (rollouts.length > 1) throw new BpfopsError("ManifestInvalid", `${rollouts.length} Rollout manifests (${rollouts.map((m) => m.file).join(", ")}); a fleet has one`);
       const spec = rollouts[0]?.manifest.kind === "Rollout" ? rollouts[0].manifest.spec : DEFAULT_SPEC;
       const revision = `${this.config.ref}@sha1:${commit}`;
@@ -192,7 +194,7 @@ export class Controller {
       const members = [...(await store.members()).values()];
       const rings = assignRings(members, spec.rings).map((hosts, i): RingState => ({ name: spec.rings[i]!.name, hosts, done: [], blocked: {}, failures: [], gates: [] }));
       state = { id, revision, digest: bundle.digest, ...(stable ? { previous: stable } : {}), spec, emergency: !!req.emergency || spec.emergency, phase: "Progressing", ring: 0, rings, message: `ring ${rings[0]!.name}`, createdAt: at, updatedAt: at };
-      log.info({ rollout: id, revision, digest: bundle.digest, emergency: state.emergency, rings: rings.map((r) => `${r.name}:${r.hosts.length}`) }, "rollout started");
+      log.info({ rollout: id, revision, digest: bundle.digest, emergency: state.emergency, rings: rings.map((r) => `${r.name}:${r.hosts.length}`), fetchMs, buildMs, publishMs: Date.now() - t0 - fetchMs - buildMs }, "rollout started");
     } catch (e) {
       state = refusal(`refused before any host saw it: ${(e as Error).message}`);
       log.error({ rollout: id, error: (e as Error).message }, "rollout refused");
@@ -270,6 +272,8 @@ export class Controller {
     ring.failures = [...failed.values()];
     if (ring.failures.length > r.spec.failureBudget) return this.#fail(r, ring);
     ring.passedAt = now;
+    // The next ring starts now, not at the next tick.
+    this.#wakeSoon = true;
     log.info({ rollout: r.id, ring: ring.name, hosts: ring.hosts.length, blocked: Object.keys(ring.blocked).length, ms: now - ring.startedAt }, "ring passed");
     r.ring++;
     if (r.ring >= r.rings.length) {

@@ -40,6 +40,8 @@ export interface FleetLab {
   cli(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string };
   /** the same, not blocking this process (for commands that wait, like `rollout start --wait`) */
   cliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }>;
+  /** the same on a terminal (script(1)): what it wrote, escape sequences and all */
+  cliAsyncTty(args: string[]): Promise<string>;
   /** starts `bpfops controller ... <args>` in the traffic namespace */
   startController(args: string[]): ChildProcess & { logs(): string };
   /** the agents' cache directories live under here */
@@ -47,7 +49,7 @@ export interface FleetLab {
   destroy(): Promise<void>;
 }
 
-const BIN = new URL("../../bin/bpfops.cjs", import.meta.url).pathname;
+const DEFAULT_BIN = new URL("../../bin/bpfops.cjs", import.meta.url).pathname;
 const labs = new Set<FleetLab>();
 let counter = 0;
 process.on("exit", () => {
@@ -67,7 +69,8 @@ const quiet = (cmd: string, args: string[]) => {
  * N hosts named <prefix>-<pid>-<n>-h<i>; host i's dst0 is 10.210.i.2/24, its peer t<i> in the
  * traffic namespace 10.210.i.1/24 (with a static neighbour entry, as netlab does).
  */
-export async function createFleetLab(n: number, opts: { prefix?: string; fleet: string; env?: Record<string, string> }): Promise<FleetLab> {
+export async function createFleetLab(n: number, opts: { prefix?: string; fleet: string; env?: Record<string, string>; /** the bpfops entry to run (default bin/bpfops.cjs; benchmarks run the built dist/bpfops.cjs) */ bin?: string }): Promise<FleetLab> {
+  const BIN = opts.bin ?? DEFAULT_BIN;
   if (n < 1 || n > 250) throw new RangeError("a fleet lab has 1 to 250 hosts");
   const id = `${opts.prefix ?? "bpfops-f"}-${process.pid.toString(36)}-${counter++}`;
   const dir = mkdtempSync(join(tmpdir(), `${id}-`));
@@ -98,6 +101,15 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
         c.stdout.on("data", (d) => (stdout += d));
         c.stderr.on("data", (d) => (stderr += d));
         c.on("exit", (status) => resolve({ status, stdout, stderr }));
+      });
+    },
+    cliAsyncTty(args) {
+      const line = ["nsenter", ...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      return new Promise((resolve) => {
+        const c = spawn("script", ["-qec", line, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        c.stdout.on("data", (d) => (out += d));
+        c.on("exit", () => resolve(out));
       });
     },
     startController(args) {

@@ -205,4 +205,63 @@ describe("fleet", () => {
     expect(r.rings.flatMap((x) => Object.keys(x.blocked))).toEqual(["h4"]);
     expect(status().hosts.filter((h) => h.host !== "h4").every((h) => h.status?.lastAppliedRevision === r.digest)).toBe(true);
   });
+
+  it("pause holds a rollout at its ring and resume goes on; a newer rollout supersedes an unfinished one; abort and rollback send hosts back", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const digestOf = (h: string) => status().hosts.find((x) => x.host === h)!.status?.lastAppliedRevision;
+    const good = status().rollout!.digest;
+    const start = (): string => (JSON.parse(cli("rollout", "start", "--output", "json").stdout) as { id: string }).id;
+    const rolloutOf = (id: string) => (JSON.parse(cli("rollout", "status", id, "--output", "json").stdout) as { rollout: Rollout }).rollout;
+
+    // Pause during the canary's bake: the next ring is not started; resume: it is.
+    repo.commit({ rules: [6666, 5555], bake: "2s" }, "pause me");
+    const a = start();
+    await until("the canary Ready", () => rolloutOf(a).rings[0]!.readyAt !== undefined, 30_000);
+    expect(cli("rollout", "pause", a).status).toBe(0);
+    await until("paused", () => rolloutOf(a).phase === "Paused", 10_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(rolloutOf(a).rings[1]!.startedAt).toBeUndefined();
+    expect(cli("rollout", "resume", a).status).toBe(0);
+    await until("the next ring started", () => rolloutOf(a).rings[1]!.startedAt !== undefined, 10_000);
+
+    // A newer revision while it runs: the older rollout is Superseded where it stands.
+    repo.commit({ rules: [6666, 4444], bake: "30s" }, "supersede it");
+    const b = start();
+    await until("superseded", () => rolloutOf(a).phase === "Superseded", 30_000);
+    expect(rolloutOf(a).message).toMatch(new RegExp(`superseded by ${b}`));
+    await until("the newer one's canary Ready", () => rolloutOf(b).rings[0]!.readyAt !== undefined, 30_000);
+    const canary = rolloutOf(b).rings[0]!.hosts[0]!;
+    expect(digestOf(canary)).toBe(rolloutOf(b).digest);
+
+    // Abort: every host it reached goes back to the last good bundle.
+    expect(cli("rollout", "abort", b).status).toBe(0);
+    await until("aborted", () => rolloutOf(b).phase === "Aborted", 10_000);
+    await until("the canary back on the last good bundle", () => digestOf(canary) === good, 30_000);
+    expect(cli("rollout", "resume", b).status).toBe(2);
+
+    // Rollback after success: every host back to the revision before.
+    repo.commit({ rules: [6666, 3333], bake: "100ms" }, "roll me back");
+    const { rollout: done } = await rollout();
+    expect(done.phase).toBe("Succeeded");
+    expect(cli("rollout", "rollback", done.id).status).toBe(0);
+    await until("every host back", () => status().hosts.every((h) => h.status?.lastAppliedRevision === good), 30_000);
+    expect(rolloutOf(done.id)).toMatchObject({ phase: "RolledBack", message: expect.stringMatching(/rolled back by an operator; 5 hosts back to main@sha1:/) });
+  });
+
+  it("fleet status --watch: JSON lines when not on a terminal, a live view redrawn in place on one", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    repo.commit({ rules: [6666, 2222], bake: "1s" }, "watch me");
+    const id = (JSON.parse(cli("rollout", "start", "--output", "json").stdout) as { id: string }).id;
+    const piped = await lab.cliAsync(["rollout", "status", id, "--watch"]);
+    const lines = piped.stdout.trim().split("\n").map((l) => JSON.parse(l) as { phase: string; rings: Array<{ ring: string; done: number; total: number }> });
+    expect(lines.length).toBeGreaterThan(2);
+    expect(lines.at(-1)).toMatchObject({ phase: "Succeeded", rings: [{ ring: "canary", done: 1, total: 1 }, { ring: "half", done: 2, total: 2 }, { ring: "all", done: 2, total: 2 }] });
+    // On a terminal (script(1) gives it one): text, redrawn in place with cursor movements.
+    repo.commit({ rules: [6666, 2223], bake: "1s" }, "watch me on a terminal");
+    const id2 = (JSON.parse(cli("rollout", "start", "--output", "json").stdout) as { id: string }).id;
+    const tty = await lab.cliAsyncTty(["rollout", "status", id2, "--watch"]);
+    expect(tty).toMatch(/\x1b\[\d+A/);
+    expect(tty).toMatch(/ring canary: 1\/1 done/);
+    expect(tty).toMatch(/HOST +RING +REVISION +READY +MESSAGE/);
+  });
 });
