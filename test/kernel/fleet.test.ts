@@ -34,6 +34,7 @@ interface HostStatus {
   message: string;
   lastAppliedRevision?: string;
   errorClass?: string;
+  failedRevision?: string;
 }
 
 /** What the host's agent owns, as `bpfops status` reads it from the host's own bpffs. */
@@ -244,7 +245,8 @@ describe("fleet", () => {
     const { rollout: done } = await rollout();
     expect(done.phase).toBe("Succeeded");
     expect(cli("rollout", "rollback", done.id).status).toBe(0);
-    await until("every host back", () => status().hosts.every((h) => h.status?.lastAppliedRevision === good), 30_000);
+    // (h4 cannot apply the last good revision, whose kprobe it lacks: it is Blocked on it again.)
+    await until("every host back", () => status().hosts.every((h) => h.status?.lastAppliedRevision === good || (h.host === "h4" && h.status?.failedRevision === good)), 30_000);
     expect(rolloutOf(done.id)).toMatchObject({ phase: "RolledBack", message: expect.stringMatching(/rolled back by an operator; 5 hosts back to main@sha1:/) });
   });
 
