@@ -135,7 +135,8 @@ export interface NativeAddon {
   fdKind(fd: number): "prog" | "map" | "link" | "btf" | "other";
   isBpffs(path: string): boolean;
   mapLookup(fd: number, key: Buffer, valueSize: number, flags?: number): Buffer | null;
-  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  /** with netns, from inside that network namespace (a devmap's ifindex is resolved there) */
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number, netns?: NetnsRef): void;
   mapDelete(fd: number, key: Buffer): boolean;
   mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
   mapLookupBatch(fd: number, keySize: number, valueSize: number, maxEntries: number): { keys: Buffer; values: Buffer; count: number };

@@ -123,7 +123,9 @@ static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// mapUpdate(fd, key, value, flags = BPF_ANY)
+// mapUpdate(fd, key, value, flags = BPF_ANY, netns?): with netns, the update is made from inside
+// that network namespace: the kernel resolves a devmap or cpumap value's ifindex in the updating
+// task's namespace, so an interface of another namespace must be written from there.
 static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
@@ -133,8 +135,10 @@ static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   MapSizes sz = SizesOf(env, fd);
   CheckLen(env, key.Length(), sz.key, "key", fd);
   CheckLen(env, value.Length(), sz.value, "value", fd);
+  std::string ctx = "update map fd " + std::to_string(fd);
+  NetnsGuard guard(env, info.Length() > 4 ? info[4] : env.Undefined(), ctx);
   int ret = bpf_map_update_elem(fd, key.Data(), value.Data(), flags);
-  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_MAP_UPDATE_ELEM", "update map fd " + std::to_string(fd));
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_MAP_UPDATE_ELEM", guard.Describe().empty() ? ctx : ctx + " in " + guard.Describe());
   return env.Undefined();
 }
 

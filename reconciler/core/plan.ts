@@ -34,6 +34,8 @@ interface Base {
 export interface MapEntryHex {
   key: string;
   value: string;
+  /** written from inside this network namespace: the value is an ifindex there (a devmap entry naming an interface) */
+  netns?: string;
 }
 
 export type MapAction = Base & { kind: "Map"; pin: string; /** applied with prune: false */ keep?: boolean; /** recorded for `bpfops events` */ recordType?: string } & (

@@ -66,11 +66,21 @@ export function isUnwrittenArrayValue(mapType: string, value: Buffer | null): bo
 export function writeInitialEntries(m: MapHandle, entries: MapEntryHex[], overwrite: boolean, onEntries?: (done: number, total: number) => void, mapPin?: (name: string) => string): number {
   const mapType = m.info().typeName;
   if (entries.some((e) => e.value.startsWith(REF.map))) return writeMapRefs(m, entries, mapPin);
+  // Interfaces of another network namespace are written one by one from inside it.
+  let written = 0;
+  for (const e of entries.filter((x) => x.netns)) {
+    const key = Buffer.from(e.key, "hex");
+    if (!overwrite && m.lookup(key) !== null) continue;
+    m.update(key, Buffer.from(e.value, "hex"), MapUpdateFlags.any, e.netns);
+    written++;
+  }
+  entries = entries.filter((x) => !x.netns);
+  if (!entries.length) return written;
   let todo = entries.map((e) => ({ key: Buffer.from(e.key, "hex"), value: perCpuValue(m, Buffer.from(e.value, "hex")) }));
   // Array keys always exist: without overwrite, only the ones nobody has written are written.
   if (!overwrite && mapType.endsWith("array")) todo = todo.filter((e) => isUnwrittenArrayValue(mapType, m.lookup(e.key)));
   const flags = overwrite || mapType.endsWith("array") ? MapUpdateFlags.any : MapUpdateFlags.noExist;
-  return m.updateMany(todo, flags, onEntries && ((done) => onEntries(done, todo.length)));
+  return written + m.updateMany(todo, flags, onEntries && ((done) => onEntries(done, todo.length)));
 }
 
 /** A per-CPU map takes a value for every CPU: one value given is every CPU's; a list is CPU by CPU, the rest zero. */

@@ -23,7 +23,8 @@ export function resolveHostRefs(desired: DesiredState): DesiredState {
       if (index === null) return e;
       const v = Buffer.alloc(r.size);
       v.writeUInt32LE(index);
-      return { key: e.key, value: v.toString("hex") };
+      // The kernel resolves the ifindex in the namespace of whoever writes it: written from there.
+      return { key: e.key, value: v.toString("hex"), ...(r.netns ? { netns: r.netns } : {}) };
     }),
   }));
   return { ...desired, maps };

@@ -121,12 +121,16 @@ export class MapHandle extends KernelHandle {
     this.checkKey(key);
     return kernelCall(() => native.mapLookup(this.fd, key, this.valueBufferSize));
   }
-  update(key: Buffer, value: Buffer, flags = 0): void {
+  /**
+   * Writes one entry. netns: written from inside that network namespace, for values the kernel
+   * resolves in the writer's namespace (a devmap's or cpumap's ifindex).
+   */
+  update(key: Buffer, value: Buffer, flags = 0, netns?: string): void {
     this.checkKey(key);
     if (value.length !== this.valueBufferSize) {
       throw new RangeError(`map ${this.name}: value has ${value.length} bytes, the map takes ${this.valueBufferSize}`);
     }
-    kernelCall(() => native.mapUpdate(this.fd, key, value, flags));
+    kernelCall(() => native.mapUpdate(this.fd, key, value, flags, netns));
   }
   delete(key: Buffer): boolean {
     this.checkKey(key);

@@ -279,6 +279,33 @@ ${HDR}kind: Attachment\nmetadata: { name: redirect }\nspec: { program: redirect,
   });
 });
 
+describe("devmap forwarding", () => {
+  it("a devmap entry naming an interface in a named netns forwards traffic there: XDP redirects every packet to it", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    // fwda and its peer fwdb live in the receiving namespace only; the root namespace has its own
+    // devices at the same ifindex numbers, which is what a devmap written from there would hit.
+    execFileSync("ip", ["-n", lab.dst.netns, "link", "add", "fwda", "type", "veth", "peer", "name", "fwdb"]);
+    for (const dev of ["fwda", "fwdb"]) execFileSync("ip", ["-n", lab.dst.netns, "link", "set", dev, "up"]);
+    const dir = tempRepo({
+      "m.yaml": `${HDR}kind: Map\nmetadata: { name: tx-ports }\nspec:\n  type: devmap\n  keySize: 4\n  valueSize: 4\n  maxEntries: 4\n  entries:\n    - { key: 0, value: { interface: fwda, netns: ${lab.dst.netns} } }\n---
+${HDR}kind: Program\nmetadata: { name: redirect }\nspec: { object: objs/t_redirect.o, program: redirect_ipv4, maps: { tx_ports: { bind: tx-ports } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: redirect }\nspec: { program: redirect, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n---
+${HDR}kind: Program\nmetadata: { name: arrivals }\nspec: { object: objs/t_redirect.o, program: count_arrivals, maps: { arrived: { pin: true } } }\n---
+${HDR}kind: Attachment\nmetadata: { name: arrivals }\nspec: { program: arrivals, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [fwdb] } }\n`,
+    });
+    await applyRepo(dir, root);
+    const flows = [{ name: "redirected", dport: 7400, payload: Buffer.from("to fwda") }];
+    const t = await runTraffic(lab, { flows, pps: 5_000, count: 2_000 });
+    const arrived = closeAtEnd(openPinnedMap(`${layout.objectMapsDir(root, "arrivals")}/arrived`));
+    let n = 0n;
+    for (const cpu of arrived.splitPerCpu(arrived.lookup(Buffer.alloc(4))!)) n += cpu.readBigUInt64LE(0);
+    // Every packet left through fwda (and arrived at its peer); none reached dst0's stack.
+    expect([t.received.redirected, Number(n)]).toEqual([0, t.sent.redirected]);
+  });
+});
+
 function dump(root: string, map: string): Array<{ key: unknown; value: unknown }> {
   const r = bpfops(["map", "dump", map, "--bpffs", root, "--output", "json", "--sum"]);
   expect(r.status, r.stderr).toBe(0);
