@@ -135,12 +135,27 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
   }
   const notElf = whyNotBpfElf(bytes);
   if (notElf) return { ok: false, path, code: "ObjectNotElf", message: `${path} is ${notElf}` };
-  try {
-    const summary = inspectObject(bytes, posix.basename(path).replace(/\.(bpf\.c|o)$/, ""));
-    bytesByPath.set(path, bytes);
-    // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
-    return { ok: true, path, digest: identityOf(bytes, opts.cacheDir), summary, mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes) };
-  } catch (e) {
-    return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
+  const name = posix.basename(path).replace(/\.(bpf\.c|o)$/, "");
+  const key = `${name}:${createHash("sha256").update(bytes).digest("hex")}`;
+  let facts = inspected.get(key);
+  if (!facts) {
+    try {
+      // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
+      facts = { digest: identityOf(bytes, opts.cacheDir), summary: inspectObject(bytes, name), mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes) };
+    } catch (e) {
+      return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
+    }
+    inspected.set(key, facts);
+    if (inspected.size > 64) inspected.delete(inspected.keys().next().value!);
   }
+  bytesByPath.set(path, bytes);
+  // A copy: later steps own what they are given.
+  return { ok: true, path, ...structuredClone(facts) };
 }
+
+/**
+ * What inspecting an object found, by its name and bytes: a long-running agent builds every new
+ * revision (a fleet's rule change is a new bundle around the same objects), and libbpf's open and
+ * the BTF walks are most of a build's time.
+ */
+const inspected = new Map<string, { digest: string; summary: ReturnType<typeof inspectObject>; mapTypes: ReturnType<typeof objectMapTypes>; structs: ReturnType<typeof objectStructNames> }>();
