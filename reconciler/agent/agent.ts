@@ -192,16 +192,9 @@ export class Agent {
       target = "working tree";
     } else if (src.kind === "fleet") {
       // The target comes by a watch (trigger() on change); with etcd away it stays the last one known.
-      const head = hold.rollback ?? src.link.target?.digest;
-      if (!head) return;
-      if (now < this.#retryAt && head === this.#retryHead) return;
-      const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
-      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
-      if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) {
-        target = head;
-        isNew = true;
-      } else if (driftDue) target = this.status.lastAppliedRevision;
-      else return;
+      const next = this.#next(hold.rollback ?? src.link.target?.digest, hold, now);
+      if (!next) return;
+      ({ target, isNew } = next);
     } else {
       // The head is read every --interval (or at once after a webhook call); drift is checked on its own interval.
       let head = this.status.lastAttemptedRevision;
@@ -215,17 +208,25 @@ export class Agent {
           return;
         }
       }
-      if (!head) return;
-      if (now < this.#retryAt && head === this.#retryHead) return;
-      const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
-      const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
-      if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) {
-        target = head;
-        isNew = true;
-      } else if (driftDue) target = this.status.lastAppliedRevision;
-      else return;
+      const next = this.#next(head, hold, now);
+      if (!next) return;
+      ({ target, isNew } = next);
     }
     await this.#apply(target!, isNew);
+  }
+
+  /**
+   * What to apply given the head (a commit, or a fleet target): a new head (unless suspended), the
+   * revision held by a rollback, the applied one again when drift is due, or nothing.
+   */
+  #next(head: string | undefined, hold: AgentHold, now: number): { target: string; isNew: boolean } | undefined {
+    if (!head) return undefined;
+    if (now < this.#retryAt && head === this.#retryHead) return undefined;
+    const fresh = head !== this.status.lastAttemptedRevision && !(hold.suspend && !hold.rollback);
+    const driftDue = !!this.status.lastAppliedRevision && now >= this.#nextDriftAt && now >= this.#driftBackoffUntil;
+    if (fresh || (hold.rollback && hold.rollback !== this.status.lastAppliedRevision)) return { target: head, isNew: true };
+    if (driftDue) return { target: this.status.lastAppliedRevision!, isNew: false };
+    return undefined;
   }
 
 
