@@ -69,9 +69,26 @@ const ObjectMapOverride = z
   })
   .refine((m) => !(m.bind && (m.maxEntries !== undefined || m.pin !== undefined || m.onChange !== undefined || m.merge !== undefined)), "bind cannot be combined with maxEntries, pin, onChange or merge: the bound Map's own say");
 
+/**
+ * Flags a manifest may give clang: warnings, optimization, debug info, the language standard, the
+ * BPF CPU version and -f switches (not plugins). Paths, outputs, includes and defines are bpfops's
+ * (build.includes, build.defines), so nothing outside the repository reaches the compiler.
+ */
+export const ALLOWED_CFLAG = /^(-W(?![alp],)[A-Za-z0-9=_+-]+|-w|-O[0-3s]|-g[0-3]?|-std=[a-z0-9+]+|-mcpu=(v[1-4]|probe|generic)|-m(no-)?alu32|-f(?!plugin)(no-)?[a-z0-9-]+)$/;
+
+const BuildSpec = z.strictObject({
+  /** directories of the repository (relative to the manifest) searched for #include "..." */
+  includes: z.array(RepoPath).max(16).default([]),
+  /** -DNAME=VALUE for each */
+  defines: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a C identifier"), z.union([z.string().max(256).regex(/^[^\n\r]*$/, "one line"), z.number(), z.boolean()])).default({}),
+  cflags: z.array(z.string().max(64).regex(ALLOWED_CFLAG, "not a flag a manifest may give: warnings (-W...), -O0..-O3/-Os, -g, -std=..., -mcpu=v1..v4, -malu32, -f... (no plugins); includes and defines go in build.includes and build.defines")).max(32).default([]),
+});
+
 export const ProgramSpec = z.strictObject({
   /** .o used as is, or .bpf.c compiled by clang (cached by content digest) */
   object: RepoPath.refine((p) => p.endsWith(".o") || p.endsWith(".bpf.c"), "an eBPF object (.o) or source (.bpf.c)"),
+  /** how a .bpf.c source is compiled */
+  build: BuildSpec.optional(),
   /** the program's function name in the ELF object */
   program: Identifier,
   type: z.enum(PROGRAM_TYPES).optional(),

@@ -10,6 +10,7 @@ import { objectIdentity } from "../core/object-identity.ts";
 import { notedDigest } from "../sources/cache-note.ts";
 import { validateManifests, type ObjectFacts } from "../core/validate.ts";
 import { buildDesired, checkSelection, type DesiredState } from "../core/desired.ts";
+import type { ProgramManifest } from "../../schemas/manifest.ts";
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
 import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
@@ -73,10 +74,13 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
   let compiled = 0;
   for (const m of manifests) {
     if (m.manifest.kind !== "Program") continue;
-    const key = posix.join(posix.dirname(m.file), m.manifest.spec.object);
+    const path = posix.join(posix.dirname(m.file), m.manifest.spec.object);
+    const build = path.endsWith(".bpf.c") ? m.manifest.spec.build : undefined;
+    // One source built with flags of its own is another object: keyed apart from the plain build.
+    const key = build && (build.includes.length || Object.keys(build.defines).length || build.cflags.length) ? `${path}@${createHash("sha256").update(JSON.stringify(build)).digest("hex").slice(0, 12)}` : path;
     let facts = byPath.get(key);
-    if (!facts && sources.has(key)) opts.onProgress?.({ phase: "compile", done: compiled++, total: sources.size, item: key });
-    if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath)));
+    if (!facts && sources.has(path)) opts.onProgress?.({ phase: "compile", done: compiled++, total: sources.size, item: key });
+    if (!facts) byPath.set(key, (facts = await resolveObject(tree, m.file, m.manifest.spec.object, opts, bytesByPath, key === path ? undefined : { key, build: build! })));
     objects.set(m.id, facts);
   }
   const entryFiles = new Map<string, EntriesFile>();
@@ -116,26 +120,39 @@ function identityOf(bytes: Buffer, cacheDir: string): string {
   return notedDigest(join(cacheDir, "identity", createHash("sha256").update(bytes).digest("hex")), () => objectIdentity(bytes));
 }
 
-async function resolveObject(tree: RepoTree, manifestFile: string, object: string, opts: BuildOptions, bytesByPath: Map<string, Buffer>): Promise<ObjectFacts> {
-  const path = repoPath(posix.join(posix.dirname(manifestFile), object));
-  if (!path) return { ok: false, path: object, code: "PathEscape", message: `object path "${object}" leaves the repository` };
-  const outside = await tree.whyOutside(path);
-  if (outside) return { ok: false, path, code: "PathEscape", message: `object ${path} ${outside}` };
-  const raw = await tree.read(path);
-  if (!raw) return { ok: false, path, code: "ObjectMissing", message: `no file ${path} in ${tree.describe}` };
+/**
+ * An object's bytes (a .bpf.c source compiled, with its build options when it has its own: then
+ * known by variant.key, the source's path and a digest of the options) and what inspecting it found.
+ */
+async function resolveObject(tree: RepoTree, manifestFile: string, object: string, opts: BuildOptions, bytesByPath: Map<string, Buffer>, variant?: { key: string; build: NonNullable<ProgramManifest["spec"]["build"]> }): Promise<ObjectFacts> {
+  const source = repoPath(posix.join(posix.dirname(manifestFile), object));
+  if (!source) return { ok: false, path: object, code: "PathEscape", message: `object path "${object}" leaves the repository` };
+  const path = variant?.key ?? source;
+  const outside = await tree.whyOutside(source);
+  if (outside) return { ok: false, path, code: "PathEscape", message: `object ${source} ${outside}` };
+  const raw = await tree.read(source);
+  if (!raw) return { ok: false, path, code: "ObjectMissing", message: `no file ${source} in ${tree.describe}` };
   let bytes = raw;
-  const prebuilt = path.endsWith(".bpf.c") ? (tree.prebuilt?.(path) ?? null) : null;
+  const prebuilt = source.endsWith(".bpf.c") ? (tree.prebuilt?.(path) ?? null) : null;
   if (prebuilt) bytes = prebuilt;
-  else if (path.endsWith(".bpf.c")) {
+  else if (source.endsWith(".bpf.c")) {
+    const includes: string[] = [];
+    for (const [i, inc] of (variant?.build.includes ?? []).entries()) {
+      const dir = repoPath(posix.join(posix.dirname(manifestFile), inc));
+      const why = !dir ? "leaves the repository" : ((await tree.whyOutside(dir)) ?? ((await tree.hasDir(dir)) ? null : `is not a directory of ${tree.describe}`));
+      if (why) return { ok: false, path, code: "PathEscape", message: `build.includes[${i}]: "${inc}" ${why}` };
+      includes.push(dir!);
+    }
+    const build = variant ? { includes, defines: variant.build.defines, cflags: variant.build.cflags } : undefined;
     try {
-      bytes = await compileBpfSource(tree, path, opts.cacheDir, opts.signal ? { signal: opts.signal } : {});
+      bytes = await compileBpfSource(tree, source, opts.cacheDir, { ...(opts.signal ? { signal: opts.signal } : {}), ...(build ? { build } : {}) });
     } catch (e) {
-      return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${path}: ${(e as Error).message}` };
+      return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${source}: ${(e as Error).message}` };
     }
   }
   const notElf = whyNotBpfElf(bytes);
   if (notElf) return { ok: false, path, code: "ObjectNotElf", message: `${path} is ${notElf}` };
-  const name = posix.basename(path).replace(/\.(bpf\.c|o)$/, "");
+  const name = posix.basename(path).replace(/\.(bpf\.c|o)(@[0-9a-f]+)?$/, "");
   const key = `${name}:${createHash("sha256").update(bytes).digest("hex")}`;
   let facts = inspected.get(key);
   if (!facts) {

@@ -38,7 +38,8 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
   }
   for (const [path, bytes] of build.objects) {
     files.set(path, bytes);
-    if (path.endsWith(".bpf.c")) prebuilt.add(path);
+    // (a source built with build options of its own is known as <path>.bpf.c@<digest>)
+    if (/\.bpf\.c(@[0-9a-f]+)?$/.test(path)) prebuilt.add(path);
   }
   return { bundle: withDigest({ manifestDir, files, prebuilt }), manifests: build.manifests };
 }

@@ -33,7 +33,7 @@ export async function loadDesiredProgram(
   },
 ): Promise<LoadedProgram> {
   const bound: MapHandle[] = [];
-  const objName = posix.basename(d.objectPath).replace(/\.(bpf\.c|o)$/, "");
+  const objName = posix.basename(d.objectPath).replace(/\.(bpf\.c|o)(@[0-9a-f]+)?$/, "");
   const pinRoot = opts.mode === "apply" ? layout.objectMapsDir(opts.root, d.name) : "/nonexistent-bpfops-verify";
   const t0 = process.hrtime.bigint();
   let obj: ObjectFile | undefined;

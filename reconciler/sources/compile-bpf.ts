@@ -1,5 +1,8 @@
 // Compiles a .bpf.c source from the repository with clang, cached by content digest: the source,
-// every header beside it, the compiler flags and the kernel's BTF (vmlinux.h is generated from it).
+// every header beside it and in its include directories, the flags, defines and clang's version,
+// and vmlinux.h: the repository's when it ships one (then nothing of this host but clang and its
+// architecture is in the key, and every host of the architecture builds the same bytes), else one
+// generated from the running kernel's BTF (whose digest is then in the key).
 // clang runs hermetically: inside bubblewrap it sees the toolchain and system headers (/usr, read
 // only) and the build directory holding the repository's inputs, nothing else of the host (no
 // /etc, /home, /tmp, /proc of the host, no network), under a time limit; the event loop never waits on it.
@@ -9,8 +12,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { join, posix } from "node:path";
 import type { RepoTree } from "./repo-tree.ts";
 import { notedDigest } from "./cache-note.ts";
+import { bpfTarget } from "./bpf-target.ts";
 
-const FLAGS = ["-O2", "-g", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I/usr/include/x86_64-linux-gnu"];
+const BASE_FLAGS = ["-O2", "-g", "-Wall", "-target", "bpf"];
+
+/** A Program's `build:`, its include directories as repository paths. */
+export interface BuildOptions {
+  includes: string[];
+  defines: Record<string, string | number | boolean>;
+  cflags: string[];
+}
 
 export class CompileError extends Error {
   readonly output: string;
@@ -21,15 +32,27 @@ export class CompileError extends Error {
 }
 
 /** Returns the object's bytes, compiling only when the cache has no object for this digest. */
-export async function compileBpfSource(tree: RepoTree, source: string, cacheDir: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+export async function compileBpfSource(tree: RepoTree, source: string, cacheDir: string, opts: { timeoutMs?: number; signal?: AbortSignal; build?: BuildOptions } = {}): Promise<Buffer> {
   const dir = posix.dirname(source);
-  // The source and every header under its directory; vmlinux.h comes from the running kernel.
-  const inputs = (await tree.listFiles(dir === "." ? "" : dir)).filter((p) => p === source || (p.endsWith(".h") && posix.basename(p) !== "vmlinux.h"));
+  const includes = opts.build?.includes ?? [];
+  // The source and every header under its directory and its include directories.
+  const inputs = new Set<string>();
+  for (const d of [dir, ...includes]) for (const p of await tree.listFiles(d === "." ? "" : d)) if (p === source || p.endsWith(".h")) inputs.add(p);
   const bytes = new Map<string, Buffer>();
   for (const p of inputs) bytes.set(p, (await tree.read(p)) ?? Buffer.alloc(0));
+  // A vmlinux.h the repository ships (beside the source or in an include directory) is an input
+  // like any header; without one, the running kernel's is generated and its BTF is in the key.
+  const shipsVmlinux = [dir, ...includes].some((d) => inputs.has(posix.join(d, "vmlinux.h")));
+  const t = bpfTarget();
+  const flags = [
+    ...BASE_FLAGS,
+    `-D__TARGET_ARCH_${t.arch}`,
+    ...Object.entries(opts.build?.defines ?? {}).map(([k, v]) => `-D${k}=${typeof v === "boolean" ? Number(v) : v}`),
+    ...(opts.build?.cflags ?? []),
+  ];
   mkdirSync(cacheDir, { recursive: true });
-  const h = createHash("sha256").update(FLAGS.join(" ")).update(kernelBtfDigest(cacheDir));
-  for (const p of inputs.sort()) h.update(p).update(bytes.get(p)!);
+  const h = createHash("sha256").update(flags.join(" ")).update(t.clang).update(includes.join(":")).update(shipsVmlinux ? "vmlinux.h shipped" : kernelBtfDigest(cacheDir));
+  for (const p of [...inputs].sort()) h.update(p).update(bytes.get(p)!);
   const digest = h.digest("hex");
   const cached = join(cacheDir, `${digest}.o`);
   if (existsSync(cached)) return readFileSync(cached);
@@ -41,10 +64,10 @@ export async function compileBpfSource(tree: RepoTree, source: string, cacheDir:
       mkdirSync(posix.dirname(dst), { recursive: true });
       writeFileSync(dst, bytes.get(p)!);
     }
-    writeFileSync(join(work, dir, "vmlinux.h"), await vmlinuxHeader(cacheDir));
+    if (!shipsVmlinux) writeFileSync(join(work, dir, "vmlinux.h"), await vmlinuxHeader(cacheDir));
     const out = join(work, "out.o");
     // The build directory is random: map it away so the same inputs give the same bytes.
-    const clang = ["clang", ...FLAGS, `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, "-c", join(work, source), "-o", out];
+    const clang = ["clang", ...flags, ...(t.multiarchInclude ? [`-I${t.multiarchInclude}`] : []), `-ffile-prefix-map=${work}=.`, `-I${join(work, dir)}`, ...includes.map((d) => `-I${join(work, d)}`), "-c", join(work, source), "-o", out];
     let r: Awaited<ReturnType<typeof runTool>>;
     try {
       r = await runTool("bwrap", [...sandbox(work), ...clang], { timeoutMs: opts.timeoutMs ?? COMPILE_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });

@@ -103,3 +103,77 @@ describe("hermetic .bpf.c builds", () => {
     expect(await build(`#include "${fifo}"\n${SOURCE_OK}`)).toMatch(/CompileFailed: .*file not found/);
   });
 });
+
+describe(".bpf.c build options", () => {
+  const DROP = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "ports.h"
+char LICENSE[] SEC("license") = "GPL";
+SEC("xdp") int drop_port(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(0x0800)) return XDP_PASS;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->protocol != 17) return XDP_PASS;
+	struct udphdr *udp = (void *)ip + ip->ihl * 4;
+	if ((void *)(udp + 1) > end) return XDP_PASS;
+	return bpf_ntohs(udp->dest) == DROP_PORT + PORT_OFFSET ? XDP_DROP : XDP_PASS;
+}
+`;
+  /** A repository: the source in src/, a header in include/, the manifests in m/. */
+  function repo(build: string, hook = ""): string {
+    const dir = tempDir("bpfops-build-opts-");
+    // A git work tree: the repository (what the manifests may reach) is all of it, not m/.
+    execFileSync("git", ["init", "-q", dir]);
+    for (const d of ["src", "include", "m"]) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, "src/drop.bpf.c"), DROP);
+    writeFileSync(join(dir, "include/ports.h"), "#pragma once\n#define PORT_OFFSET 0\n");
+    writeFileSync(join(dir, "m/p.yaml"), `${HDR}kind: Program\nmetadata: { name: drop }\nspec:\n  object: ../src/drop.bpf.c\n  program: drop_port\n  build: ${build}\n${hook}`);
+    return dir;
+  }
+
+  it("include directories and defines reach clang: the define decides what the program drops", async (ctx) => {
+    needs(ctx, "xdpLinkUpdate");
+    const lab = tempLab();
+    const dir = repo(`{ includes: [../include], defines: { DROP_PORT: 7777 }, cflags: [-Wextra, -O2] }`, `---\n${HDR}kind: Attachment\nmetadata: { name: drop }\nspec: { program: drop, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }\n`);
+    await applyRepo(join(dir, "m"), tempPinRoot(), { cacheDir: join(dir, ".cache") });
+    const { runTraffic } = await import("../../reconciler/lab/traffic.ts");
+    const t = await runTraffic(lab, { flows: [{ name: "dropped", dport: 7777, payload: Buffer.from("d") }, { name: "kept", dport: 7778, payload: Buffer.from("k") }], pps: 5000, count: 1000 });
+    expect([t.received.dropped, t.received.kept]).toEqual([0, t.sent.kept]);
+  });
+
+  it("the same commit builds the same bytes with another cache; another define is another object", async (ctx) => {
+    needs(ctx);
+    const dir = repo(`{ includes: [../include], defines: { DROP_PORT: 7777 } }`);
+    const bytes = async (cache: string) => [...(await buildRevision(directoryTree(dir), { manifestDir: "m", labels: {}, cacheDir: join(dir, cache) })).objects.values()][0]!;
+    const a = await bytes(".cache-a");
+    expect((await bytes(".cache-b")).equals(a)).toBe(true);
+    writeFileSync(join(dir, "m/p.yaml"), readFileSync(join(dir, "m/p.yaml"), "utf8").replace("7777", "7000"));
+    expect((await bytes(".cache-a")).equals(a)).toBe(false);
+  });
+
+  it("a vmlinux.h the repository ships is the one compiled against (not one generated from this host's kernel)", async (ctx) => {
+    needs(ctx);
+    const dir = repo(`{ includes: [../include], defines: { DROP_PORT: 1 } }`);
+    writeFileSync(join(dir, "include/vmlinux.h"), `${readFileSync(BPF("vmlinux.h"), "utf8")}\n#define VMLINUX_FROM_THE_REPOSITORY 1\n`);
+    writeFileSync(join(dir, "src/drop.bpf.c"), DROP.replace('#include "ports.h"', '#include "ports.h"\n#ifndef VMLINUX_FROM_THE_REPOSITORY\n#error "not the repository\'s vmlinux.h"\n#endif'));
+    const build = await buildRevision(directoryTree(dir), { manifestDir: "m", labels: {}, cacheDir: join(dir, ".cache") });
+    expect(build.objects.size).toBe(1);
+  });
+
+  it.each([
+    ["an output file", "{ cflags: [-o, /tmp/x] }", /spec\.build\.cflags\[0\] not a flag a manifest may give/],
+    ["a compiler plugin", "{ cflags: [-fplugin=/tmp/evil.so] }", /spec\.build\.cflags\[0\] not a flag/],
+    ["an include path by flag", "{ cflags: [-I/etc] }", /spec\.build\.cflags\[0\] not a flag/],
+    ["a define that is not an identifier", "{ defines: { 'A B': 1 } }", /spec\.build\.defines/],
+    ["an include directory outside the repository", "{ includes: [../../../etc] }", /build\.includes\[0\]: "\.\.\/\.\.\/\.\.\/etc" leaves the repository/],
+    ["an include directory that is not there", "{ includes: [../nowhere] }", /build\.includes\[0\]: "\.\.\/nowhere" is not a directory/],
+  ])("refuses %s, naming the field", async (_, build, message) => {
+    const dir = repo(build);
+    const err = await buildRevision(directoryTree(dir), { manifestDir: "m", labels: {}, cacheDir: join(dir, ".cache") }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestInvalidError);
+    expect((err as ManifestInvalidError).issues.map((i) => `${i.file}:${i.line} ${i.field ?? ""} ${i.message}`).join("\n")).toMatch(message);
+  });
+});
