@@ -49,7 +49,8 @@ export const ATTACH_TYPES = [
 const HexBytes = z.string().regex(/^hex:(\s*[0-9a-fA-F]{2})+\s*$/, "hex:<bytes> (pairs of hex digits, spaces allowed)");
 
 // A global's value: integer, boolean, or bytes (exact size is checked against BTF).
-const GlobalValue = z.union([z.int().min(-(2 ** 53) + 1).max(2 ** 53 - 1), z.boolean(), HexBytes]);
+// An integer, a boolean, "hex:" bytes, or (by the variable's BTF type) a string, a list or a structure.
+const GlobalValue = z.union([z.int().min(-(2 ** 53) + 1).max(2 ** 53 - 1), z.boolean(), HexBytes, z.string().max(4096), z.array(z.unknown()).max(65536), z.record(z.string(), z.unknown())]);
 
 const ObjectMapOverride = z
   .strictObject({
@@ -94,7 +95,8 @@ export const ProgramSpec = z.strictObject({
   type: z.enum(PROGRAM_TYPES).optional(),
   attachType: z.enum(ATTACH_TYPES).optional(),
   globals: z.record(Identifier, GlobalValue).optional(),
-  maps: z.record(Identifier, ObjectMapOverride).optional(),
+  /** the object's maps by name; ".data" and ".bss" (its data sections) may only be pinned */
+  maps: z.record(z.union([Identifier, z.enum([".data", ".bss", ".rodata"])]), ObjectMapOverride).optional(),
   hostSelector: HostSelector.optional(),
 });
 

@@ -16,7 +16,8 @@ import { compileBpfSource, CompileError } from "../sources/compile-bpf.ts";
 import { inspectObject } from "../kernel/inspect.ts";
 import type { OnProgress } from "../core/progress.ts";
 import { parseEntriesFile, type EntriesFile } from "../core/entries-file.ts";
-import { objectMapTypes, objectStructNames } from "../core/btf.ts";
+import { objectGlobalTypes, objectMapTypes, objectStructNames } from "../core/btf.ts";
+import type { TypeDesc } from "../core/type-desc.ts";
 
 export interface BuildOptions {
   /** the directory of manifests inside the repository ("." for all of it) */
@@ -158,7 +159,8 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
   if (!facts) {
     try {
       // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
-      facts = { digest: identityOf(bytes, opts.cacheDir), summary: inspectObject(bytes, name), mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes) };
+      const globalTypes = Object.fromEntries(Object.entries(objectGlobalTypes(bytes)).flatMap(([g, v]) => (v.type ? [[g, v.type]] : [])));
+      facts = { digest: identityOf(bytes, opts.cacheDir), summary: inspectObject(bytes, name), mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes), globalTypes };
     } catch (e) {
       return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
     }
@@ -175,4 +177,4 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
  * revision (a fleet's rule change is a new bundle around the same objects), and libbpf's open and
  * the BTF walks are most of a build's time.
  */
-const inspected = new Map<string, { digest: string; summary: ReturnType<typeof inspectObject>; mapTypes: ReturnType<typeof objectMapTypes>; structs: ReturnType<typeof objectStructNames> }>();
+const inspected = new Map<string, { digest: string; summary: ReturnType<typeof inspectObject>; mapTypes: ReturnType<typeof objectMapTypes>; structs: ReturnType<typeof objectStructNames>; globalTypes: Record<string, TypeDesc> }>();

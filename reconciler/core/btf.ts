@@ -133,6 +133,19 @@ export function describeType(btf: Btf, id: number, depth = 0): TypeDesc {
     }
     case KIND.PTR:
       return { kind: "int", name: "pointer", size: 8, signed: false };
+    case KIND.VAR:
+      return describeType(btf, t.sizeOrType, depth + 1);
+    case KIND.DATASEC: {
+      // A data section (.data, .bss, .rodata) reads as a struct of its variables at their offsets:
+      // the value of a libbpf internal map.
+      const members: Member[] = [];
+      for (let i = 0; i < t.vlen; i++) {
+        const v = btf.types[t.words[3 * i]!];
+        if (!v || v.kind !== KIND.VAR) continue;
+        members.push({ name: v.name, bitOffset: t.words[3 * i + 1]! * 8, type: describeType(btf, v.sizeOrType, depth + 1) });
+      }
+      return { kind: "struct", name: t.name, size: t.sizeOrType, members };
+    }
     case KIND.FLOAT:
       return { kind: "float", name: t.name, size: t.sizeOrType };
     default:
@@ -185,6 +198,35 @@ export function objectMapTypes(object: Buffer): Record<string, { key?: TypeDesc;
       } catch {
         // a type the encoders do not handle: the map's entries stay raw bytes
       }
+    }
+  }
+  return out;
+}
+
+/** The data sections whose variables a manifest may set: libbpf's internal maps. */
+export const GLOBAL_SECTIONS = [".rodata", ".data", ".bss"] as const;
+
+/** Every global variable of an object (.rodata, .data, .bss) with its section and, where the encoders handle it, its type. */
+export function objectGlobalTypes(object: Buffer): Record<string, { section: string; type?: TypeDesc }> {
+  const out: Record<string, { section: string; type?: TypeDesc }> = {};
+  let btf: Btf | null;
+  try {
+    btf = objectBtf(object);
+  } catch {
+    return out;
+  }
+  for (const sec of btf?.types ?? []) {
+    if (sec.kind !== KIND.DATASEC || !(GLOBAL_SECTIONS as readonly string[]).includes(sec.name)) continue;
+    for (let i = 0; i < sec.vlen; i++) {
+      const v = btf!.types[sec.words[3 * i]!];
+      if (!v || v.kind !== KIND.VAR) continue;
+      let type: TypeDesc | undefined;
+      try {
+        type = describeType(btf!, v.sizeOrType);
+      } catch {
+        // a type the encoders do not handle: raw bytes only
+      }
+      out[v.name] = { section: sec.name, ...(type ? { type } : {}) };
     }
   }
   return out;

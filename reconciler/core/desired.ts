@@ -7,7 +7,7 @@ import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
 import { effectiveProgramType, type MapTypes } from "./validate.ts";
-import { encodeValue } from "./bytes.ts";
+import { encodeGlobal } from "./typed-values.ts";
 import { mapFlags } from "./map-types.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
 
@@ -61,7 +61,7 @@ export interface DesiredProgram {
   program: string;
   type: string;
   attachType?: string;
-  /** .rodata values as hex, by variable */
+  /** initial values of globals (.rodata, .data, .bss) as hex, by variable */
   globals: Record<string, string>;
   /** object map name -> override; bound maps carry the bound Map's definition */
   maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean; onChange?: "keep" | "recreate" | "migrate"; merge?: "latest" | "sum" }>;
@@ -226,8 +226,8 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
     if (!facts?.ok) throw new Error(`buildDesired: ${p.id} has no object facts; validate first`);
     const globals: Record<string, string> = {};
     for (const [g, value] of Object.entries(s.globals ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
-      const size = facts.summary.rodata.find((x) => x.name === g)!.size;
-      globals[g] = encodeValue(value, size)!.toString("hex");
+      const size = facts.summary.globals.find((x) => x.name === g)!.size;
+      globals[g] = encodeGlobal(value, size, facts.globalTypes?.[g], `globals.${g}`).toString("hex");
     }
     const mapsOut: DesiredProgram["maps"] = {};
     for (const [om, o] of Object.entries(s.maps ?? {}).sort(([a], [b]) => a.localeCompare(b))) {

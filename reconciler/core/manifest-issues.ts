@@ -7,7 +7,7 @@ export type IssueCode =
   | "SchemaViolation" | "UnknownKind" | "UnsupportedApiVersion"
   | "DuplicateName" | "UnknownReference" | "WrongProgramType" | "ChainCycle" | "ChainStageType" | "PathEscape"
   | "ObjectMissing" | "ObjectNotElf" | "ObjectUnreadable" | "CompileFailed" | "ProgramNotInObject" | "GlobalNotInObject"
-  | "GlobalSize" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "TooManyEntries" | "MapTooLarge" | "WrongAttachType" | "NotSelected" | "EntryPolicy" | "EntriesFile" | "EntryType" | "MapDefinition";
+  | "GlobalSize" | "GlobalValue" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "TooManyEntries" | "MapTooLarge" | "WrongAttachType" | "NotSelected" | "EntryPolicy" | "EntriesFile" | "EntryType" | "MapDefinition";
 
 export interface ManifestIssue {
   code: IssueCode;

@@ -4,8 +4,8 @@
 export interface ObjectSummary {
   programs: Array<{ name: string; section: string; type: number; expectedAttachType: number }>;
   maps: Array<{ name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; pinned: boolean }>;
-  /** `const volatile` variables of .rodata */
-  rodata: Array<{ name: string; offset: number; size: number }>;
+  /** global variables a manifest may set: `const volatile` ones in .rodata, and those of .data and .bss */
+  globals: Array<{ name: string; offset: number; size: number; section: string }>;
 }
 
 const EM_BPF = 247;

@@ -6,7 +6,7 @@
 // ("value.rules[0].port: 70000 does not fit __be16"). Pure.
 import { isIP } from "node:net";
 import { typeName, type Member, type TypeDesc } from "./type-desc.ts";
-import { encodeEntryBytes } from "./bytes.ts";
+import { encodeEntryBytes, encodeValue } from "./bytes.ts";
 
 export class EncodeError extends Error {
   /** the field path, e.g. value.rules[0].port */
@@ -232,6 +232,23 @@ export function encodeEntryField(v: unknown, size: number, type: TypeDesc | unde
   if (type && !raw && !(typeof v === "number" && type.kind !== "int" && type.kind !== "enum" && type.kind !== "float")) return encodeTyped(v, type, path);
   const b = encodeEntryBytes(v, size);
   if (typeof b === "string") throw new EncodeError(path, `${path} ${b} (${path.split(".")[0]}Size ${size}${type ? "" : "; no type is known for this map: declare keyType/valueType, or bind it to an object map with BTF"})`);
+  return b;
+}
+
+/**
+ * A global variable's value as a manifest sets it: an integer or boolean (little-endian at the
+ * variable's size) and "hex:" bytes as they are; a string, a list or a structure by the
+ * variable's BTF type (a char array from a string, a struct from its fields). Throws EncodeError.
+ */
+export function encodeGlobal(v: unknown, size: number, type: TypeDesc | undefined, path: string): Buffer {
+  if (typeof v === "number" || typeof v === "boolean" || (typeof v === "string" && v.startsWith("hex:"))) {
+    const b = encodeValue(v, size);
+    if (!b) throw new EncodeError(path, `${path}: ${JSON.stringify(v)} does not fit the variable (${size} bytes)`);
+    return b;
+  }
+  if (!type) throw new EncodeError(path, `${path}: the object's BTF gives no type this value could be encoded as; give "hex:" bytes (${size})`);
+  const b = encodeTyped(v, type, path);
+  if (b.length !== size) throw new EncodeError(path, `${path}: ${typeName(type)} is ${b.length} bytes, the variable ${size}`);
   return b;
 }
 

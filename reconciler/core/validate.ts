@@ -2,13 +2,13 @@
 // duplicates, dangling references, hook/program type mismatches, chain cycles, object contents.
 // Pure: returns every issue found.
 import type { LocatedManifest } from "./parse-manifests.ts";
+import { encodeGlobal, EncodeError } from "./typed-values.ts";
 import { fieldPath, type ManifestIssue, type IssueCode } from "./manifest-issues.ts";
 import type { ObjectSummary } from "./object-summary.ts";
 import type { AttachmentManifest, ChainManifest, Hook, MapManifest, ProgramManifest } from "../../schemas/manifest.ts";
 import { AttachType, attachTypeName, MapType, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 import type { EntriesFile } from "./entries-file.ts";
 import type { TypeDesc } from "./type-desc.ts";
-import { encodeValue } from "./bytes.ts";
 import { validateMaps } from "./validate-maps.ts";
 
 /** The most memory one Map may ask for (maxEntries x (key + value)), unless the build says otherwise. */
@@ -21,6 +21,8 @@ export type ObjectFacts =
       path: string;
       digest: string;
       summary: ObjectSummary;
+      /** the types of its global variables, from its BTF (where the encoders handle them) */
+      globalTypes?: Record<string, TypeDesc>;
       /** key and value types of its maps, from its BTF */
       mapTypes?: Record<string, MapTypes>;
       /** the structs its BTF names (a record type must be one) */
@@ -130,11 +132,27 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       at(p, ["spec", "type"], "WrongProgramType", `libbpf does not know section "${sum.programs.find((x) => x.name === s.program)!.section}": set spec.type`);
     }
     for (const [name, value] of Object.entries(s.globals ?? {})) {
-      const g = sum.rodata.find((x) => x.name === name);
-      if (!g) at(p, ["spec", "globals", name], "GlobalNotInObject", `no const volatile "${name}" in .rodata of ${facts.path}`);
-      else if (!encodeValue(value, g.size)) at(p, ["spec", "globals", name], "GlobalSize", `${JSON.stringify(value)} does not fit "${name}" (${g.size} bytes)`);
+      const g = sum.globals.find((x) => x.name === name);
+      if (!g) {
+        at(p, ["spec", "globals", name], "GlobalNotInObject", `no global "${name}" in .rodata, .data or .bss of ${facts.path} (it has: ${sum.globals.map((x) => x.name).join(", ") || "none"})`);
+        continue;
+      }
+      try {
+        encodeGlobal(value, g.size, facts.globalTypes?.[name], `globals.${name}`);
+      } catch (e) {
+        if (!(e instanceof EncodeError)) throw e;
+        // A number or bytes of the wrong size is a size problem; a structure that does not encode, a value problem.
+        const scalar = typeof value === "number" || typeof value === "boolean" || (typeof value === "string" && value.startsWith("hex:"));
+        at(p, ["spec", "globals", name], scalar ? "GlobalSize" : "GlobalValue", e.message);
+      }
     }
     for (const [name, o] of Object.entries(s.maps ?? {})) {
+      // A data section's own map (.data, .bss, .rodata) may be pinned, and nothing else.
+      if (name.startsWith(".")) {
+        if (!sum.maps.some((x) => x.internal && x.name.endsWith(name))) at(p, ["spec", "maps", name], "MapNotInObject", `no ${name} section in ${facts.path}`);
+        else if (o.bind || o.maxEntries !== undefined || o.onChange) at(p, ["spec", "maps", name], "MapDefinition", `${name} is the object's data section: it can be pinned (pin: true), not bound, sized or migrated`);
+        continue;
+      }
       const om = sum.maps.find((x) => x.name === name && !x.internal);
       if (!om) {
         at(p, ["spec", "maps", name], "MapNotInObject", `no map "${name}" in ${facts.path} (it has: ${sum.maps.filter((x) => !x.internal).map((x) => x.name).join(", ") || "none"})`);

@@ -10,6 +10,7 @@ import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeN
 import type { ProgramHandle, MapHandle } from "../kernel/handles.ts";
 import type { DesiredProgram } from "../core/desired.ts";
 import { layout } from "../core/layout.ts";
+import { GLOBAL_SECTIONS } from "../core/btf.ts";
 
 export interface LoadedProgram {
   program: ProgramHandle;
@@ -44,9 +45,18 @@ export async function loadDesiredProgram(
       if (progTypeName(prog.type) !== d.type || d.attachType) {
         o.setProgramType(d.program, ProgType[d.type as ProgTypeName], d.attachType ? AttachType[d.attachType as AttachTypeName] : undefined);
       }
-      for (const [name, hex] of Object.entries(d.globals)) o.setGlobal(name, Buffer.from(hex, "hex"));
+      // Each global in the section that holds it (.rodata, .data or .bss).
+      const sectionOf = new Map(GLOBAL_SECTIONS.flatMap((sec) => o.globals(sec).map((g) => [g.name, sec] as const)));
+      for (const [name, hex] of Object.entries(d.globals)) o.setGlobal(name, Buffer.from(hex, "hex"), sectionOf.get(name) ?? ".rodata");
       for (const m of o.maps()) {
-        if (m.internal) continue;
+        if (m.internal) {
+          // A data section's map (.data, .bss) pinned when the manifest says so (maps: { .bss: { pin: true } }),
+          // at objmaps/<program>/bss, where `bpfops map dump <program>/bss` reads it by its BTF.
+          const sec = GLOBAL_SECTIONS.find((s) => m.name.endsWith(s));
+          const pin = sec && opts.mode === "apply" && d.maps[sec]?.pin === true;
+          o.setMapPinPath(m.name, pin ? `${pinRoot}/${sec.slice(1)}` : null);
+          continue;
+        }
         const ov = d.maps[m.name];
         if (ov?.maxEntries) o.setMaxEntries(m.name, ov.maxEntries);
         if (ov?.bind) {

@@ -34,7 +34,10 @@ export function kernelMapTypes(m: MapHandle): MapTypes {
   const i = m.info();
   if (!i.btfId || (!i.btfKeyTypeId && !i.btfValueTypeId)) return {};
   try {
-    return mapTypesById(parseBtf(kernelCall(() => native.btfRaw(i.btfId))), i.btfKeyTypeId, i.btfValueTypeId);
+    const t = mapTypesById(parseBtf(kernelCall(() => native.btfRaw(i.btfId))), i.btfKeyTypeId, i.btfValueTypeId);
+    // A data section's map (.data, .bss) has a value type and no key type: its one key is index 0.
+    if (!t.key && t.value && i.typeName === "array" && m.keySize === 4) t.key = { kind: "int", name: "__u32", size: 4, signed: false };
+    return t;
   } catch {
     return {}; // types the decoders do not handle: shown as bytes
   }

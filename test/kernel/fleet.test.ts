@@ -215,15 +215,19 @@ describe("fleet", () => {
     const rolloutOf = (id: string) => (JSON.parse(cli("rollout", "status", id, "--output", "json").stdout) as { rollout: Rollout }).rollout;
 
     // Pause during the canary's bake: the next ring is not started; resume: it is.
-    repo.commit({ rules: [6666, 5555], bake: "2s" }, "pause me");
+    // (the bake is long enough for the pause to land in it, even on a loaded machine)
+    repo.commit({ rules: [6666, 5555], bake: "5s" }, "pause me");
     const a = start();
     await until("the canary Ready", () => rolloutOf(a).rings[0]!.readyAt !== undefined, 30_000);
     expect(cli("rollout", "pause", a).status).toBe(0);
     await until("paused", () => rolloutOf(a).phase === "Paused", 10_000);
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(rolloutOf(a).rings[1]!.startedAt).toBeUndefined();
+    const paused = rolloutOf(a);
+    await new Promise((r) => setTimeout(r, 6000));
+    // Past the bake, still at the same ring, the next one not started.
+    expect(rolloutOf(a).ring).toBe(paused.ring);
+    expect(rolloutOf(a).rings[paused.ring + 1]!.startedAt).toBeUndefined();
     expect(cli("rollout", "resume", a).status).toBe(0);
-    await until("the next ring started", () => rolloutOf(a).rings[1]!.startedAt !== undefined, 10_000);
+    await until("the next ring started", () => rolloutOf(a).rings[paused.ring + 1]!.startedAt !== undefined, 15_000);
 
     // A newer revision while it runs: the older rollout is Superseded where it stands.
     repo.commit({ rules: [6666, 4444], bake: "30s" }, "supersede it");

@@ -13,7 +13,7 @@ const facts: Extract<ObjectFacts, { ok: true }> = {
   summary: {
     programs: [{ name: "f", section: "xdp", type: 6, expectedAttachType: 0 }],
     maps: [{ name: "rules", type: 2, keySize: 4, valueSize: 8, maxEntries: 4, flags: 0, internal: false, pinned: true }],
-    rodata: [{ name: "version", offset: 0, size: 4 }],
+    globals: [{ name: "version", offset: 0, size: 4, section: ".rodata" }],
   },
 };
 
