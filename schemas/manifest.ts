@@ -194,11 +194,13 @@ export const CgroupHook = z.strictObject({
 });
 export const TracepointHook = z.strictObject({ type: z.literal("tracepoint"), name: z.string().regex(/^[a-z0-9_]+\/[a-z0-9_]+$/, "category/name") });
 export const RawTracepointHook = z.strictObject({ type: z.literal("raw_tracepoint"), name: Identifier });
+/** a BTF-typed raw tracepoint (SEC("tp_btf/<name>")): the program's arguments are typed by the kernel's BTF */
+export const TpBtfHook = z.strictObject({ type: z.literal("tp_btf"), name: Identifier });
 export const FentryHook = z.strictObject({ type: z.enum(["fentry", "fexit"]), function: Identifier });
 export const KprobeHook = z.strictObject({ type: z.enum(["kprobe", "kretprobe"]), function: Identifier });
 export const LsmHook = z.strictObject({ type: z.literal("lsm"), name: Identifier });
 
-export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, FentryHook, KprobeHook, LsmHook]);
+export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook]);
 export type Hook = z.infer<typeof Hook>;
 
 export const AttachmentSpec = z.strictObject({

@@ -33,7 +33,7 @@ export type ConcreteHook =
   | { type: "xdp"; netns: string | null; ifname: string; mode: "auto" | "generic" | "driver" }
   | { type: "tcx"; netns: string | null; ifname: string; direction: "ingress" | "egress" }
   | { type: "cgroup"; path: string; attachType: string }
-  | { type: "tracepoint" | "raw_tracepoint"; name: string }
+  | { type: "tracepoint" | "raw_tracepoint" | "tp_btf"; name: string }
   | { type: "fentry" | "fexit" | "kprobe" | "kretprobe"; function: string }
   | { type: "lsm"; name: string };
 
@@ -55,6 +55,7 @@ function readableHookKey(h: ConcreteHook): string {
       return `cgroup-${h.attachType}@${enc(h.path)}`;
     case "tracepoint":
     case "raw_tracepoint":
+    case "tp_btf":
       return `${h.type}@${enc(h.name)}`;
     case "fentry":
     case "fexit":
@@ -71,7 +72,11 @@ export function isExclusiveHook(h: ConcreteHook): boolean {
   return h.type === "xdp";
 }
 
-/** How an attached program is replaced on this hook. */
+/**
+ * How an attached program is replaced on this hook: XDP, tcx and cgroup links are updated in
+ * place; tracepoint, raw tracepoint and tracing (tp_btf) links cannot be, so the new program is
+ * attached before the old link goes (both run for that moment).
+ */
 export function swapStrategy(h: ConcreteHook): "link-update" | "make-before-break" {
   return h.type === "xdp" || h.type === "tcx" || h.type === "cgroup" ? "link-update" : "make-before-break";
 }
@@ -101,6 +106,7 @@ export function concreteHooks(hook: Hook, present: string[]): ConcreteHook[] {
       return [{ type: "cgroup", path: hook.path, attachType: hook.attachType }];
     case "tracepoint":
     case "raw_tracepoint":
+    case "tp_btf":
       return [{ type: hook.type, name: hook.name }];
     case "fentry":
     case "fexit":
@@ -122,6 +128,7 @@ export function describeHook(h: ConcreteHook): string {
       return `cgroup ${h.attachType} ${h.path}`;
     case "tracepoint":
     case "raw_tracepoint":
+    case "tp_btf":
       return `${h.type} ${h.name}`;
     case "fentry":
     case "fexit":

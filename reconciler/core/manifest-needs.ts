@@ -23,6 +23,8 @@ function hookNeeds(hook: Hook): string[] {
       return ["hook tracepoint", "tracefs", "CAP_BPF", "CAP_PERFMON"];
     case "raw_tracepoint":
       return ["CAP_BPF", "CAP_PERFMON"];
+    case "tp_btf":
+      return ["BTF", "CAP_BPF", "CAP_PERFMON"];
     case "fentry":
     case "fexit":
       return ["hook fentry/fexit", "BTF", "CAP_BPF", "CAP_PERFMON"];

@@ -530,7 +530,7 @@ function parseHookKeyLoosely(key: string): ConcreteHook {
   if (type === "xdp") return { type: "xdp", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), mode: "auto" };
   if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
   if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
-  if (type === "tracepoint" || type === "raw_tracepoint") return { type, name: dec(a) };
+  if (type === "tracepoint" || type === "raw_tracepoint" || type === "tp_btf") return { type, name: dec(a) };
   if (type === "lsm") return { type, name: dec(a) };
   if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
   return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };

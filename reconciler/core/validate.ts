@@ -59,6 +59,8 @@ export function programTypesForHook(hook: Hook): string[] {
       return ["tracepoint"];
     case "raw_tracepoint":
       return ["raw_tracepoint"];
+    case "tp_btf":
+      return ["tracing"];
     case "fentry":
     case "fexit":
       return ["tracing"];
@@ -191,6 +193,12 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       // The kernel refuses (EINVAL) a cgroup attach type other than the one the program was loaded for.
       const expected = expectedAttachType(validated.programs.get(s.program)!.manifest, objects.get(validated.programs.get(s.program)!.id));
       if (expected && expected !== s.hook.attachType) at(a, ["spec", "hook", "attachType"], "WrongAttachType", `Program/${s.program} is loaded for ${expected} (its section or spec.attachType), not ${s.hook.attachType}`);
+    } else if (s.hook.type === "tp_btf") {
+      // The kernel fixes a tp_btf program's tracepoint at load, from its section: the hook must name that one.
+      const p = validated.programs.get(s.program)!;
+      const facts = objects.get(p.id);
+      const section = facts?.ok ? facts.summary.programs.find((x) => x.name === p.manifest.spec.program)?.section : undefined;
+      if (section && section !== `tp_btf/${s.hook.name}`) at(a, ["spec", "hook", "name"], "WrongAttachType", `Program/${s.program} is built for ${section.startsWith("tp_btf/") ? `tracepoint ${section.slice(7)}` : `section ${section}`} (SEC("${section}")), not tp_btf ${s.hook.name}`);
     }
   }
 

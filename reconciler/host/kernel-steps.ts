@@ -5,7 +5,7 @@ import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from ".
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
 import type { LibbpfMessage } from "../kernel/object.ts";
-import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
+import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachTracingLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
 import type { ConcreteHook } from "../core/layout.ts";
 import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
@@ -198,6 +198,9 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook): LinkHandl
       return attachTracepointLink(program, h.name);
     case "raw_tracepoint":
       return attachRawTracepointLink(program, h.name);
+    case "tp_btf":
+      // The target (h.name) was fixed at load, from the program's section.
+      return attachTracingLink(program, "trace_raw_tp");
     case "fentry":
     case "fexit":
     case "kprobe":

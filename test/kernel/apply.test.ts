@@ -14,7 +14,7 @@ import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { acquireHostLock } from "../../reconciler/host/host-lock.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
-import { BPF, closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
+import { BPF, closeAtEnd, getppidCaller, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
 import { applyRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
 
 interface Opts {
@@ -320,6 +320,43 @@ describe("reconcile applies a revision", () => {
     expect(r.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "make-before-break" });
     expect(listPins(root).filter((p) => p.kind === "link").map((p) => p.path.slice(root.length))).toEqual(["/links/getppid/tracepoint@syscalls%2Fsys_enter_getppid"]);
     expect((await apply(dir, root)).plan.changes).toBe(false);
+  });
+
+  it("a tp_btf program is attached by its manifest, counts, is swapped make-before-break, and is pruned", async (ctx) => {
+    needs(ctx, "btf");
+    const root = tempPinRoot();
+    // __NR_getppid of this host's architecture
+    const nr = ({ x64: 110, arm64: 173, s390x: 64, ppc64: 64 } as Record<string, number>)[process.arch] ?? 110;
+    const doc = (tgid: number, version: number, hookName = "sys_enter") =>
+      `${HDR}kind: Program\nmetadata: { name: btf }\nspec: { object: objs/t_tp_btf.o, program: count_enter, globals: { target_tgid: ${tgid}, version: ${version}, nr_getppid: ${nr} }, maps: { btf_counts: { pin: true } } }\n---\n${HDR}kind: Attachment\nmetadata: { name: btf }\nspec: { program: btf, hook: { type: tp_btf, name: ${hookName} } }\n`;
+    const counts = () => {
+      const m = openPinnedMap(`${layout.objectMapsDir(root, "btf")}/btf_counts`);
+      try {
+        return [0, 1, 2].map((k) => m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0));
+      } finally {
+        m.close();
+      }
+    };
+    const first = await getppidCaller(1000);
+    const dir = tempRepo({ "b.yaml": doc(first.pid, 1) });
+    await apply(dir, root);
+    await first.run();
+    expect(counts()).toEqual([1000n, 0n, 1000n]);
+    // Version 2: a new program on the same tracepoint, attached before the old link goes.
+    const second = await getppidCaller(500);
+    writeRepo(dir, { "b.yaml": doc(second.pid, 2) });
+    const r = await apply(dir, root);
+    expect(r.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "make-before-break" });
+    await second.run();
+    expect(counts()).toEqual([1500n, 500n, 1000n]);
+    expect(listPins(root).filter((p) => p.kind === "link").map((p) => p.path.slice(root.length))).toEqual(["/links/btf/tp_btf@sys_enter"]);
+    // A hook that names another tracepoint than the program's section is refused, naming the field.
+    writeRepo(dir, { "b.yaml": doc(second.pid, 2, "sys_exit") });
+    await expect(apply(dir, root)).rejects.toThrow(/spec\.hook\.name: Program\/btf is built for tracepoint sys_enter \(SEC\("tp_btf\/sys_enter"\)\), not tp_btf sys_exit/);
+    // Pruned: nothing left attached.
+    writeRepo(dir, { "b.yaml": `${HDR}kind: Program\nmetadata: { name: other }\nspec: { object: objs/tp_counter.o, program: count_getppid }\n` });
+    await apply(dir, root);
+    expect(listPins(root).filter((p) => p.kind === "link")).toEqual([]);
   });
 });
 
