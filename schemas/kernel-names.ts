@@ -3,15 +3,18 @@
 
 export const ProgType = {
   socket_filter: 1, kprobe: 2, sched_cls: 3, sched_act: 4, tracepoint: 5, xdp: 6,
-  perf_event: 7, cgroup_skb: 8, cgroup_sock: 9, sock_ops: 13, cgroup_sock_addr: 18,
-  raw_tracepoint: 17, tracing: 26, lsm: 29,
+  perf_event: 7, cgroup_skb: 8, cgroup_sock: 9, sock_ops: 13, cgroup_device: 15, cgroup_sock_addr: 18,
+  raw_tracepoint: 17, cgroup_sysctl: 23, cgroup_sockopt: 25, tracing: 26, lsm: 29,
 } as const;
 export type ProgTypeName = keyof typeof ProgType;
 
 export const AttachType = {
   cgroup_inet_ingress: 0, cgroup_inet_egress: 1, cgroup_inet_sock_create: 2, cgroup_sock_ops: 3,
-  cgroup_inet4_bind: 8, cgroup_inet6_bind: 9, cgroup_inet4_connect: 10, cgroup_inet6_connect: 11,
-  cgroup_udp4_sendmsg: 14, cgroup_udp6_sendmsg: 15, trace_raw_tp: 23, trace_fentry: 24,
+  cgroup_device: 6, cgroup_inet4_bind: 8, cgroup_inet6_bind: 9, cgroup_inet4_connect: 10, cgroup_inet6_connect: 11,
+  cgroup_inet4_post_bind: 12, cgroup_inet6_post_bind: 13, cgroup_udp4_sendmsg: 14, cgroup_udp6_sendmsg: 15,
+  cgroup_sysctl: 18, cgroup_udp4_recvmsg: 19, cgroup_udp6_recvmsg: 20, cgroup_getsockopt: 21, cgroup_setsockopt: 22,
+  cgroup_inet4_getpeername: 29, cgroup_inet6_getpeername: 30, cgroup_inet4_getsockname: 31, cgroup_inet6_getsockname: 32,
+  cgroup_inet_sock_release: 34, trace_raw_tp: 23, trace_fentry: 24,
   trace_fexit: 25, lsm_mac: 27, xdp: 37, perf_event: 41, tcx_ingress: 46, tcx_egress: 47,
 } as const;
 export type AttachTypeName = keyof typeof AttachType;

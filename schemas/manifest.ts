@@ -38,10 +38,13 @@ const RepoPath = z
   // eslint-disable-next-line no-control-regex
   .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), "no control characters");
 
-export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm"] as const;
+export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm"] as const;
 export const ATTACH_TYPES = [
   "xdp", "tcx_ingress", "tcx_egress", "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
   "cgroup_inet4_bind", "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg",
+  "cgroup_device", "cgroup_inet4_post_bind", "cgroup_inet6_post_bind", "cgroup_sysctl", "cgroup_udp4_recvmsg", "cgroup_udp6_recvmsg",
+  "cgroup_getsockopt", "cgroup_setsockopt", "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
+  "cgroup_inet6_getsockname", "cgroup_inet_sock_release",
   "trace_fentry", "trace_fexit", "trace_raw_tp",
 ] as const;
 

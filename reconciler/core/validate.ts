@@ -71,7 +71,10 @@ export function programTypesForHook(hook: Hook): string[] {
       return ["lsm"];
     case "cgroup":
       if (hook.attachType === "cgroup_inet_ingress" || hook.attachType === "cgroup_inet_egress") return ["cgroup_skb"];
-      if (hook.attachType === "cgroup_inet_sock_create") return ["cgroup_sock"];
+      if (hook.attachType === "cgroup_inet_sock_create" || hook.attachType === "cgroup_inet_sock_release" || hook.attachType.endsWith("_post_bind")) return ["cgroup_sock"];
+      if (hook.attachType === "cgroup_device") return ["cgroup_device"];
+      if (hook.attachType === "cgroup_sysctl") return ["cgroup_sysctl"];
+      if (hook.attachType === "cgroup_getsockopt" || hook.attachType === "cgroup_setsockopt") return ["cgroup_sockopt"];
       if (hook.attachType === "cgroup_sock_ops") return ["sock_ops"];
       return ["cgroup_sock_addr"];
   }

@@ -360,6 +360,39 @@ describe("reconcile applies a revision", () => {
   });
 });
 
+describe("cgroup sysctl hooks", () => {
+  it("a cgroup sysctl program denies a sysctl read to its cgroup only, is swapped by link update, and pruned", async (ctx) => {
+    needs(ctx, "cgroupLinkUpdate");
+    const root = tempPinRoot();
+    const cg = tempCgroup();
+    const doc = (version: number) =>
+      `${HDR}kind: Program\nmetadata: { name: sysctl }\nspec: { object: objs/t_cgroup_sysctl.o, program: deny_ostype, globals: { version: ${version} }, maps: { sysctl_denied: { pin: true } } }\n---\n${HDR}kind: Attachment\nmetadata: { name: sysctl }\nspec: { program: sysctl, hook: { type: cgroup, path: ${cg}, attachType: cgroup_sysctl } }\n`;
+    /** Reads kernel/ostype from a process of the test's cgroup (inCgroup) or of this one. */
+    const read = (inCgroup: boolean) => spawnSync("sh", ["-c", `${inCgroup ? `echo $$ > ${cg}/cgroup.procs && ` : ""}cat /proc/sys/kernel/ostype`], { encoding: "utf8" });
+    const denied = () => {
+      const m = openPinnedMap(`${layout.objectMapsDir(root, "sysctl")}/sysctl_denied`);
+      try {
+        return [0, 1, 2].map((k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0)));
+      } finally {
+        m.close();
+      }
+    };
+    const dir = tempRepo({ "s.yaml": doc(1) });
+    await applyRepo(dir, root);
+    expect(read(true)).toMatchObject({ status: 1, stderr: expect.stringMatching(/Operation not permitted/) });
+    expect(read(false)).toMatchObject({ status: 0, stdout: "Linux\n" });
+    expect(denied()).toEqual([1, 0, 1]);
+    writeRepo(dir, { "s.yaml": doc(2) });
+    const r = await applyRepo(dir, root);
+    expect(r.plan.actions.find((a) => a.kind === "Attachment")).toMatchObject({ op: "swap", strategy: "link-update" });
+    expect(read(true).status).toBe(1);
+    expect(denied()).toEqual([2, 1, 1]);
+    writeRepo(dir, { "s.yaml": `${HDR}kind: Program\nmetadata: { name: other }\nspec: { object: objs/tp_counter.o, program: count_getppid }\n` });
+    await applyRepo(dir, root);
+    expect(read(true)).toMatchObject({ status: 0, stdout: "Linux\n" });
+  });
+});
+
 describe("bpfops reconcile (CLI)", () => {
   const cli = (args: string[]) => spawnSync(process.execPath, ["bin/bpfops.cjs", "reconcile", ...args], { encoding: "utf8" });
 
