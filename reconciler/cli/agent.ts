@@ -7,7 +7,7 @@ import { Agent, type AgentSource } from "../agent/agent.ts";
 import { agentMetrics } from "../agent/metrics.ts";
 import { serveAgent } from "../agent/agent-http.ts";
 import { BpfopsError } from "../core/errors.ts";
-import { defaultCacheDir, parseLabels } from "./source-options.ts";
+import { defaultCacheDir, parseLabels, readGitAuth } from "./source-options.ts";
 
 export interface AgentCliOptions {
   repo?: string;
@@ -41,13 +41,6 @@ export function parseDuration(s: string, what: string): number {
   const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"] : NaN;
   if (!(ms >= 100)) throw new BpfopsError("InvalidArgument", `${what}: "${s}" is not a duration of at least 100ms (500ms, 1s, 2m, 1h)`);
   return ms;
-}
-
-/** Credentials from a file: "user:password", or a token alone. */
-function readAuth(file: string): { username: string; password: string } {
-  const text = readFileSync(file, "utf8").trim();
-  const i = text.indexOf(":");
-  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: "x-access-token", password: text };
 }
 
 /** On a terminal, one readable line per record; JSON lines otherwise. */
@@ -94,7 +87,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     ? { kind: "fleet", link }
     : opts.dir
       ? { kind: "directory", path: opts.dir }
-      : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readAuth(opts.authFile) } : {}) };
+      : { kind: "git", repo: opts.repo!, ref: opts.ref, ...(opts.path ? { path: opts.path } : {}), ...(opts.authFile ? { auth: readGitAuth(opts.authFile) } : {}) };
   const metrics = agentMetrics();
   const { MapMetrics } = await import("../agent/map-metrics.ts");
   const declared = new MapMetrics(metrics.registry, opts.bpffs, log);
@@ -174,13 +167,6 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
 }
 
 async function fleetLink(opts: AgentCliOptions, labels: Record<string, string>, cacheDir: string, log: pino.Logger, onTarget: () => void) {
-  const [{ FleetStore, etcdClient }, { FleetLink }, { hostname }] = await Promise.all([import("../fleet/fleet-store.ts"), import("../fleet/fleet-link.ts"), import("node:os")]);
-  const client = etcdClient({
-    endpoints: opts.etcd!.split(",").map((e) => e.trim()),
-    ...(opts.etcdCa ? { ca: opts.etcdCa } : {}),
-    ...(opts.etcdCert ? { cert: opts.etcdCert } : {}),
-    ...(opts.etcdKey ? { key: opts.etcdKey } : {}),
-    ...(opts.etcdAuthFile ? { authFile: opts.etcdAuthFile } : {}),
-  });
-  return new FleetLink(new FleetStore(client, opts.fleet), opts.host ?? hostname(), labels, cacheDir, log, onTarget);
+  const [{ openFleetStore }, { FleetLink }, { hostname }] = await Promise.all([import("../fleet/fleet-store.ts"), import("../fleet/fleet-link.ts"), import("node:os")]);
+  return new FleetLink(openFleetStore({ ...opts, etcd: opts.etcd! }), opts.host ?? hostname(), labels, cacheDir, log, onTarget);
 }

@@ -1,40 +1,19 @@
 // `bpfops controller`, `bpfops rollout start|status|pause|resume|abort|rollback` and `bpfops fleet
 // status`: the fleet commands. The CLI talks to etcd only: a rollout request or command is a key
 // the leading controller picks up, and status is read from what controller and agents wrote.
-import { readFileSync } from "node:fs";
 import pino from "pino";
 import { BpfopsError } from "../core/errors.ts";
-import { etcdClient, FleetStore, type EtcdOptions, type HostStatus, type Target } from "../fleet/fleet-store.ts";
+import { openFleetStore, type EtcdFlags, type FleetStore, type HostStatus, type Target } from "../fleet/fleet-store.ts";
 import { Controller, FINISHED, hostRows, newRolloutId, type RolloutCommand, type RolloutRequest, type RolloutState } from "../fleet/controller.ts";
-import { defaultCacheDir } from "./source-options.ts";
+import { defaultCacheDir, readGitAuth } from "./source-options.ts";
 
-export interface EtcdCliOptions {
-  etcd: string;
-  fleet: string;
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
-  etcdAuthFile?: string;
-}
-
-export function openStore(o: EtcdCliOptions): FleetStore {
-  const opts: EtcdOptions = {
-    endpoints: o.etcd.split(",").map((e) => e.trim()),
-    ...(o.etcdCa ? { ca: o.etcdCa } : {}),
-    ...(o.etcdCert ? { cert: o.etcdCert } : {}),
-    ...(o.etcdKey ? { key: o.etcdKey } : {}),
-    ...(o.etcdAuthFile ? { authFile: o.etcdAuthFile } : {}),
-  };
-  return new FleetStore(etcdClient(opts), o.fleet);
-}
-
-export async function runController(o: EtcdCliOptions & { repo: string; ref: string; path?: string; cache?: string; authFile?: string; verifyCommits?: string; allowUnsigned?: boolean; logLevel: string }): Promise<number> {
+export async function runController(o: EtcdFlags & { repo: string; ref: string; path?: string; cache?: string; authFile?: string; verifyCommits?: string; allowUnsigned?: boolean; logLevel: string }): Promise<number> {
   const remote = /^https?:\/\//.test(o.repo);
   const verifier = o.verifyCommits ? await (await import("../agent/commit-verify.ts")).CommitVerifier.fromFile(o.verifyCommits) : undefined;
   if (remote && !verifier && !o.allowUnsigned) throw new BpfopsError("InvalidArgument", `rolling out ${o.repo} loads its code into every kernel of the fleet: without --verify-commits KEYRING, say --allow-unsigned`);
   const log = pino({ level: o.logLevel, base: { pid: process.pid } }, pino.destination(1));
-  const store = openStore(o);
-  const auth = o.authFile ? readAuth(o.authFile) : undefined;
+  const store = openFleetStore(o);
+  const auth = o.authFile ? readGitAuth(o.authFile) : undefined;
   const controller = new Controller({ store, repo: o.repo, ref: o.ref, ...(o.path ? { path: o.path } : {}), ...(auth ? { auth } : {}), cacheDir: o.cache ?? defaultCacheDir(), log, ...(verifier ? { verifier } : {}) });
   controller.start();
   log.info({ fleet: o.fleet, repo: o.repo, ref: o.ref, controller: controller.id }, "controller started: campaigning to lead");
@@ -47,15 +26,9 @@ export async function runController(o: EtcdCliOptions & { repo: string; ref: str
   return 0;
 }
 
-function readAuth(file: string): { username: string; password: string } {
-  const text = readFileSync(file, "utf8").trim();
-  const i = text.indexOf(":");
-  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: "x-access-token", password: text };
-}
-
 /** `rollout start`: asks the leading controller for a rollout; with --wait, follows it to its end. */
-export async function runRolloutStart(o: EtcdCliOptions & { revision?: string; emergency?: boolean; wait?: boolean; output: "text" | "json"; timeout: number }): Promise<number> {
-  const store = openStore(o);
+export async function runRolloutStart(o: EtcdFlags & { revision?: string; emergency?: boolean; wait?: boolean; output: "text" | "json"; timeout: number }): Promise<number> {
+  const store = openFleetStore(o);
   try {
     const id = newRolloutId();
     const req: RolloutRequest = { ...(o.revision ? { revision: o.revision } : {}), ...(o.emergency ? { emergency: true } : {}), at: new Date().toISOString() };
@@ -79,8 +52,8 @@ export async function runRolloutStart(o: EtcdCliOptions & { revision?: string; e
   }
 }
 
-export async function runRolloutCommand(command: RolloutCommand, o: EtcdCliOptions & { id?: string }): Promise<number> {
-  const store = openStore(o);
+export async function runRolloutCommand(command: RolloutCommand, o: EtcdFlags & { id?: string }): Promise<number> {
+  const store = openFleetStore(o);
   try {
     const id = o.id ?? (await store.getJson<string>(store.key("active")));
     const r = id ? await store.getJson<RolloutState>(store.key("rollouts", id)) : undefined;
@@ -155,8 +128,8 @@ function renderText(v: FleetView): string {
  * --watch, a live view on a terminal (redrawn in place) and JSON lines otherwise, until the
  * rollout ends.
  */
-export async function runFleetStatus(o: EtcdCliOptions & { id?: string; watch?: boolean; output: "text" | "json" }): Promise<number> {
-  const store = openStore(o);
+export async function runFleetStatus(o: EtcdFlags & { id?: string; watch?: boolean; output: "text" | "json" }): Promise<number> {
+  const store = openFleetStore(o);
   try {
     if (!o.watch) {
       const v = await readView(store, o.id);

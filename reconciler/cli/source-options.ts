@@ -1,8 +1,8 @@
 // The options that say where a revision comes from and which host it is for, shared by the
-// commands that read manifests (reconcile, doctor --path): --path | --repo/--ref, --labels, --cache.
+// commands that read manifests (reconcile, doctor --path, agent, controller): --path | --repo/--ref, --labels, --cache, git credentials.
 import { resolve } from "node:path";
 import { tmpdir } from "node:os";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import type { RevisionSource } from "../agent/reconcile-once.ts";
 import { BpfopsError } from "../core/errors.ts";
 
@@ -33,4 +33,11 @@ export function sourceOf(opts: { path?: string; repo?: string; ref?: string }): 
   if (opts.ref && opts.ref !== "HEAD") throw new BpfopsError("InvalidArgument", "--ref needs --repo");
   if (!opts.path) throw new BpfopsError("InvalidArgument", "say where the manifests are: --path DIR (a directory) or --repo URL|PATH [--ref REF] [--path DIR-IN-REPO]");
   return { kind: "directory", path: opts.path };
+}
+
+/** Credentials for an http(s) repository, from a file: "user:password", or a token alone. */
+export function readGitAuth(file: string): { username: string; password: string } {
+  const text = readFileSync(file, "utf8").trim();
+  const i = text.indexOf(":");
+  return i > 0 ? { username: text.slice(0, i), password: text.slice(i + 1) } : { username: "x-access-token", password: text };
 }

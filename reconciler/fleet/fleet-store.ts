@@ -68,6 +68,30 @@ export interface BundleMeta {
   createdAt: string;
 }
 
+/** The etcd flags every fleet command takes (agent, controller, rollout, fleet status). */
+export interface EtcdFlags {
+  etcd: string;
+  fleet: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdAuthFile?: string;
+}
+
+/** The fleet's store from the command-line flags. */
+export function openFleetStore(o: EtcdFlags): FleetStore {
+  return new FleetStore(
+    etcdClient({
+      endpoints: o.etcd.split(",").map((e) => e.trim()),
+      ...(o.etcdCa ? { ca: o.etcdCa } : {}),
+      ...(o.etcdCert ? { cert: o.etcdCert } : {}),
+      ...(o.etcdKey ? { key: o.etcdKey } : {}),
+      ...(o.etcdAuthFile ? { authFile: o.etcdAuthFile } : {}),
+    }),
+    o.fleet,
+  );
+}
+
 export function etcdClient(o: EtcdOptions): Etcd3 {
   const opts: IOptions = { hosts: o.endpoints, dialTimeout: 3000 };
   if (o.ca || o.cert || o.key) {
