@@ -8,6 +8,7 @@ import { reconcileOnce, type ReconcileResult, type RevisionSource } from "./reco
 import { commitSignature, gitTree, headOf, type GitAccess } from "../sources/repo-tree.ts";
 import type { CommitVerifier } from "./commit-verify.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
+import { appliedHistory, writeHistory } from "./history-note.ts";
 import { readNote, writeNote } from "../host/provenance.ts";
 import { BpfopsError } from "../core/errors.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -292,7 +293,11 @@ export class Agent {
       this.status.lastAttemptedRevision = target;
       if (this.status.lastAppliedRevision !== target) this.status.history = [target, ...this.status.history.filter((h) => h !== target)].slice(0, HISTORY);
       this.status.lastAppliedRevision = target;
-      recordHistory(this.config.root, this.status.history, this.config.log);
+      try {
+        writeHistory(this.config.root, this.status.history);
+      } catch (e) {
+        log.warn({ error: (e as Error).message }, "could not record the revision history in the kernel");
+      }
     } else if (changed.length) this.#healed(changed.map((a) => `${a.kind}/${a.name}`), changed.map((a) => a.kind));
     delete this.status.lastError;
     // Per object: Ready (as git says, untouched), Applied (changed by this reconcile), Degraded
@@ -370,24 +375,6 @@ export class Agent {
       this.config.log.warn({ error: (e as Error).message }, "could not record the status in the kernel");
     }
     if (this.config.source.kind === "fleet") this.config.source.link.report(this.status, this.#lastApplyMs);
-  }
-}
-
-// A history note holds eight revisions in a state map value (511 bytes): commit ids fit as they
-// are, fleet bundle digests ("sha256:" and 64 hex) only written as base64url ("s:" and 43).
-const packRevision = (r: string) => (/^sha256:[0-9a-f]{64}$/.test(r) ? `s:${Buffer.from(r.slice(7), "hex").toString("base64url")}` : r);
-const unpackRevision = (r: string) => (r.startsWith("s:") ? `sha256:${Buffer.from(r.slice(2), "base64url").toString("hex")}` : r);
-
-/** The revisions this root's agent applied, newest first (the last eight). */
-export function appliedHistory(root: string): string[] {
-  return (readNote<{ h: string[] }>(root, "agent/history")?.h ?? []).map(unpackRevision);
-}
-
-function recordHistory(root: string, history: string[], log: AgentLog): void {
-  try {
-    writeNote(root, "agent/history", { h: history.map(packRevision) });
-  } catch (e) {
-    log.warn({ error: (e as Error).message }, "could not record the revision history in the kernel");
   }
 }
 

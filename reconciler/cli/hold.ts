@@ -3,7 +3,8 @@
 // and stay there, to stop applying new revisions (drift is still put back), or to follow the ref again.
 import { resolve } from "node:path";
 import { writeNote } from "../host/provenance.ts";
-import { appliedHistory, type AgentHold } from "../agent/agent.ts";
+import type { AgentHold } from "../agent/agent.ts";
+import { appliedHistory } from "../agent/history-note.ts";
 import { BpfopsError } from "../core/errors.ts";
 
 export function runHold(action: "rollback" | "suspend" | "resume", opts: { bpffs: string; revision?: string }): number {
