@@ -105,30 +105,26 @@ export async function runAgent(opts: AgentCliOptions): Promise<number> {
     ...(verifier ? { verifier } : {}),
   });
   let stats: { close(): void } | undefined;
+  // Each owned program's run statistics, read from the kernel (for metrics and run-time gates).
+  let programStats = (): Array<{ name: string; id: number; tag: string; runCount: number; runTimeNs: number }> => [];
   if (opts.bpfStats) {
     // Run counts need the kernel's BPF stats on, which cost a little per run: only when asked.
     const [{ enableRunTimeStats }, { readStatus }, { programStatsMetrics }] = await Promise.all([import("../kernel/observe.ts"), import("../host/status.ts"), import("../agent/metrics.ts")]);
     stats = enableRunTimeStats();
-    programStatsMetrics(agent.config.metrics.registry, () =>
+    programStats = () =>
       readStatus(opts.bpffs, { statsOn: true })
         .filter((e) => e.kind === "Program")
-        .map((e) => ({ name: e.name, id: e.id, tag: String(e.detail.tag), runCount: Number(e.detail.runCount ?? 0), runTimeNs: Number(e.detail.runTimeNs ?? 0) })),
-    );
+        .map((e) => ({ name: e.name, id: e.id, tag: String(e.detail.tag), runCount: Number(e.detail.runCount ?? 0), runTimeNs: Number(e.detail.runTimeNs ?? 0) }));
+    programStatsMetrics(agent.config.metrics.registry, programStats);
   }
   if (link) {
     const { RUN_TIME, RUN_COUNT } = await import("../fleet/rollout-rings.ts");
-    const { readStatus } = await import("../host/status.ts");
     link.figures = () => [
       ...declared.snapshot(),
-      // Program run statistics, for run-time gates: only with --bpf-stats (the kernel counts nothing otherwise).
-      ...(opts.bpfStats
-        ? readStatus(opts.bpffs, { statsOn: true })
-            .filter((e) => e.kind === "Program")
-            .flatMap((e) => [
-              { name: RUN_TIME, labels: { program: e.name }, value: Number(e.detail.runTimeNs ?? 0) },
-              { name: RUN_COUNT, labels: { program: e.name }, value: Number(e.detail.runCount ?? 0) },
-            ])
-        : []),
+      ...programStats().flatMap((p) => [
+        { name: RUN_TIME, labels: { program: p.name }, value: p.runTimeNs },
+        { name: RUN_COUNT, labels: { program: p.name }, value: p.runCount },
+      ]),
     ];
   }
   const { server, address } = await serveAgent(agent, { host: host || "127.0.0.1", port, ...(secret ? { webhookSecret: Buffer.from(secret.toString().trim()) } : {}) });
