@@ -82,7 +82,8 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
   const hosts: FleetHost[] = [];
   const made = { nsDirMounted: false, netns: [] as string[], mountNs: [] as string[] };
   const agents = new Set<ChildProcess>();
-  const inTraffic = [`--net=/var/run/netns/${traffic}`, "--"];
+  /** nsenter's arguments for `bpfops <args> --etcd <etcd> --fleet <fleet>` in the traffic namespace. */
+  const inTraffic = (args: string[]) => [`--net=/var/run/netns/${traffic}`, "--", process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet];
   const lab: FleetLab = {
     id,
     traffic,
@@ -90,12 +91,12 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
     dir,
     etcd: undefined as unknown as EtcdServer,
     cli(args, timeoutMs = 120_000) {
-      const r = spawnSync("nsenter", [...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet], { encoding: "utf8", timeout: timeoutMs });
+      const r = spawnSync("nsenter", inTraffic(args), { encoding: "utf8", timeout: timeoutMs });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     cliAsync(args) {
       return new Promise((resolve) => {
-        const c = spawn("nsenter", [...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet], { stdio: ["ignore", "pipe", "pipe"] });
+        const c = spawn("nsenter", inTraffic(args), { stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         c.stdout.on("data", (d) => (stdout += d));
@@ -104,7 +105,7 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
       });
     },
     cliAsyncTty(args) {
-      const line = ["nsenter", ...inTraffic, process.execPath, BIN, ...args, "--etcd", lab.etcd.url, "--fleet", opts.fleet].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const line = ["nsenter", ...inTraffic(args)].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
       return new Promise((resolve) => {
         const c = spawn("script", ["-qec", line, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
@@ -113,7 +114,7 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
       });
     },
     startController(args) {
-      const c = spawn("nsenter", [...inTraffic, process.execPath, BIN, "controller", "--etcd", lab.etcd.url, "--fleet", opts.fleet, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } }) as ChildProcess & { logs(): string };
+      const c = spawn("nsenter", inTraffic(["controller", ...args]), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } }) as ChildProcess & { logs(): string };
       let out = "";
       c.stdout!.on("data", (d) => (out += d));
       c.stderr!.on("data", (d) => (out += d));
