@@ -51,9 +51,10 @@ export const ATTACH_TYPES = [
 // Bytes written as "hex:..."; spaces may group the digits for reading.
 const HexBytes = z.string().regex(/^hex:(\s*[0-9a-fA-F]{2})+\s*$/, "hex:<bytes> (pairs of hex digits, spaces allowed)");
 
-// A global's value: integer, boolean, or bytes (exact size is checked against BTF).
-// An integer, a boolean, "hex:" bytes, or (by the variable's BTF type) a string, a list or a structure.
-const GlobalValue = z.union([z.int().min(-(2 ** 53) + 1).max(2 ** 53 - 1), z.boolean(), HexBytes, z.string().max(4096), z.array(z.unknown()).max(65536), z.record(z.string(), z.unknown())]);
+// A global's value: an integer, a boolean, "hex:" bytes, or (by the variable's BTF type) a string,
+// a list or a structure; sizes and types are checked against the object's BTF. A string that
+// starts "hex:" is bytes and must be well-formed ones, not text.
+const GlobalValue = z.union([z.int().min(-(2 ** 53) + 1).max(2 ** 53 - 1), z.boolean(), HexBytes, z.string().max(4096).refine((s) => !s.startsWith("hex:"), "hex:<bytes> (pairs of hex digits, spaces allowed)"), z.array(z.unknown()).max(65536), z.record(z.string(), z.unknown())]);
 
 const ObjectMapOverride = z
   .strictObject({
