@@ -123,11 +123,16 @@ export class FleetStore {
     return this.prefix + parts.join("/");
   }
 
-  async #json<T>(key: string): Promise<T | undefined> {
+  // JSON values: the controller's rollout state, and everything below.
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.client.put(key).value(JSON.stringify(value));
+  }
+  async getJson<T>(key: string): Promise<T | undefined> {
     const s = await this.client.get(key).string();
     return s === null ? undefined : (JSON.parse(s) as T);
   }
-  async #jsonAll<T>(dir: string): Promise<Map<string, T>> {
+  /** Every value under dir/, by the rest of its key. */
+  async allJson<T>(dir: string): Promise<Map<string, T>> {
     const all = await this.client.getAll().prefix(this.key(dir, "")).strings();
     return new Map(Object.entries(all).map(([k, v]) => [k.slice(this.key(dir, "").length), JSON.parse(v) as T]));
   }
@@ -141,7 +146,7 @@ export class FleetStore {
     return lease;
   }
   members(): Promise<Map<string, Member>> {
-    return this.#jsonAll<Member>("members");
+    return this.allJson<Member>("members");
   }
 
   // Bundles
@@ -160,7 +165,7 @@ export class FleetStore {
 
   /** Fetches a bundle by digest and checks its bytes against the digest. */
   async fetchBundle(digest: string): Promise<{ bundle: Bundle; meta: BundleMeta; bytes: Buffer }> {
-    const meta = await this.#json<BundleMeta>(this.key("bundles", digest));
+    const meta = await this.getJson<BundleMeta>(this.key("bundles", digest));
     if (!meta) throw new BpfopsError("BundleMissing", `bundle ${digest} is not in etcd (fleet ${this.fleet})`, { errorClass: "Waiting" });
     const parts = await this.client.getAll().prefix(this.key("bundle-chunks", digest, "")).sort("Key", "Ascend").buffers();
     const chunks = Object.keys(parts).sort().map((k) => parts[k]!);
@@ -170,12 +175,12 @@ export class FleetStore {
   }
 
   async bundleMeta(digest: string): Promise<BundleMeta | undefined> {
-    return this.#json<BundleMeta>(this.key("bundles", digest));
+    return this.getJson<BundleMeta>(this.key("bundles", digest));
   }
 
   /** Deletes bundles no host targets or last applied, beyond the newest BUNDLES_KEPT. */
   async collectBundles(): Promise<number> {
-    const metas = await this.#jsonAll<BundleMeta>("bundles");
+    const metas = await this.allJson<BundleMeta>("bundles");
     const used = new Set<string>();
     for (const t of (await this.targets()).values()) used.add(t.digest);
     for (const s of (await this.statuses()).values()) for (const r of [s.lastAppliedRevision, s.lastAttemptedRevision]) if (r) used.add(r);
@@ -193,10 +198,10 @@ export class FleetStore {
     await this.client.put(this.key("targets", host)).value(JSON.stringify(t));
   }
   target(host: string): Promise<Target | undefined> {
-    return this.#json<Target>(this.key("targets", host));
+    return this.getJson<Target>(this.key("targets", host));
   }
   targets(): Promise<Map<string, Target>> {
-    return this.#jsonAll<Target>("targets");
+    return this.allJson<Target>("targets");
   }
   /** Calls back with the host's target now and on every change (a watch, not a poll). */
   async watchTarget(host: string, onTarget: (t: Target | undefined) => void): Promise<Watcher> {
@@ -211,19 +216,7 @@ export class FleetStore {
     await this.client.put(this.key("status", s.host)).value(JSON.stringify(s));
   }
   statuses(): Promise<Map<string, HostStatus>> {
-    return this.#jsonAll<HostStatus>("status");
-  }
-
-  // Rollouts (the controller's state; see rollout.ts)
-
-  async putJson(key: string, value: unknown): Promise<void> {
-    await this.client.put(key).value(JSON.stringify(value));
-  }
-  getJson<T>(key: string): Promise<T | undefined> {
-    return this.#json<T>(key);
-  }
-  allJson<T>(dir: string): Promise<Map<string, T>> {
-    return this.#jsonAll<T>(dir);
+    return this.allJson<HostStatus>("status");
   }
 
   close(): void {
