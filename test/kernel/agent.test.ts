@@ -7,11 +7,11 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
 import { listPins, openPinnedLink, openPinnedMap } from "../../reconciler/kernel/pins.ts";
-import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { closeAtEnd, needs, tempLab, tempPinRoot, until } from "./harness.ts";
 import { HDR, tempRepo } from "./repos.ts";
 import { serveGit } from "../../reconciler/lab/git-server.ts";
 
@@ -48,6 +48,13 @@ ${HDR}kind: Attachment\nmetadata: { name: policy }\nspec: { program: policy, hoo
   return { dir, write, commit };
 }
 
+/** What most agent tests start from: a lab (XDP link updates needed), a pin root and the policy repository. */
+function policySetup(ctx: TestContext): { lab: Lab; root: string; repo: ReturnType<typeof policyRepo> } {
+  needs(ctx, "xdpLinkUpdate");
+  const lab = tempLab();
+  return { lab, root: tempPinRoot(), repo: policyRepo(lab) };
+}
+
 /** Starts `bpfops agent` and waits for its endpoint; SIGKILLed at the end of the test if still running. */
 async function startAgent(args: string[]): Promise<{ child: ChildProcess; url: string; logs: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ["bin/bpfops.cjs", "agent", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -75,16 +82,6 @@ const attempted = (url: string, rev: string, what: string) =>
     return s.lastAttemptedRevision === rev && s;
   });
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const flows = [
   { name: "web", dport: 80, payload: Buffer.from("web") },
   { name: "dns", dport: 53, payload: Buffer.from("dns") },
@@ -92,10 +89,7 @@ const flows = [
 
 describe("bpfops agent", () => {
   it("applies a commit, refuses a bad one whole (Stalled, the old state running), applies the next good one, and a restart changes nothing", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { lab, root, repo } = policySetup(ctx);
     repo.write([80]);
     const first = repo.commit("web only");
     const cache = mkdtempSync(join(tmpdir(), "bpfops-agent-cache-"));
@@ -145,10 +139,7 @@ describe("bpfops agent", () => {
   });
 
   it("puts back a link detached by hand and an entry deleted by hand within the drift interval", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { lab, root, repo } = policySetup(ctx);
     repo.write([80]);
     const rev = repo.commit("web");
     const agent = await startAgent(["--repo", repo.dir, "--interval", "10s", "--drift-interval", "300ms", "--bpffs", root, "--cache", join(repo.dir, ".cache"), "--bpf-stats"]);
@@ -203,10 +194,7 @@ describe("bpfops agent", () => {
   });
 
   it("a signed webhook call leads to a reconcile at once; unsigned, forged and replayed ones do not; metrics are Prometheus text", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { root, repo } = policySetup(ctx);
     repo.write([80]);
     const first = repo.commit("web");
     const secretFile = join(repo.dir, ".hook-secret");
@@ -240,10 +228,7 @@ describe("bpfops agent", () => {
   });
 
   it("with --verify-commits, an unsigned commit and ones signed by unknown keys (OpenPGP, SSH) are refused, and signed ones (OpenPGP, SSH) are applied", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { lab, root, repo } = policySetup(ctx);
     const openpgp = await import("openpgp");
     const key = async (name: string) => openpgp.generateKey({ type: "ecc", curve: "ed25519Legacy", userIDs: [{ name, email: `${name}@example.test` }], format: "object" });
     const trusted = await key("release");
@@ -316,10 +301,7 @@ describe("bpfops agent", () => {
   });
 
   it("rollback applies an earlier revision and holds there; suspend stops new revisions; resume follows the ref again", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { root, repo } = policySetup(ctx);
     const cli = (...args: string[]) => execFileSync(process.execPath, ["bin/bpfops.cjs", ...args, "--bpffs", root], { encoding: "utf8" });
     repo.write([80]);
     const first = repo.commit("web");
@@ -352,10 +334,7 @@ describe("bpfops agent", () => {
   });
 
   it("follows a repository over smart HTTP from a real git server (git http-backend on loopback)", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { lab, root, repo } = policySetup(ctx);
     repo.write([80]);
     const first = repo.commit("web");
     const server = await serveGit(dirname(repo.dir));
@@ -398,10 +377,7 @@ describe("bpfops agent", () => {
   });
 
   it("the bad-input corpus, committed one file at a time, is refused every time, changes nothing in the kernel and never stops the agent", async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const repo = policyRepo(lab);
+    const { root, repo } = policySetup(ctx);
     repo.write([80]);
     const first = repo.commit("web");
     const agent = await startAgent(["--repo", repo.dir, "--interval", "100ms", "--drift-interval", "1h", "--bpffs", root, "--cache", join(repo.dir, ".cache")]);

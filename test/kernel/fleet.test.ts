@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFleetLab, type FleetHost, type FleetLab } from "../../reconciler/lab/fleet-lab.ts";
 import { runTraffic } from "../../reconciler/lab/traffic.ts";
-import { needs } from "./harness.ts";
+import { needs, until } from "./harness.ts";
 import { fleetRepo } from "../../reconciler/lab/fleet-repo.ts";
 
 const FLEET = "t";
@@ -39,14 +39,6 @@ interface HostStatus {
 
 /** What the host's agent owns, as `bpfops status` reads it from the host's own bpffs. */
 const ownObjects = (h: FleetHost) => (JSON.parse(h.exec(process.execPath, [new URL("../../bin/bpfops.cjs", import.meta.url).pathname, "status", "--output", "json"])) as { objects: Array<{ kind: string; id: number }> }).objects;
-
-async function until(what: string, f: () => boolean | Promise<boolean>, ms: number, explain?: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${explain ? `\n${explain()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe("fleet", () => {
   let lab: FleetLab;

@@ -113,3 +113,14 @@ export async function getppidCaller(calls: number): Promise<{ pid: number; run()
       }),
   };
 }
+
+/** Polls f until it gives a truthy value, which it returns; after ms, throws naming what (and what explain() says). */
+export async function until<T>(what: string, f: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 15_000, explain?: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${explain ? `\n${explain()}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
