@@ -158,7 +158,7 @@ export interface NativeAddon {
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;
   attachXdp(progFd: number, ifname: string, netns: NetnsRef, flags?: number): { fd: number; ifindex: number };
-  attachTcx(progFd: number, ifname: string, netns: NetnsRef, direction: "ingress" | "egress", order?: { before?: number; after?: number }): { fd: number; ifindex: number };
+  attachTcx(progFd: number, ifname: string, netns: NetnsRef, direction: "ingress" | "egress", order?: { before?: number; after?: number; link?: boolean }): { fd: number; ifindex: number };
   attachCgroup(progFd: number, cgroupPath: string, attachType: number): number;
   attachTracepoint(progFd: number, category: string, name: string, tracefsRoot?: string): number;
   attachRawTracepoint(progFd: number, name: string): number;

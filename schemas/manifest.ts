@@ -207,9 +207,18 @@ export const LsmHook = z.strictObject({ type: z.literal("lsm"), name: Identifier
 export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook]);
 export type Hook = z.infer<typeof Hook>;
 
+/**
+ * Where a program goes among the others on its hook (tcx, which runs several in order): before
+ * or after another Attachment's link on the same hook.
+ */
+const HookOrder = z
+  .strictObject({ before: Name.optional(), after: Name.optional() })
+  .refine((o) => (o.before === undefined) !== (o.after === undefined), { message: "order names one Attachment, in before or in after" });
+
 export const AttachmentSpec = z.strictObject({
   program: Name,
   hook: Hook,
+  order: HookOrder.optional(),
   /** replace, atomically, a program bpfops does not own on this hook */
   takeover: z.boolean().default(false),
   hostSelector: HostSelector.optional(),

@@ -49,7 +49,7 @@ static Napi::Value AttachXdp(const Napi::CallbackInfo& info) {
   return LinkResult(env, fd, ifindex);
 }
 
-// attachTcx(progFd, ifname, netns, direction "ingress"|"egress", { before?, after?: progFd }):
+// attachTcx(progFd, ifname, netns, direction "ingress"|"egress", { before?, after?: fd, link? }):
 // raw bpf(2), since libbpf 1.1 has no tcx API.
 static Napi::Value AttachTcx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -68,9 +68,11 @@ static Napi::Value AttachTcx(const Napi::CallbackInfo& info) {
   attr.attach_type = dir == "ingress" ? kAttachTcxIngress : kAttachTcxEgress;
   if (info.Length() > 4 && info[4].IsObject()) {
     Napi::Object o = info[4].As<Napi::Object>();
-    // BPF_F_BEFORE / BPF_F_AFTER relative to another program's fd.
+    // BPF_F_BEFORE / BPF_F_AFTER relative to another program's fd, or with link: true to a
+    // link's fd (BPF_F_LINK), which keeps its place whatever program it is updated to run.
     if (o.Get("before").IsNumber()) { attr.flags |= 1u << 3; attr.relative = o.Get("before").As<Napi::Number>().Uint32Value(); }
     if (o.Get("after").IsNumber()) { attr.flags |= 1u << 4; attr.relative = o.Get("after").As<Napi::Number>().Uint32Value(); }
+    if (o.Get("link").ToBoolean().Value()) attr.flags |= 1u << 13;
   }
   long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
   if (fd < 0) ThrowErrno(env, errno, "BPF_LINK_CREATE", ctx);

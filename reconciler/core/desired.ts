@@ -120,6 +120,8 @@ export interface DesiredAttachment {
   program: string;
   hook: Hook;
   takeover: boolean;
+  /** placed before or after another Attachment's link on each shared hook (tcx) */
+  order?: { position: "before" | "after"; attachment: string };
 }
 
 export interface DesiredChain {
@@ -253,7 +255,8 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
   const attachments: DesiredAttachment[] = [];
   for (const [name, a] of v.attachments) {
     const s = a.manifest.spec;
-    if (selects(s.hostSelector, labels)) attachments.push({ name, source: a.file, program: s.program, hook: s.hook, takeover: s.takeover });
+    const order = s.order ? { position: s.order.before ? ("before" as const) : ("after" as const), attachment: (s.order.before ?? s.order.after)! } : undefined;
+    if (selects(s.hostSelector, labels)) attachments.push({ name, source: a.file, program: s.program, hook: s.hook, takeover: s.takeover, ...(order ? { order } : {}) });
   }
   const chains: DesiredChain[] = [];
   for (const [name, c] of v.chains) {

@@ -7,7 +7,8 @@ export type IssueCode =
   | "SchemaViolation" | "UnknownKind" | "UnsupportedApiVersion"
   | "DuplicateName" | "UnknownReference" | "WrongProgramType" | "ChainCycle" | "ChainStageType" | "PathEscape"
   | "ObjectMissing" | "ObjectNotElf" | "ObjectUnreadable" | "CompileFailed" | "ProgramNotInObject" | "GlobalNotInObject"
-  | "GlobalSize" | "GlobalValue" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "TooManyEntries" | "MapTooLarge" | "WrongAttachType" | "NotSelected" | "EntryPolicy" | "EntriesFile" | "EntryType" | "MapDefinition";
+  | "GlobalSize" | "GlobalValue" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "TooManyEntries" | "MapTooLarge" | "WrongAttachType" | "NotSelected" | "EntryPolicy" | "EntriesFile" | "EntryType" | "MapDefinition"
+  | "OrderNotSupported" | "OrderCycle" | "OrderMismatch";
 
 export interface ManifestIssue {
   code: IssueCode;

@@ -63,8 +63,10 @@ export interface ObservedHook {
   hook: ConcreteHook;
   /** whether the interface (or cgroup) exists */
   present: boolean;
-  /** every program attached there, ours or not (XDP: at most one) */
+  /** every program attached there, ours or not (XDP: at most one), in the order they run */
   progIds: number[];
+  /** tcx: the link of each of progIds (0 for one attached without a link) */
+  linkIds?: number[];
   /** the link holding each foreign program on this hook, found by the hook (type, netns, ifindex) */
   foreignLinks?: Record<number, number>;
   /** foreign programs that another bpfops root owns: program id -> that root */

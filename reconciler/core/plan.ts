@@ -3,9 +3,9 @@
 // and the observed program id a swap replaces), so execution never re-derives what the plan
 // decided; text and JSON are rendered from them. Pure and deterministic: maps, programs, chains,
 // attachments, then prunes, each sorted by name.
-import type { DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
+import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
 import { describeProgramChange, summarizeProgram } from "./desired.ts";
-import type { ObservedHook, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
+import type { ObservedHook, ObservedLink, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
 import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, PIN_SUFFIX, swapStrategy, type ConcreteHook } from "./layout.ts";
 import type { MapTypes } from "./validate.ts";
@@ -13,7 +13,7 @@ import { entryKind } from "./map-types.ts";
 import { REF } from "./validate-maps.ts";
 
 export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked" | "unowned";
-export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover";
+export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover" | "re-place";
 export type ActionKind = "Map" | "Program" | "Attachment" | "Chain";
 export const ACTION_OPS: readonly ActionOp[] = ["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked", "unowned"];
 
@@ -96,9 +96,16 @@ interface HookBase extends Base {
   linkPin: string;
 }
 
+/** A new link's place among the others on its hook (tcx): before or after another Attachment's link. */
+export interface HookAnchor {
+  position: "before" | "after";
+  attachment: string;
+  linkPin: string;
+}
+
 export type HookAction =
-  | (HookBase & { op: "attach"; program: string; programPin: string })
-  | (HookBase & { op: "swap"; strategy: "link-update" | "make-before-break" | "takeover"; program: string; programPin: string; linkId: number; expectProgId: number })
+  | (HookBase & { op: "attach"; program: string; programPin: string; anchor?: HookAnchor })
+  | (HookBase & { op: "swap"; strategy: "link-update" | "make-before-break" | "takeover" | "re-place"; program: string; programPin: string; linkId: number; expectProgId: number; anchor?: HookAnchor })
   | (HookBase & { op: "unchanged"; program: string; linkId: number; progId: number })
   | (HookBase & { op: "conflict" | "blocked"; program: string; heldBy?: number[] })
   | (HookBase & { op: "prune"; linkId: number });
@@ -363,6 +370,7 @@ interface HookTarget {
   source: string;
   program: string;
   takeover: boolean;
+  order?: DesiredAttachment["order"];
 }
 
 function linkPinOf(root: string, kind: "Attachment" | "Chain", name: string, key: string): string {
@@ -391,6 +399,21 @@ function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, curre
   }
   if (!want) throw new Error(`plan: ${t.kind}/${t.name} names Program/${t.program}, which the desired state lacks`);
   const foreign = (state?.progIds ?? []).filter((id) => !ownedIds.has(id));
+  const placed = t.order && h.type === "tcx" ? placement(t.order, key, link, observed, out) : undefined;
+  if (placed && "blocked" in placed) {
+    out.push({ ...base, op: "blocked", reason: placed.blocked });
+    return;
+  }
+  const anchor = placed?.anchor;
+  if (placed?.misplaced) {
+    // tcx keeps a link where it was made: a new place is a new link. A new program version goes
+    // there before the old link goes; the same program cannot be on one hook twice (EEXIST), so
+    // it leaves its old place first.
+    const where = `${anchor!.position} Attachment/${anchor!.attachment}`;
+    if (want.id !== null && want.id === link!.progId) out.push({ ...base, op: "swap", strategy: "re-place", programPin: want.pin, linkId: link!.id, expectProgId: link!.progId, anchor: anchor!, reason: `${placed.misplaced}: detach, then attach ${where} (tcx holds a program once per hook: it misses the packets between the two calls)` });
+    else out.push({ ...base, op: "swap", strategy: "make-before-break", programPin: want.pin, linkId: link!.id, expectProgId: link!.progId, anchor: anchor!, reason: `${placed.misplaced}: attach the new version ${where}, then detach the old link` });
+    return;
+  }
   if (!link) {
     if (isExclusiveHook(h) && foreign.length) {
       const otherRoot = foreign.map((id) => state?.otherRoots?.[id]).find((r) => r);
@@ -401,7 +424,7 @@ function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, curre
       else out.push({ ...base, op: "swap", strategy: "takeover", programPin: want.pin, linkId: foreignLink, expectProgId: foreign[0]!, reason: `takeover: replace prog id ${foreign[0]} in link id ${foreignLink}, atomically` });
       return;
     }
-    out.push({ ...base, op: "attach", programPin: want.pin, reason: "not attached" });
+    out.push({ ...base, op: "attach", programPin: want.pin, ...(anchor ? { anchor, reason: `not attached; goes ${anchor.position} Attachment/${anchor.attachment}` } : { reason: "not attached" }) });
     return;
   }
   if (want.id !== null && link.progId === want.id) {
@@ -418,6 +441,44 @@ function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, curre
     expectProgId: link.progId,
     reason: strategy === "link-update" ? `BPF_LINK_UPDATE of link id ${link.id}, expecting prog id ${link.progId}` : "this hook's links cannot be updated: attach new, then detach old",
   });
+}
+
+/**
+ * Where an ordered Attachment's link goes on one tcx hook: next to its anchor's link, which must be
+ * there or attached earlier in this plan (anchors are planned first). An existing link in the
+ * wrong place, or one whose anchor is attached only now, is misplaced and is made again.
+ */
+function placement(order: NonNullable<HookTarget["order"]>, key: string, link: ObservedLink | undefined, observed: ObservedState, out: PlanAction[]): { anchor: HookAnchor; misplaced?: string } | { blocked: string } {
+  const theirs = observed.links.find((l) => l.owner === "Attachment" && l.name === order.attachment && l.hookKey === key && l.attached);
+  const planned = out.find((a) => a.kind === "Attachment" && a.name === order.attachment && "hook" in a && a.hook.key === key);
+  const replanned = planned && (planned.op === "attach" || (planned.op === "swap" && (planned.strategy === "make-before-break" || planned.strategy === "re-place")));
+  // An anchor made again before its old link goes sits at its "~new" pin until the commit's end.
+  const anchorPin = layout.link(observed.root, order.attachment, key) + (planned?.op === "swap" && planned.strategy === "make-before-break" ? PIN_SUFFIX.new : "");
+  const anchor: HookAnchor = { position: order.position, attachment: order.attachment, linkPin: anchorPin };
+  if (!theirs && !replanned) return { blocked: `goes ${order.position} Attachment/${order.attachment}, which is not attached on ${key}` };
+  if (!link) return { anchor };
+  if (replanned) return { anchor, misplaced: `Attachment/${order.attachment} is attached anew` };
+  const ids = observed.hooks[key]?.linkIds ?? [];
+  const mine = ids.indexOf(link.id);
+  const other = ids.indexOf(theirs!.id);
+  if (mine < 0 || other < 0) return { anchor };
+  if (order.position === "before" ? mine < other : mine > other) return { anchor };
+  return { anchor, misplaced: `runs ${order.position === "before" ? "after" : "before"} Attachment/${order.attachment}` };
+}
+
+/** Attachments with the ones others are placed next to first, then by name. */
+function anchorsFirst(attachments: DesiredAttachment[]): DesiredAttachment[] {
+  const byName = new Map(attachments.map((a) => [a.name, a]));
+  const done = new Set<string>();
+  const out: DesiredAttachment[] = [];
+  const visit = (a: DesiredAttachment, depth: number) => {
+    if (done.has(a.name) || depth > attachments.length) return; // a cycle was refused by validation
+    const anchor = a.order && byName.get(a.order.attachment);
+    if (anchor) visit(anchor, depth + 1);
+    if (!done.has(a.name)) (done.add(a.name), out.push(a));
+  };
+  for (const a of attachments) visit(a, 0);
+  return out;
 }
 
 function planChain(c: DesiredChain, observed: ObservedState, current: Map<string, { pin: string; id: number | null }>, replacedMaps: Set<string>, ownedIds: Set<number>, out: PlanAction[]): void {
@@ -457,10 +518,10 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
   const ownedIds = new Set(observed.programs.map((p) => p.id));
   for (const c of desired.chains) planChain(c, observed, current, replacedMaps, ownedIds, out);
   const wantedHooks = new Set<string>();
-  for (const a of desired.attachments) {
+  for (const a of anchorsFirst(desired.attachments)) {
     for (const h of observedHooksOf(a.hook, observed.interfaces)) {
       wantedHooks.add(`Attachment/${a.name}/${hookKey(h)}`);
-      planHook({ kind: "Attachment", name: a.name, source: a.source, program: a.program, takeover: a.takeover }, h, observed, current, ownedIds, out);
+      planHook({ kind: "Attachment", name: a.name, source: a.source, program: a.program, takeover: a.takeover, order: a.order }, h, observed, current, ownedIds, out);
     }
   }
   for (const c of desired.chains) for (const h of observedHooksOf(c.hook, observed.interfaces)) wantedHooks.add(`Chain/${c.name}/${hookKey(h)}`);

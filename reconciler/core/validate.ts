@@ -205,6 +205,32 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     }
   }
 
+  for (const a of validated.attachments.values()) {
+    const order = a.manifest.spec.order;
+    if (!order) continue;
+    const field = ["spec", "order", order.before ? "before" : "after"];
+    const hook = a.manifest.spec.hook;
+    const anchor = (order.before ?? order.after)!;
+    const other = validated.attachments.get(anchor);
+    if (hook.type !== "tcx") at(a, ["spec", "order"], "OrderNotSupported", `a ${hook.type} hook runs one program at a time: order applies to tcx hooks`);
+    else if (anchor === a.manifest.metadata.name) at(a, field, "OrderCycle", "an Attachment cannot be placed relative to itself");
+    else if (!other) at(a, field, "UnknownReference", `no Attachment "${anchor}" in the manifests`);
+    else if (other.manifest.spec.hook.type !== "tcx" || other.manifest.spec.hook.direction !== hook.direction) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on tcx ${hook.direction}: order relates Attachments on the same hooks`);
+    else {
+      // Follow the anchors: coming back here is a cycle, which no placement satisfies.
+      const seen = new Set([a.manifest.metadata.name]);
+      for (let next: string | undefined = anchor; next; ) {
+        if (seen.has(next)) {
+          at(a, field, "OrderCycle", `the order of ${[...seen].map((n) => `Attachment/${n}`).join(" -> ")} -> Attachment/${next} is a cycle`);
+          break;
+        }
+        seen.add(next);
+        const o: { before?: string; after?: string } | undefined = validated.attachments.get(next)?.manifest.spec.order;
+        next = o ? (o.before ?? o.after) : undefined;
+      }
+    }
+  }
+
   for (const c of validated.chains.values()) {
     const s = c.manifest.spec;
     const want = programTypesForHook(s.hook);

@@ -279,7 +279,7 @@ function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: F
           k.unpin(a.linkPin);
           k.forget(a.linkPin);
         }
-        k.attach(a.hook.hook, a.programPin, a.linkPin);
+        k.attach(a.hook.hook, a.programPin, a.linkPin, a.anchor);
         k.record(a.linkPin, prov());
         return {
           step: `attach ${a.linkPin}`,
@@ -337,13 +337,35 @@ function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: F
       },
     };
   }
+  if (a.strategy === "re-place") {
+    const anchor = a.anchor!;
+    return {
+      name: `re-place ${a.linkPin}`,
+      run() {
+        k.detachLink(a.linkPin);
+        k.unpin(a.linkPin);
+        k.attach(a.hook.hook, a.programPin, a.linkPin, anchor);
+        k.record(a.linkPin, prov());
+        return {
+          step: `re-place ${a.linkPin}`,
+          // Back where it was: on the other side of the same anchor.
+          undo: () => {
+            k.detachLink(a.linkPin);
+            k.unpin(a.linkPin);
+            k.attach(a.hook.hook, a.programPin, a.linkPin, { ...anchor, position: anchor.position === "before" ? "after" : "before" });
+          },
+          release: nothingHeld,
+        };
+      },
+    };
+  }
   // make-before-break: the new link goes beside the old one; the old goes once the commit holds.
   const newPin = a.linkPin + PIN_SUFFIX.new;
   return {
     name: `attach ${newPin}`,
     run() {
       k.unpin(newPin);
-      k.attach(a.hook.hook, a.programPin, newPin);
+      k.attach(a.hook.hook, a.programPin, newPin, a.anchor);
       finishes.push({
         name: `detach ${a.linkPin}`,
         run() {

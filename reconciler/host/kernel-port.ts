@@ -9,7 +9,7 @@ import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgr
 import { BpfopsError } from "../core/errors.ts";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import type { MapDefinition } from "../core/desired.ts";
-import type { MapEntryHex, ProgramAction } from "../core/plan.ts";
+import type { HookAnchor, MapEntryHex, ProgramAction } from "../core/plan.ts";
 import { attachToHook, carryOver, newMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
 import { ProvenanceStore, type Provenance } from "./provenance.ts";
 import type { MapTypes } from "../core/validate.ts";
@@ -53,7 +53,8 @@ export interface KernelPort {
   /** The program id in a prog-array slot (0: empty). */
   slotProgram(progArrayPin: string, slot: number): number;
   setSlot(progArrayPin: string, slot: number, program: string | Held | null): void;
-  attach(hook: ConcreteHook, programPin: string, linkPin: string): void;
+  /** attaches and pins the link; with an anchor, next to the link pinned at anchor.linkPin (tcx) */
+  attach(hook: ConcreteHook, programPin: string, linkPin: string, anchor?: HookAnchor): void;
   /** BPF_LINK_UPDATE as a compare-and-swap: Conflict when the link no longer runs expectProgId. */
   updateLink(link: string | Held, program: string | Held, expectProgId: number): void;
   holdLink(id: number): Held;
@@ -183,11 +184,12 @@ export function realKernelPort(root: string): KernelPort {
         if (p?.owned) p.h.close();
       }
     },
-    attach(hook, programPin, linkPin) {
+    attach(hook, programPin, linkPin, anchor) {
       ensureBpffsDir(dirname(linkPin));
       const prog = openPinnedProgram(programPin);
+      const next = anchor ? { position: anchor.position, link: openPinnedLink(anchor.linkPin) } : undefined;
       try {
-        const link = attachToHook(prog, hook);
+        const link = attachToHook(prog, hook, next);
         try {
           link.pin(linkPin);
         } catch (e) {
@@ -197,6 +199,7 @@ export function realKernelPort(root: string): KernelPort {
         link.close();
       } finally {
         prog.close();
+        next?.link.close();
       }
     },
     updateLink(link, program, expectProgId) {

@@ -185,13 +185,13 @@ export async function loadProgramVersion(root: string, d: DesiredProgram, bytes:
   return loaded.libbpf;
 }
 
-/** Attaches a program to one concrete hook as a link (not pinned). */
-export function attachToHook(program: ProgramHandle, h: ConcreteHook): LinkHandle {
+/** Attaches a program to one concrete hook as a link (not pinned); on tcx, next to another link when given. */
+export function attachToHook(program: ProgramHandle, h: ConcreteHook, next?: { position: "before" | "after"; link: LinkHandle }): LinkHandle {
   switch (h.type) {
     case "xdp":
       return attachXdpLink(program, { ifname: h.ifname, netns: h.netns, mode: h.mode });
     case "tcx":
-      return attachTcxLink(program, { ifname: h.ifname, netns: h.netns, direction: h.direction });
+      return attachTcxLink(program, { ifname: h.ifname, netns: h.netns, direction: h.direction, ...(next ? { [next.position]: next.link } : {}) });
     case "cgroup":
       return attachCgroupLink(program, h.path, h.attachType as CgroupAttachName);
     case "tracepoint":

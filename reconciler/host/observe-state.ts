@@ -189,7 +189,8 @@ function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): Obs
           const q = queryXdpHook({ ifname: h.ifname, netns: h.netns });
           return { hook: h, present: true, progIds: q.progId ? [q.progId] : [] };
         }
-        return { hook: h, present: true, progIds: queryTcxHook({ ifname: h.ifname, netns: h.netns, direction: h.direction }).progIds };
+        const q = queryTcxHook({ ifname: h.ifname, netns: h.netns, direction: h.direction });
+        return { hook: h, present: true, progIds: q.progIds, linkIds: q.linkIds };
       }
       case "cgroup":
         if (!existsSync(h.path)) return { hook: h, present: false, progIds: [] };

@@ -32,9 +32,13 @@ export function attachXdpLink(program: ProgramHandle, hook: InterfaceHook & { mo
   return Object.assign(LinkHandle.fromFd(r.fd, `xdp ${where(hook)}`), { ifindex: r.ifindex });
 }
 
-/** Attaches a tc program to an interface's tcx ingress or egress, at the end of its chain. */
-export function attachTcxLink(program: ProgramHandle, hook: InterfaceHook & { direction: TcxDirection; before?: ProgramHandle; after?: ProgramHandle }): LinkHandle & { ifindex: number } {
-  const order = hook.before ? { before: hook.before.fd } : hook.after ? { after: hook.after.fd } : undefined;
+/**
+ * Attaches a tc program to an interface's tcx ingress or egress: at the end of its chain, or
+ * before or after another program, or another link (which keeps its place across updates).
+ */
+export function attachTcxLink(program: ProgramHandle, hook: InterfaceHook & { direction: TcxDirection; before?: ProgramHandle | LinkHandle; after?: ProgramHandle | LinkHandle }): LinkHandle & { ifindex: number } {
+  const anchor = hook.before ?? hook.after;
+  const order = anchor ? { [hook.before ? "before" : "after"]: anchor.fd, link: anchor instanceof LinkHandle } : undefined;
   const r = kernelCall(() => native.attachTcx(program.fd, hook.ifname, hook.netns, hook.direction, order));
   return Object.assign(LinkHandle.fromFd(r.fd, `tcx ${hook.direction} ${where(hook)}`), { ifindex: r.ifindex });
 }

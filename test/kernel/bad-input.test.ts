@@ -79,6 +79,10 @@ const EXPECTED: Record<string, Want> = {
   "exact-on-ringbuf": { code: "EntryPolicy", line: 10, field: "spec.entryPolicy" },
   "bad-entry-policy": { code: "SchemaViolation", line: 10, field: "spec.entryPolicy" },
   "cgroup-attach-type-mismatch": { code: "WrongAttachType", line: 18, field: "spec.hook.attachType" },
+  "order-cycle": { code: "OrderCycle", line: 16, field: "spec.order.before" },
+  "order-on-xdp": { code: "OrderNotSupported", line: 16, field: "spec.order" },
+  "order-other-direction": { code: "OrderMismatch", line: 16, field: "spec.order.after" },
+  "order-both": { code: "SchemaViolation", line: 16, field: "spec.order" },
   // made by makeRepo below
   "binary-file": { code: "NotText", line: 1 },
   "invalid-utf8": { code: "NotText", line: 1 },

@@ -17,6 +17,12 @@ const oprog = (name: string, digest: string, id: number, mapIds: number[] = []) 
 const olink = (name: string, hookKey: string, id: number, progId: number, owner: "Attachment" | "Chain" = "Attachment") => ({ owner, name, hookKey, pin: `/r/${owner === "Chain" ? "chains" : "links"}/${name}/${hookKey}`, id, progId, attached: true });
 const hook = (progIds: number[], present = true) => ({ hook: { type: "xdp" as const, netns: "ns", ifname: "eth0", mode: "auto" as const }, present, progIds });
 const K = "xdp@ns@eth0";
+const T = "tcx-ingress@ns@eth0";
+const tcx = (name: string, program: string, position?: "before" | "after"): DesiredAttachment => ({ ...xdp(name, program, { hook: { type: "tcx", netns: "ns", interfaces: ["eth0"], direction: "ingress" } }), ...(position ? { order: { position, attachment: "b" } } : {}) });
+const thook = (progIds: number[], linkIds: number[]) => ({ hook: { type: "tcx" as const, netns: "ns", ifname: "eth0", direction: "ingress" as const }, present: true, progIds, linkIds });
+/** a (prog 7, link 3) and b (prog 8, link 4) attached, in the order of linkIds */
+const ordered = (progIds: number[], linkIds: number[]) =>
+  observed({ programs: [oprog("f", D("a").slice(0, 16), 7), oprog("g", D("b").slice(0, 16), 8)], links: [olink("a", T, 3, 7), olink("b", T, 4, 8)], hooks: { [T]: thook(progIds, linkIds) } });
 
 const line = (p: ReturnType<typeof plan>) => p.actions.map(actionView).map((a) => [a.op, `${a.kind}/${a.name}${a.slot !== undefined ? `[${a.slot}]` : ""}`, a.strategy ?? ""].join(" ").trim());
 
@@ -134,6 +140,13 @@ describe("plan", () => {
       ["load Program/f", "attach Attachment/a"],
     ],
     ["missing interface: blocked", desired({ programs: [prog("f")], attachments: [xdp("a", "f")] }), observed({ hooks: { [K]: hook([], false) } }), ["load Program/f", "blocked Attachment/a"]],
+    // Ordered tcx Attachments: "a" goes before "b" on tcx-ingress@ns@eth0 (T below).
+    ["ordered: the anchor is attached first, whatever the names", desired({ programs: [prog("f"), prog("g")], attachments: [tcx("a", "f", "before"), tcx("b", "g")] }), observed({ hooks: { [T]: thook([], []) } }), ["load Program/f", "load Program/g", "attach Attachment/b", "attach Attachment/a"]],
+    ["ordered: an anchor not attached on the hook blocks", desired({ programs: [prog("f")], attachments: [tcx("a", "f", "before")] }), observed({ hooks: { [T]: thook([], []) } }), ["load Program/f", "blocked Attachment/a"]],
+    ["ordered: in place", desired({ programs: [prog("f"), prog("g", D("b"))], attachments: [tcx("a", "f", "before"), tcx("b", "g")] }), ordered([7, 8], [3, 4]), ["unchanged Program/f", "unchanged Program/g", "unchanged Attachment/b", "unchanged Attachment/a"]],
+    ["ordered: the same program in the wrong place is re-placed", desired({ programs: [prog("f"), prog("g", D("b"))], attachments: [tcx("a", "f", "after"), tcx("b", "g")] }), ordered([7, 8], [3, 4]), ["unchanged Program/f", "unchanged Program/g", "unchanged Attachment/b", "swap Attachment/a re-place"]],
+    ["ordered: a new version in the wrong place goes in the right one before the old link goes", desired({ programs: [prog("f", D("c")), prog("g", D("b"))], attachments: [tcx("a", "f", "after"), tcx("b", "g")] }), ordered([7, 8], [3, 4]), ["load Program/f", "unchanged Program/g", "unchanged Attachment/b", "swap Attachment/a make-before-break", "prune Program/f"]],
+    ["ordered: a new version in the right place is a link update", desired({ programs: [prog("f", D("c")), prog("g", D("b"))], attachments: [tcx("a", "f", "before"), tcx("b", "g")] }), ordered([7, 8], [3, 4]), ["load Program/f", "unchanged Program/g", "unchanged Attachment/b", "swap Attachment/a link-update", "prune Program/f"]],
     [
       "globs expand to the interfaces present",
       desired({ programs: [prog("f")], attachments: [xdp("a", "f", { hook: { type: "xdp", netns: "ns", interfaces: ["eth*"], mode: "auto" } })] }),
