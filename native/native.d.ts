@@ -158,7 +158,11 @@ export interface NativeAddon {
   ringbufDrain(mapFd: number): Buffer[];
   possibleCpus(): number;
   attachXdp(progFd: number, ifname: string, netns: NetnsRef, flags?: number): { fd: number; ifindex: number };
-  attachTcx(progFd: number, ifname: string, netns: NetnsRef, direction: "ingress" | "egress", order?: { before?: number; after?: number; link?: boolean }): { fd: number; ifindex: number };
+attachNetfilter(progFd: number, netns: NetnsRef, pf: number, hooknum: number, priority: number, defrag?: boolean): number;
+  attachNetns(progFd: number, netns: NetnsRef, attachType: number): number;
+  attachMap(progFd: number, mapFd: number, attachType: number): number;
+  attachUprobe(progFd: number, path: string, offset: number, retprobe: boolean, pid?: number): number;
+    attachTcx(progFd: number, ifname: string, netns: NetnsRef, direction: "ingress" | "egress", order?: { before?: number; after?: number; link?: boolean }): { fd: number; ifindex: number };
   attachCgroup(progFd: number, cgroupPath: string, attachType: number): number;
   attachTracepoint(progFd: number, category: string, name: string, tracefsRoot?: string): number;
   attachRawTracepoint(progFd: number, name: string): number;
@@ -179,6 +183,8 @@ export interface NativeAddon {
   infoOfFd(kind: "link", fd: number): NativeLinkInfo;
   fdById(kind: "prog" | "map" | "link", id: number): number;
   queryXdp(ifname: string, netns: NetnsRef): NativeXdpQuery;
+  queryNetns(netns: NetnsRef, attachType: number): NativeProgQuery;
+  queryMap(mapFd: number, attachType: number): NativeProgQuery;
   queryTcx(ifname: string, netns: NetnsRef, direction: "ingress" | "egress"): NativeProgQuery;
   queryCgroup(cgroupPath: string, attachType: number): NativeProgQuery;
   loadRawProgram(type: number, insns: Buffer, opts?: { expectedAttachType?: number; attachBtfId?: number; license?: string; name?: string }): number;

@@ -5,6 +5,7 @@ export const ProgType = {
   socket_filter: 1, kprobe: 2, sched_cls: 3, sched_act: 4, tracepoint: 5, xdp: 6,
   perf_event: 7, cgroup_skb: 8, cgroup_sock: 9, sock_ops: 13, cgroup_device: 15, cgroup_sock_addr: 18,
   raw_tracepoint: 17, cgroup_sysctl: 23, cgroup_sockopt: 25, tracing: 26, lsm: 29,
+  sk_skb: 14, sk_msg: 16, flow_dissector: 22, sk_lookup: 30, netfilter: 32,
 } as const;
 export type ProgTypeName = keyof typeof ProgType;
 
@@ -16,6 +17,7 @@ export const AttachType = {
   cgroup_inet4_getpeername: 29, cgroup_inet6_getpeername: 30, cgroup_inet4_getsockname: 31, cgroup_inet6_getsockname: 32,
   cgroup_inet_sock_release: 34, trace_raw_tp: 23, trace_fentry: 24,
   trace_fexit: 25, lsm_mac: 27, xdp: 37, perf_event: 41, tcx_ingress: 46, tcx_egress: 47,
+  sk_skb_stream_parser: 4, sk_skb_stream_verdict: 5, sk_msg_verdict: 7, flow_dissector: 17, sk_lookup: 36, sk_skb_verdict: 38, netfilter: 45,
 } as const;
 export type AttachTypeName = keyof typeof AttachType;
 
@@ -29,7 +31,7 @@ export type MapTypeName = keyof typeof MapType;
 
 export const LinkType = {
   raw_tracepoint: 1, tracing: 2, cgroup: 3, iter: 4, netns: 5, xdp: 6, perf_event: 7,
-  kprobe_multi: 8, struct_ops: 9, netfilter: 10, tcx: 11, uprobe_multi: 12, netkit: 13,
+  kprobe_multi: 8, struct_ops: 9, netfilter: 10, tcx: 11, uprobe_multi: 12, netkit: 13, sockmap: 14,
 } as const;
 export type LinkTypeName = keyof typeof LinkType;
 

@@ -38,7 +38,10 @@ const RepoPath = z
   // eslint-disable-next-line no-control-regex
   .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), "no control characters");
 
-export const PROGRAM_TYPES = ["xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm"] as const;
+export const PROGRAM_TYPES = [
+  "xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm",
+  "socket_filter", "netfilter", "sk_lookup", "flow_dissector", "sk_msg", "sk_skb",
+] as const;
 export const ATTACH_TYPES = [
   "xdp", "tcx_ingress", "tcx_egress", "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
   "cgroup_inet4_bind", "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg",
@@ -46,6 +49,7 @@ export const ATTACH_TYPES = [
   "cgroup_getsockopt", "cgroup_setsockopt", "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
   "cgroup_inet6_getsockname", "cgroup_inet_sock_release",
   "trace_fentry", "trace_fexit", "trace_raw_tp",
+  "netfilter", "sk_lookup", "flow_dissector", "sk_msg_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "sk_skb_verdict",
 ] as const;
 
 // Bytes written as "hex:..."; spaces may group the digits for reading.
@@ -203,8 +207,37 @@ export const TpBtfHook = z.strictObject({ type: z.literal("tp_btf"), name: Ident
 export const FentryHook = z.strictObject({ type: z.enum(["fentry", "fexit"]), function: Identifier });
 export const KprobeHook = z.strictObject({ type: z.enum(["kprobe", "kretprobe"]), function: Identifier });
 export const LsmHook = z.strictObject({ type: z.literal("lsm"), name: Identifier });
+/** a netfilter hook of a family in a network namespace, at a priority (lower runs first) */
+export const NetfilterHook = z.strictObject({
+  type: z.literal("netfilter"),
+  netns: Netns.optional(),
+  family: z.enum(["ipv4", "ipv6"]),
+  hook: z.enum(["prerouting", "input", "forward", "output", "postrouting"]),
+  // INT_MIN and INT_MAX are netfilter's own first and last places, which the kernel refuses; a
+  // swap uses priority + 1 beside it (one BPF program per priority).
+  priority: z.int().min(-(2 ** 31) + 1).max(2 ** 31 - 3),
+  /** reassemble IP fragments before the program runs (BPF_F_NETFILTER_IP_DEFRAG) */
+  defrag: z.boolean().default(false),
+});
+/** a network namespace's socket lookup (sk_lookup, several programs) or flow dissector (one program) */
+export const NetnsHook = z.strictObject({ type: z.enum(["sk_lookup", "flow_dissector"]), netns: Netns.optional() });
+/** a function of a binary on the host, by symbol (plus offset) or by file offset; all processes or one pid */
+export const UprobeHook = z
+  .strictObject({
+    type: z.enum(["uprobe", "uretprobe"]),
+    binary: z.string().min(2).max(4096).refine((p) => p.startsWith("/") && !p.split("/").includes(".."), "an absolute path without '..'"),
+    symbol: z.string().min(1).max(256).regex(/^[A-Za-z_][A-Za-z0-9_.@$]*$/, "a symbol name").optional(),
+    offset: z.int().min(0).max(2 ** 48).optional(),
+    pid: z.int().min(1).max(2 ** 22).optional(),
+  })
+  .refine((h) => h.symbol !== undefined || h.offset !== undefined, { message: "a uprobe needs a symbol, an offset, or both (an offset into the symbol)" });
+/** an sk_msg or sk_skb program on a sockmap or sockhash Map manifest */
+export const SockmapHook = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("sk_msg"), map: Name }),
+  z.strictObject({ type: z.literal("sk_skb"), map: Name, attachType: z.enum(["stream_verdict", "stream_parser", "verdict"]).default("stream_verdict") }),
+]);
 
-export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook]);
+export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook, NetfilterHook, NetnsHook, UprobeHook, ...SockmapHook.options]);
 export type Hook = z.infer<typeof Hook>;
 
 /**

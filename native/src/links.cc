@@ -1,5 +1,5 @@
-// Attaching programs to hooks as BPF links (XDP, tcx, cgroup, tracepoint, raw tracepoint,
-// tracing), updating a link's program atomically (compare-and-swap), and detaching.
+// Attaching programs to hooks as BPF links (XDP, tcx, cgroup, tracepoint, raw tracepoint, tracing,
+// netfilter, netns, sockmap, uprobe), updating a link's program atomically, and detaching.
 #include "common.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -143,6 +143,116 @@ static Napi::Value AttachTracing(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// The link_create part of union bpf_attr for netfilter links (kernel 6.4+), which Debian's
+// headers and libbpf 1.1 do not know.
+struct LinkCreateNetfilterAttr {
+  uint32_t prog_fd;
+  uint32_t target_fd;
+  uint32_t attach_type;
+  uint32_t flags;
+  uint32_t pf;
+  uint32_t hooknum;
+  int32_t priority;
+  uint32_t nf_flags;
+  uint8_t rest[128 - 32];
+};
+static constexpr uint32_t kAttachNetfilter = 45;
+
+// attachNetfilter(progFd, netns, pf, hooknum, priority, defrag): fd. The hook is in the
+// namespace the link is made from.
+static Napi::Value AttachNetfilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = FdArg(info, 0, "progFd");
+  uint32_t pf = static_cast<uint32_t>(IntArg(info, 2, "pf"));
+  uint32_t hooknum = static_cast<uint32_t>(IntArg(info, 3, "hooknum"));
+  int32_t priority = static_cast<int32_t>(IntArg(info, 4, "priority"));
+  bool defrag = info.Length() > 5 && info[5].ToBoolean().Value();
+  std::string ctx = "attach netfilter pf " + std::to_string(pf) + " hook " + std::to_string(hooknum) + " priority " + std::to_string(priority);
+  NetnsGuard guard(env, OptArg(info, 1), ctx);
+  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
+  LinkCreateNetfilterAttr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_fd = prog;
+  attr.attach_type = kAttachNetfilter;
+  attr.pf = pf;
+  attr.hooknum = hooknum;
+  attr.priority = priority;
+  attr.nf_flags = defrag ? 1u /* BPF_F_NETFILTER_IP_DEFRAG */ : 0;
+  long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+  if (fd < 0) ThrowErrno(env, errno, "BPF_LINK_CREATE", ctx);
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// attachNetns(progFd, netns, attachType): fd. A link on a network namespace (sk_lookup,
+// flow_dissector), made from inside it on its own /proc/thread-self/ns/net.
+static Napi::Value AttachNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = FdArg(info, 0, "progFd");
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
+  std::string ctx = "attach netns (attach type " + std::to_string(type) + ")";
+  NetnsGuard guard(env, OptArg(info, 1), ctx);
+  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
+  int ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (ns < 0) ThrowErrno(env, errno, "open", ctx + ": /proc/thread-self/ns/net");
+  int fd = bpf_link_create(prog, ns, static_cast<bpf_attach_type>(type), nullptr);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  close(ns);
+  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  return Napi::Number::New(env, fd);
+}
+
+// attachMap(progFd, mapFd, attachType): fd. A sockmap/sockhash link (sk_msg, sk_skb verdicts and
+// parsers; kernel 6.10+).
+static Napi::Value AttachMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = FdArg(info, 0, "progFd");
+  int map = FdArg(info, 1, "mapFd");
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
+  int fd = bpf_link_create(prog, map, static_cast<bpf_attach_type>(type), nullptr);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", "attach to map fd " + std::to_string(map) + " (attach type " + std::to_string(type) + ")");
+  return Napi::Number::New(env, fd);
+}
+
+// Reads a number from a sysfs file of the uprobe PMU (its type, or the bit that makes a retprobe).
+static bool ReadPmuFile(const std::string& path, std::string& out) {
+  std::ifstream f(path);
+  return static_cast<bool>(std::getline(f, out));
+}
+
+// attachUprobe(progFd, path, offset, retprobe, pid = -1): fd. A perf-event link on a uprobe
+// perf event (the uprobe PMU), which the link owns, as for tracepoints.
+static Napi::Value AttachUprobe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int prog = FdArg(info, 0, "progFd");
+  std::string path = StrArg(info, 1, "path");
+  uint64_t offset = static_cast<uint64_t>(IntArg(info, 2, "offset"));
+  bool ret = info.Length() > 3 && info[3].ToBoolean().Value();
+  int pid = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
+  std::string ctx = std::string(ret ? "attach uretprobe " : "attach uprobe ") + path + "+0x" + [&] { char b[32]; snprintf(b, sizeof b, "%llx", (unsigned long long)offset); return std::string(b); }();
+  std::string type, bit;
+  if (!ReadPmuFile("/sys/bus/event_source/devices/uprobe/type", type)) ThrowErrno(env, ENOENT, "open", ctx + ": no uprobe PMU (/sys/bus/event_source/devices/uprobe/type)");
+  perf_event_attr pa;
+  memset(&pa, 0, sizeof(pa));
+  pa.size = sizeof(pa);
+  pa.type = static_cast<uint32_t>(std::stoul(type));
+  if (ret) {
+    // "config:0": the bit of config that asks for a return probe.
+    if (!ReadPmuFile("/sys/bus/event_source/devices/uprobe/format/retprobe", bit) || bit.rfind("config:", 0) != 0) ThrowErrno(env, ENOTSUP, "open", ctx + ": the uprobe PMU has no retprobe format");
+    pa.config |= 1ull << std::stoul(bit.substr(7));
+  }
+  pa.config1 = reinterpret_cast<uint64_t>(path.c_str());
+  pa.config2 = offset;
+  // A uprobe for every process: pid -1 on one CPU (the probe fires on all of them).
+  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &pa, pid, pid == -1 ? 0 : -1, -1, PERF_FLAG_FD_CLOEXEC));
+  if (pfd < 0) ThrowErrno(env, errno, "perf_event_open", ctx);
+  int fd = bpf_link_create(prog, pfd, BPF_PERF_EVENT, nullptr);
+  int err = fd < 0 ? LibbpfErr(fd) : 0;
+  close(pfd);
+  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  return Napi::Number::New(env, fd);
+}
+
 // linkUpdate(linkFd, newProgFd, expectedOldProgFd = -1): BPF_LINK_UPDATE; with an expected old
 // program it is a compare-and-swap (BPF_F_REPLACE) that fails with EPERM if someone else swapped.
 static Napi::Value LinkUpdate(const Napi::CallbackInfo& info) {
@@ -183,6 +293,10 @@ void RegisterLinks(Napi::Env env, Napi::Object exports) {
   exports.Set("attachTracepoint", Napi::Function::New(env, AttachTracepoint));
   exports.Set("attachRawTracepoint", Napi::Function::New(env, AttachRawTracepoint));
   exports.Set("attachTracing", Napi::Function::New(env, AttachTracing));
+  exports.Set("attachNetfilter", Napi::Function::New(env, AttachNetfilter));
+  exports.Set("attachNetns", Napi::Function::New(env, AttachNetns));
+  exports.Set("attachMap", Napi::Function::New(env, AttachMap));
+  exports.Set("attachUprobe", Napi::Function::New(env, AttachUprobe));
   exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
   exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
   exports.Set("rcuGracePeriod", Napi::Function::New(env, RcuGracePeriod));

@@ -267,7 +267,37 @@ static Napi::Value QueryCgroup(const Napi::CallbackInfo& info) {
   }
 }
 
+// queryNetns(netns, attachType): { progIds, linkIds, revision } of a network namespace's hook
+// (sk_lookup, flow_dissector), asked from inside it.
+static Napi::Value QueryNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 1, "attachType"));
+  std::string ctx = "query netns (attach type " + std::to_string(type) + ")";
+  NetnsGuard guard(env, OptArg(info, 0), ctx);
+  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
+  int ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (ns < 0) ThrowErrno(env, errno, "open", ctx + ": /proc/thread-self/ns/net");
+  try {
+    Napi::Object o = RunProgQuery(env, ns, type, ctx);
+    close(ns);
+    return o;
+  } catch (...) {
+    close(ns);
+    throw;
+  }
+}
+
+// queryMap(mapFd, attachType): { progIds, linkIds, revision } of a sockmap's verdict or parser.
+static Napi::Value QueryMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "mapFd");
+  uint32_t type = static_cast<uint32_t>(IntArg(info, 1, "attachType"));
+  return RunProgQuery(env, fd, type, "query map fd " + std::to_string(fd) + " (attach type " + std::to_string(type) + ")");
+}
+
 void RegisterObserve(Napi::Env env, Napi::Object exports) {
+  exports.Set("queryNetns", Napi::Function::New(env, QueryNetns));
+  exports.Set("queryMap", Napi::Function::New(env, QueryMap));
   exports.Set("listPrograms", Napi::Function::New(env, ListPrograms));
   exports.Set("listMaps", Napi::Function::New(env, ListMaps));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks));

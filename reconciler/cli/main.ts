@@ -320,10 +320,16 @@ program
   .addHelpText("after", "\nExit codes: 0.\n\nExample:\n  bpfops features --output json")
   .action(async (opts: { output: string }) => {
     const { probeFeature } = await import("../kernel/features.ts");
-    const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats", "tracefs"] as const;
+    const { attachPaths } = await import("../host/host-checks.ts");
+    const names = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats", "tracefs", "netfilterLink", "uprobe", "sockmapLink"] as const;
     const all = names.map((n) => probeFeature(n));
-    if (opts.output === "json") console.log(JSON.stringify(all, null, 2));
-    else for (const s of all) console.log(`${s.status.padEnd(12)} ${s.feature.padEnd(17)} ${s.detail}`);
+    const paths = attachPaths();
+    if (opts.output === "json") console.log(JSON.stringify({ features: all, attachPaths: paths }, null, 2));
+    else {
+      for (const s of all) console.log(`${s.status.padEnd(12)} ${s.feature.padEnd(17)} ${s.detail}`);
+      console.log("\nattach path per hook type:");
+      for (const p of paths) console.log(`  ${p.hook.padEnd(25)} ${p.path}`);
+    }
   });
 
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
-import { effectiveProgramType, type MapTypes } from "./validate.ts";
+import { effectiveProgramType, expectedAttachType, type MapTypes } from "./validate.ts";
 import { encodeGlobal } from "./typed-values.ts";
 import { mapFlags } from "./map-types.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
@@ -235,11 +235,14 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
     for (const [om, o] of Object.entries(s.maps ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
       mapsOut[om] = { ...o, ...(o.bind ? { bindDef: mapDefs.get(o.bind)! } : {}) };
     }
+    // The loader sets the attach type the manifest gives, or the one a section libbpf 1.1 does not know implies.
+    const attachType = expectedAttachType(p.manifest, facts);
+    const untyped = !facts.summary.programs.find((x) => x.name === s.program)?.type;
     const base = {
       objectDigest: facts.digest,
       program: s.program,
       type: effectiveProgramType(p.manifest, facts)!,
-      ...(s.attachType ? { attachType: s.attachType } : {}),
+      ...(attachType && (s.attachType || untyped) ? { attachType } : {}),
       globals,
       maps: mapsOut,
     };

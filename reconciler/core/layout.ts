@@ -35,7 +35,14 @@ export type ConcreteHook =
   | { type: "cgroup"; path: string; attachType: string }
   | { type: "tracepoint" | "raw_tracepoint" | "tp_btf"; name: string }
   | { type: "fentry" | "fexit" | "kprobe" | "kretprobe"; function: string }
-  | { type: "lsm"; name: string };
+  | { type: "lsm"; name: string }
+  | { type: "netfilter"; netns: string | null; family: "ipv4" | "ipv6"; hook: "prerouting" | "input" | "forward" | "output" | "postrouting"; priority: number; defrag: boolean }
+  | { type: "sk_lookup" | "flow_dissector"; netns: string | null }
+  | { type: "uprobe" | "uretprobe"; binary: string; symbol: string | null; offset: number; pid: number | null }
+  | { type: "sk_msg" | "sk_skb"; map: string; attachType: SockmapAttach };
+
+/** The kernel attach type of each sockmap hook (sk_msg, and sk_skb's three). */
+export type SockmapAttach = "sk_msg_verdict" | "sk_skb_stream_verdict" | "sk_skb_stream_parser" | "sk_skb_verdict";
 
 /** A hook's pin name, unique per hook and readable: xdp@lab-dst@dst0, tcx-ingress@host@eth0... */
 export function hookKey(h: ConcreteHook): string {
@@ -64,21 +71,36 @@ function readableHookKey(h: ConcreteHook): string {
       return `${h.type}@${enc(h.function)}`;
     case "lsm":
       return `lsm@${enc(h.name)}`;
+    case "netfilter":
+      return `netfilter@${enc(h.netns ?? "host")}@${h.family}-${h.hook}@${h.priority}`;
+    case "sk_lookup":
+    case "flow_dissector":
+      return `${h.type}@${enc(h.netns ?? "host")}`;
+    case "uprobe":
+    case "uretprobe":
+      return `${h.type}@${enc(h.binary)}@${h.symbol ? enc(h.symbol) : ""}+${h.offset}${h.pid ? `@${h.pid}` : ""}`;
+    case "sk_msg":
+    case "sk_skb":
+      return `${h.attachType}@${enc(h.map)}`;
   }
 }
 
-/** Hooks where one program at a time can be attached (XDP); others stack (tcx, cgroup links, tracing). */
+/**
+ * Hooks where one program at a time can be attached: XDP, a namespace's flow dissector, a
+ * sockmap's verdict or parser. Others stack (tcx, cgroup links, tracing, netfilter, sk_lookup).
+ */
 export function isExclusiveHook(h: ConcreteHook): boolean {
-  return h.type === "xdp";
+  return h.type === "xdp" || h.type === "flow_dissector" || h.type === "sk_msg" || h.type === "sk_skb";
 }
 
 /**
- * How an attached program is replaced on this hook: XDP, tcx and cgroup links are updated in
- * place; tracepoint, raw tracepoint and tracing (tp_btf) links cannot be, so the new program is
+ * How an attached program is replaced on this hook: XDP, tcx, cgroup, netns (sk_lookup,
+ * flow_dissector) and sockmap links are updated in place (BPF_LINK_UPDATE); tracepoint, raw
+ * tracepoint, tracing (tp_btf), netfilter and uprobe links cannot be, so the new program is
  * attached before the old link goes (both run for that moment).
  */
 export function swapStrategy(h: ConcreteHook): "link-update" | "make-before-break" {
-  return h.type === "xdp" || h.type === "tcx" || h.type === "cgroup" ? "link-update" : "make-before-break";
+  return ["xdp", "tcx", "cgroup", "sk_lookup", "flow_dissector", "sk_msg", "sk_skb"].includes(h.type) ? "link-update" : "make-before-break";
 }
 
 /** The interfaces a hook names, matched against those present: names exactly, globs by pattern. */
@@ -115,6 +137,18 @@ export function concreteHooks(hook: Hook, present: string[]): ConcreteHook[] {
       return [{ type: hook.type, function: hook.function }];
     case "lsm":
       return [{ type: "lsm", name: hook.name }];
+    case "netfilter":
+      return [{ type: "netfilter", netns: hook.netns ?? null, family: hook.family, hook: hook.hook, priority: hook.priority, defrag: hook.defrag }];
+    case "sk_lookup":
+    case "flow_dissector":
+      return [{ type: hook.type, netns: hook.netns ?? null }];
+    case "uprobe":
+    case "uretprobe":
+      return [{ type: hook.type, binary: hook.binary, symbol: hook.symbol ?? null, offset: hook.offset ?? 0, pid: hook.pid ?? null }];
+    case "sk_msg":
+      return [{ type: "sk_msg", map: hook.map, attachType: "sk_msg_verdict" }];
+    case "sk_skb":
+      return [{ type: "sk_skb", map: hook.map, attachType: `sk_skb_${hook.attachType}` }];
   }
 }
 
@@ -137,5 +171,16 @@ export function describeHook(h: ConcreteHook): string {
       return `${h.type} ${h.function}`;
     case "lsm":
       return `lsm ${h.name}`;
+    case "netfilter":
+      return `netfilter ${h.family} ${h.hook} priority ${h.priority}${h.netns ? ` in netns ${h.netns}` : ""}`;
+    case "sk_lookup":
+    case "flow_dissector":
+      return `${h.type}${h.netns ? ` in netns ${h.netns}` : " (host netns)"}`;
+    case "uprobe":
+    case "uretprobe":
+      return `${h.type} ${h.binary}:${h.symbol ?? ""}+${h.offset}${h.pid ? ` pid ${h.pid}` : ""}`;
+    case "sk_msg":
+    case "sk_skb":
+      return `${h.attachType} on Map/${h.map}`;
   }
 }

@@ -8,7 +8,7 @@ export type IssueCode =
   | "DuplicateName" | "UnknownReference" | "WrongProgramType" | "ChainCycle" | "ChainStageType" | "PathEscape"
   | "ObjectMissing" | "ObjectNotElf" | "ObjectUnreadable" | "CompileFailed" | "ProgramNotInObject" | "GlobalNotInObject"
   | "GlobalSize" | "GlobalValue" | "MapNotInObject" | "MapBindingMismatch" | "EntrySize" | "TooManyEntries" | "MapTooLarge" | "WrongAttachType" | "NotSelected" | "EntryPolicy" | "EntriesFile" | "EntryType" | "MapDefinition"
-  | "OrderNotSupported" | "OrderCycle" | "OrderMismatch";
+  | "OrderNotSupported" | "OrderCycle" | "OrderMismatch" | "WrongMapType";
 
 export interface ManifestIssue {
   code: IssueCode;

@@ -33,6 +33,16 @@ function hookNeeds(hook: Hook): string[] {
       return ["hook kprobe", "CAP_BPF", "CAP_PERFMON"];
     case "lsm":
       return ["hook lsm", "BTF", "CAP_BPF", "CAP_SYS_ADMIN"];
+    case "netfilter":
+    case "sk_lookup":
+    case "flow_dissector":
+      return ["CAP_BPF", "CAP_NET_ADMIN", ...(hook.netns ? ["CAP_SYS_ADMIN"] : [])];
+    case "uprobe":
+    case "uretprobe":
+      return ["CAP_BPF", "CAP_PERFMON"];
+    case "sk_msg":
+    case "sk_skb":
+      return ["CAP_BPF", "CAP_NET_ADMIN"];
   }
 }
 

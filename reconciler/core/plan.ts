@@ -594,5 +594,17 @@ function parseHookKeyLoosely(key: string): ConcreteHook {
   if (type === "tracepoint" || type === "raw_tracepoint" || type === "tp_btf") return { type, name: dec(a) };
   if (type === "lsm") return { type, name: dec(a) };
   if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
+  const netns = dec(a) === "host" ? null : dec(a);
+  if (type === "netfilter") {
+    const [family, hook] = dec(b).split("-") as ["ipv4", "input"];
+    return { type, netns, family, hook, priority: Number(key.split("@")[3]), defrag: false };
+  }
+  if (type === "sk_lookup" || type === "flow_dissector") return { type, netns };
+  if (type === "uprobe" || type === "uretprobe") {
+    const [symbol, offset] = (b ?? "").split("+");
+    return { type, binary: dec(a), symbol: symbol ? dec(symbol) : null, offset: Number(offset ?? 0), pid: null };
+  }
+  if (type === "sk_msg_verdict") return { type: "sk_msg", map: dec(a), attachType: type };
+  if (type?.startsWith("sk_skb_")) return { type: "sk_skb", map: dec(a), attachType: type as "sk_skb_verdict" };
   return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
 }

@@ -69,6 +69,19 @@ export function programTypesForHook(hook: Hook): string[] {
       return ["kprobe"];
     case "lsm":
       return ["lsm"];
+    case "netfilter":
+      return ["netfilter"];
+    case "sk_lookup":
+      return ["sk_lookup"];
+    case "flow_dissector":
+      return ["flow_dissector"];
+    case "uprobe":
+    case "uretprobe":
+      return ["kprobe"];
+    case "sk_msg":
+      return ["sk_msg"];
+    case "sk_skb":
+      return ["sk_skb"];
     case "cgroup":
       if (hook.attachType === "cgroup_inet_ingress" || hook.attachType === "cgroup_inet_egress") return ["cgroup_skb"];
       if (hook.attachType === "cgroup_inet_sock_create" || hook.attachType === "cgroup_inet_sock_release" || hook.attachType.endsWith("_post_bind")) return ["cgroup_sock"];
@@ -81,19 +94,37 @@ export function programTypesForHook(hook: Hook): string[] {
 }
 
 /** The program type a Program manifest will load as: its override, or what the object says. */
+/**
+ * Sections newer than libbpf 1.1 (which leaves their programs untyped), read as newer libbpf reads
+ * them: program type and expected attach type.
+ */
+const NEWER_SECTIONS: Record<string, [string, string]> = {
+  netfilter: ["netfilter", "netfilter"],
+  "tcx/ingress": ["sched_cls", "tcx_ingress"],
+  "tcx/egress": ["sched_cls", "tcx_egress"],
+};
+
+/** Program types whose only attach type the kernel wants at load (libbpf sets it from the section). */
+const ONLY_ATTACH_TYPE: Record<string, string> = { netfilter: "netfilter", sk_lookup: "sk_lookup", flow_dissector: "flow_dissector" };
+
+function objectProgram(p: ProgramManifest, facts: ObjectFacts | undefined) {
+  return facts?.ok ? facts.summary.programs.find((x) => x.name === p.spec.program) : undefined;
+}
+
 export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
   if (p.spec.type) return p.spec.type;
-  if (!facts?.ok) return undefined;
-  const prog = facts.summary.programs.find((x) => x.name === p.spec.program);
-  return prog && prog.type !== 0 ? progTypeName(prog.type) : undefined;
+  const prog = objectProgram(p, facts);
+  if (!prog) return undefined;
+  return prog.type !== 0 ? progTypeName(prog.type) : NEWER_SECTIONS[prog.section]?.[0];
 }
 
 /** The attach type a program is loaded for, when its manifest or its section says one (0 is "not said"). */
 export function expectedAttachType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
   if (p.spec.attachType) return p.spec.attachType;
-  if (!facts?.ok) return undefined;
-  const prog = facts.summary.programs.find((x) => x.name === p.spec.program);
-  if (!prog || prog.expectedAttachType === AttachType.cgroup_inet_ingress) return undefined;
+  const prog = objectProgram(p, facts);
+  if (prog?.type === 0 && NEWER_SECTIONS[prog.section]) return NEWER_SECTIONS[prog.section]![1];
+  const only = ONLY_ATTACH_TYPE[effectiveProgramType(p, facts) ?? ""];
+  if (!prog || prog.expectedAttachType === AttachType.cgroup_inet_ingress) return only;
   return attachTypeName(prog.expectedAttachType);
 }
 
@@ -196,6 +227,10 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       // The kernel refuses (EINVAL) a cgroup attach type other than the one the program was loaded for.
       const expected = expectedAttachType(validated.programs.get(s.program)!.manifest, objects.get(validated.programs.get(s.program)!.id));
       if (expected && expected !== s.hook.attachType) at(a, ["spec", "hook", "attachType"], "WrongAttachType", `Program/${s.program} is loaded for ${expected} (its section or spec.attachType), not ${s.hook.attachType}`);
+    } else if (s.hook.type === "sk_msg" || s.hook.type === "sk_skb") {
+      const m = validated.maps.get(s.hook.map);
+      if (!m) at(a, ["spec", "hook", "map"], "UnknownReference", `no Map "${s.hook.map}" in the manifests`);
+      else if (m.manifest.spec.type !== "sockmap" && m.manifest.spec.type !== "sockhash") at(a, ["spec", "hook", "map"], "WrongMapType", `Map/${s.hook.map} is a ${m.manifest.spec.type}; ${s.hook.type} programs attach to a sockmap or sockhash`);
     } else if (s.hook.type === "tp_btf") {
       // The kernel fixes a tp_btf program's tracepoint at load, from its section: the hook must name that one.
       const p = validated.programs.get(s.program)!;

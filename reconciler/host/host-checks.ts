@@ -37,16 +37,32 @@ function mounted(fstype: string): string | null {
   return line ? line.split(" ")[1]! : null;
 }
 
-/** The attach path a hook type takes on this host, from the probes. */
-const ATTACH_PATHS: Array<{ hook: string; feature: FeatureName; path: string; otherwise: string }> = [
+/** The attach path a hook type takes on this host, from the probes (none: every kernel bpfops runs on has it). */
+const ATTACH_PATHS: Array<{ hook: string; feature?: FeatureName; path: string; otherwise: string }> = [
   { hook: "xdp", feature: "xdpLinkUpdate", path: "BPF link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (netlink XDP)" },
   { hook: "tcx", feature: "tcxLinkUpdate", path: "tcx link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (TC cls_bpf)" },
   { hook: "cgroup", feature: "cgroupLinkUpdate", path: "cgroup link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (prog attach)" },
   { hook: "tracepoint", feature: "tracefs", path: "perf-event link, make-before-break", otherwise: "blocked: tracefs is not mounted" },
+  { hook: "raw_tracepoint", path: "raw tracepoint link, make-before-break", otherwise: "" },
+  { hook: "tp_btf", feature: "btf", path: "tracing link, make-before-break", otherwise: "blocked: no kernel BTF" },
+  { hook: "netfilter", feature: "netfilterLink", path: "netfilter link, make-before-break", otherwise: "blocked" },
+  { hook: "sk_lookup/flow_dissector", path: "netns link, swapped with BPF_LINK_UPDATE", otherwise: "" },
+  { hook: "uprobe/uretprobe", feature: "uprobe", path: "perf-event link on the uprobe PMU, make-before-break", otherwise: "blocked" },
+  { hook: "sk_msg/sk_skb", feature: "sockmapLink", path: "sockmap link, swapped with BPF_LINK_UPDATE (sockets added afterwards run the new program)", otherwise: "blocked: no sockmap links (kernel 6.10)" },
   { hook: "fentry/fexit", feature: "fentry", path: "blocked: bpfops does not attach fentry/fexit yet", otherwise: "blocked" },
   { hook: "kprobe", feature: "kprobe", path: "blocked: bpfops does not attach kprobes yet", otherwise: "blocked" },
   { hook: "lsm", feature: "lsm", path: "blocked: bpfops does not attach LSM programs yet", otherwise: "blocked" },
 ];
+
+/** Each hook type's attach path on this host: what bpfops will use, or why it cannot attach there. */
+export function attachPaths(): Array<{ hook: string; ok: boolean; path: string }> {
+  return ATTACH_PATHS.map((a) => {
+    if (!a.feature) return { hook: a.hook, ok: true, path: a.path };
+    const s = probeFeature(a.feature);
+    const path = s.status === "supported" ? a.path : s.status === "unknown" ? `could not tell without privileges (probe ${a.feature}: ${s.detail})` : `${a.otherwise} (probe ${a.feature}: ${s.detail})`;
+    return { hook: a.hook, ok: s.status === "supported", path };
+  });
+}
 
 export function runHostChecks(): Check[] {
   const checks: Check[] = [];
@@ -78,10 +94,6 @@ export function runHostChecks(): Check[] {
   checks.push(bwrap ? { name: "bubblewrap", status: "ok", detail: bwrap } : { name: "bubblewrap", status: "warning", detail: "not found", fix: "apt install bubblewrap", neededBy: "hermetic .bpf.c builds" });
   const bpftool = toolVersion("bpftool", ["version"]);
   checks.push(bpftool ? { name: "bpftool", status: "ok", detail: bpftool } : { name: "bpftool", status: "warning", detail: "not found", fix: "apt install bpftool", neededBy: "vmlinux.h for .bpf.c sources" });
-  for (const a of ATTACH_PATHS) {
-    const s = probeFeature(a.feature);
-    const detail = s.status === "supported" ? a.path : s.status === "unknown" ? `could not tell without privileges (probe ${a.feature}: ${s.detail})` : `${a.otherwise} (probe ${a.feature}: ${s.detail})`;
-    checks.push({ name: `hook ${a.hook}`, status: s.status === "supported" ? "ok" : "warning", detail });
-  }
+  for (const a of attachPaths()) checks.push({ name: `hook ${a.hook}`, status: a.ok ? "ok" : "warning", detail: a.path });
   return checks;
 }

@@ -189,7 +189,7 @@ export function realKernelPort(root: string): KernelPort {
       const prog = openPinnedProgram(programPin);
       const next = anchor ? { position: anchor.position, link: openPinnedLink(anchor.linkPin) } : undefined;
       try {
-        const link = attachToHook(prog, hook, next);
+        const link = attachToHook(prog, hook, { root, ...(next ? { next } : {}) });
         try {
           link.pin(linkPin);
         } catch (e) {

@@ -5,11 +5,13 @@ import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from ".
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
 import type { LibbpfMessage } from "../kernel/object.ts";
-import { attachCgroupLink, attachRawTracepointLink, attachTcxLink, attachTracepointLink, attachTracingLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
-import type { ConcreteHook } from "../core/layout.ts";
+import { attachCgroupLink, attachNetfilterLink, attachNetnsLink, attachRawTracepointLink, attachSockmapLink, attachTcxLink, attachTracepointLink, attachTracingLink, attachUprobeLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
 import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
-import { NotSupportedError } from "../core/errors.ts";
+import { BpfopsError, NotSupportedError } from "../core/errors.ts";
+import { elfFunctionOffset } from "../core/elf.ts";
+import { readFileSync } from "node:fs";
+import { layout, type ConcreteHook } from "../core/layout.ts";
 import { mapBtf } from "../core/btf-write.ts";
 import { REF } from "../core/validate-maps.ts";
 import { perCpuStride } from "../core/map-types.ts";
@@ -185,8 +187,12 @@ export async function loadProgramVersion(root: string, d: DesiredProgram, bytes:
   return loaded.libbpf;
 }
 
-/** Attaches a program to one concrete hook as a link (not pinned); on tcx, next to another link when given. */
-export function attachToHook(program: ProgramHandle, h: ConcreteHook, next?: { position: "before" | "after"; link: LinkHandle }): LinkHandle {
+/**
+ * Attaches a program to one concrete hook as a link (not pinned): on tcx, next to another link
+ * when given; a sockmap hook's Map is the one pinned under root.
+ */
+export function attachToHook(program: ProgramHandle, h: ConcreteHook, opts: { root: string; next?: { position: "before" | "after"; link: LinkHandle } }): LinkHandle {
+  const next = opts.next;
   switch (h.type) {
     case "xdp":
       return attachXdpLink(program, { ifname: h.ifname, netns: h.netns, mode: h.mode });
@@ -201,6 +207,32 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook, next?: { p
     case "tp_btf":
       // The target (h.name) was fixed at load, from the program's section.
       return attachTracingLink(program, "trace_raw_tp");
+    case "netfilter": {
+      // The kernel holds one BPF program per netfilter hook and priority (EBUSY): a new version
+      // goes beside the old one at the next priority, and the two alternate between p and p+1.
+      const at = (priority: number) => attachNetfilterLink(program, { netns: h.netns, family: h.family, hook: h.hook, priority, defrag: h.defrag });
+      try {
+        return at(h.priority);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EBUSY") throw e;
+        return at(h.priority + 1);
+      }
+    }
+    case "sk_lookup":
+    case "flow_dissector":
+      return attachNetnsLink(program, h.netns, h.type);
+    case "uprobe":
+    case "uretprobe":
+      return attachUprobeLink(program, { binary: h.binary, offset: uprobeOffset(h), retprobe: h.type === "uretprobe", ...(h.pid ? { pid: h.pid } : {}) });
+    case "sk_msg":
+    case "sk_skb": {
+      const map = openPinnedMap(layout.map(opts.root, h.map));
+      try {
+        return attachSockmapLink(program, map, h.attachType);
+      } finally {
+        map.close();
+      }
+    }
     case "fentry":
     case "fexit":
     case "kprobe":
@@ -208,4 +240,17 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook, next?: { p
     case "lsm":
       throw new NotSupportedError(h.type, `attaching ${h.type} programs is not implemented yet`);
   }
+}
+
+/** A uprobe's file offset in its binary: its symbol's place (from the ELF symbol table) plus the offset. */
+export function uprobeOffset(h: Extract<ConcreteHook, { type: "uprobe" | "uretprobe" }>): number {
+  if (!h.symbol) return h.offset;
+  let at: number | null;
+  try {
+    at = elfFunctionOffset(readFileSync(h.binary), h.symbol);
+  } catch (e) {
+    throw new BpfopsError("UprobeTarget", `uprobe target ${h.binary}: ${(e as Error).message}`, { errorClass: "Waiting", cause: e });
+  }
+  if (at === null) throw new BpfopsError("UprobeTarget", `uprobe target ${h.binary} has no function symbol ${h.symbol}`, { errorClass: "Waiting" });
+  return at + h.offset;
 }

@@ -6,15 +6,15 @@ import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
 import { u32Key } from "../kernel/handles.ts";
-import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
+import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHook, queryNetnsHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
-import { hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "../kernel/attach.ts";
-import { isUnwrittenArrayValue } from "./kernel-steps.ts";
+import { isUnwrittenArrayValue, uprobeOffset } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
 import { entryKind, kernelAddedFlags, perCpuStride } from "../core/map-types.ts";
 import type { MapHandle } from "../kernel/handles.ts";
@@ -172,7 +172,7 @@ function strayPins(root: string): UnownedPin[] {
 /** Hook types bpfops cannot attach yet, with the probe that says whether the kernel could. */
 const UNSUPPORTED_HOOKS: Partial<Record<ConcreteHook["type"], FeatureName>> = { fentry: "fentry", fexit: "fentry", lsm: "lsm", kprobe: "kprobe", kretprobe: "kprobe" };
 
-function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): ObservedHook {
+function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>, root: string): ObservedHook {
   const feature = UNSUPPORTED_HOOKS[h.type];
   if (feature) {
     const s = probeFeature(feature);
@@ -195,6 +195,28 @@ function observeHook(h: ConcreteHook, interfaces: Record<string, string[]>): Obs
       case "cgroup":
         if (!existsSync(h.path)) return { hook: h, present: false, progIds: [] };
         return { hook: h, present: true, progIds: queryCgroupHook(h.path, h.attachType as CgroupAttachName).progIds };
+      case "netfilter":
+      case "sk_lookup":
+      case "flow_dissector":
+        if (h.netns && !netnsExists(h.netns)) return { hook: h, present: false, progIds: [], error: `network namespace ${h.netns} does not exist (will retry)` };
+        // Netfilter links stack with no order to read; the namespace's own hooks answer a query.
+        return { hook: h, present: true, progIds: h.type === "netfilter" ? [] : queryNetnsHook(h.netns, h.type).progIds };
+      case "uprobe":
+      case "uretprobe":
+        if (!existsSync(h.binary)) return { hook: h, present: false, progIds: [], error: `${describeHook(h)}: ${h.binary} not found (will retry)` };
+        uprobeOffset(h);
+        return { hook: h, present: true, progIds: [] };
+      case "sk_msg":
+      case "sk_skb": {
+        // The Map may be made by this very plan: until then nothing can be attached to it.
+        const map = openIfPresent(() => openPinnedMap(layout.map(root, h.map)));
+        if (!map) return { hook: h, present: true, progIds: [] };
+        try {
+          return { hook: h, present: true, progIds: queryMapHook(map, h.attachType).progIds };
+        } finally {
+          map.close();
+        }
+      }
       default:
         return { hook: h, present: true, progIds: [] };
     }
@@ -259,7 +281,7 @@ export function observeState(root: string, desired: DesiredState): ObservedState
   const interfaces = presentInterfaces(hooks);
   const observedHooks: Record<string, ObservedHook> = {};
   for (const h of hooks) {
-    for (const c of observedHooksOf(h, interfaces)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces);
+    for (const c of observedHooksOf(h, interfaces)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces, root);
   }
   const maps = observeMaps(root, desired, own);
   const programs = observePrograms(root, own);

@@ -1,8 +1,8 @@
 // Attaching programs to hooks as links: XDP and tcx on an interface inside a network namespace,
-// cgroup hooks by path, tracepoints, raw tracepoints and tracing (fentry/fexit) programs.
+// cgroup hooks by path, tracepoints, raw tracepoints, tracing, netfilter, netns, sockmap, uprobes.
 import { native } from "./native.ts";
 import { kernelCall } from "./errors.ts";
-import { LinkHandle, type ProgramHandle } from "./handles.ts";
+import { LinkHandle, type MapHandle, type ProgramHandle } from "./handles.ts";
 import { AttachType, XdpFlags, type AttachTypeName } from "../../schemas/kernel-names.ts";
 import type { NetnsRef } from "../../native/native.d.ts";
 
@@ -62,6 +62,38 @@ export function attachTracepointLink(program: ProgramHandle, tracepoint: string,
 export function attachRawTracepointLink(program: ProgramHandle, name: string): LinkHandle {
   const fd = kernelCall(() => native.attachRawTracepoint(program.fd, name));
   return LinkHandle.fromFd(fd, `raw_tracepoint ${name}`);
+}
+
+export type NetfilterFamily = "ipv4" | "ipv6";
+export type NetfilterHookName = "prerouting" | "input" | "forward" | "output" | "postrouting";
+// NFPROTO_* and NF_INET_* numbers.
+const NF_FAMILY: Record<NetfilterFamily, number> = { ipv4: 2, ipv6: 10 };
+const NF_HOOK: Record<NetfilterHookName, number> = { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 };
+
+/** Attaches a netfilter program to a hook of a family, at a priority, in a network namespace. */
+export function attachNetfilterLink(program: ProgramHandle, hook: { netns?: NetnsRef; family: NetfilterFamily; hook: NetfilterHookName; priority: number; defrag?: boolean }): LinkHandle {
+  const fd = kernelCall(() => native.attachNetfilter(program.fd, hook.netns, NF_FAMILY[hook.family], NF_HOOK[hook.hook], hook.priority, hook.defrag ?? false));
+  return LinkHandle.fromFd(fd, `netfilter ${hook.family} ${hook.hook} priority ${hook.priority}`);
+}
+
+/** Attaches an sk_lookup or flow_dissector program to a network namespace (null: the caller's). */
+export function attachNetnsLink(program: ProgramHandle, netns: NetnsRef | undefined, attachType: "sk_lookup" | "flow_dissector"): LinkHandle {
+  const fd = kernelCall(() => native.attachNetns(program.fd, netns, AttachType[attachType]));
+  return LinkHandle.fromFd(fd, `${attachType}${netns ? ` in netns ${String(netns)}` : ""}`);
+}
+
+export type SockmapAttachName = "sk_msg_verdict" | "sk_skb_stream_verdict" | "sk_skb_stream_parser" | "sk_skb_verdict";
+
+/** Attaches an sk_msg or sk_skb program to a sockmap or sockhash as a link. */
+export function attachSockmapLink(program: ProgramHandle, map: MapHandle, attachType: SockmapAttachName): LinkHandle {
+  const fd = kernelCall(() => native.attachMap(program.fd, map.fd, AttachType[attachType]));
+  return LinkHandle.fromFd(fd, `${attachType} ${map.name}`);
+}
+
+/** Attaches a uprobe (or uretprobe) program at a file offset of a binary, for one pid or all. */
+export function attachUprobeLink(program: ProgramHandle, probe: { binary: string; offset: number; retprobe: boolean; pid?: number }): LinkHandle {
+  const fd = kernelCall(() => native.attachUprobe(program.fd, probe.binary, probe.offset, probe.retprobe, probe.pid ?? -1));
+  return LinkHandle.fromFd(fd, `${probe.retprobe ? "uretprobe" : "uprobe"} ${probe.binary}+0x${probe.offset.toString(16)}`);
 }
 
 /**

@@ -3,10 +3,10 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { native } from "./native.ts";
-import { AttachType, ProgType } from "../../schemas/kernel-names.ts";
+import { AttachType, MapType, ProgType } from "../../schemas/kernel-names.ts";
 import { NotSupportedError } from "../core/errors.ts";
 
-export type FeatureName = "btf" | "xdpLink" | "xdpLinkUpdate" | "tcx" | "tcxLinkUpdate" | "cgroupLinkUpdate" | "fentry" | "lsm" | "kprobe" | "bpfStats" | "tracefs";
+export type FeatureName = "btf" | "xdpLink" | "xdpLinkUpdate" | "tcx" | "tcxLinkUpdate" | "cgroupLinkUpdate" | "fentry" | "lsm" | "kprobe" | "bpfStats" | "tracefs" | "netfilterLink" | "uprobe" | "sockmapLink";
 
 export interface FeatureStatus {
   feature: FeatureName;
@@ -18,6 +18,7 @@ export interface FeatureStatus {
 const MIN_KERNEL: Record<FeatureName, string> = {
   btf: "5.4", xdpLink: "5.9", xdpLinkUpdate: "5.9", tcx: "6.6", tcxLinkUpdate: "6.6",
   cgroupLinkUpdate: "5.7", fentry: "5.5", lsm: "5.7", kprobe: "4.1", bpfStats: "5.8", tracefs: "4.1",
+  netfilterLink: "6.4", uprobe: "4.17", sockmapLink: "6.10",
 };
 
 const cache = new Map<FeatureName, FeatureStatus>();
@@ -168,6 +169,42 @@ function probeKprobe(): Verdict {
   return existsSync("/sys/bus/event_source/devices/kprobe/type") ? ["supported", "kprobe PMU present"] : ["unsupported", "no kprobe PMU (/sys/bus/event_source/devices/kprobe): kprobes are compiled out (CONFIG_KPROBES off)"];
 }
 
+/** A netfilter link: a program returning NF_ACCEPT on ipv4 input, in a private network namespace. */
+function probeNetfilterLink(): Verdict {
+  return withFds((track) => {
+    let prog: number;
+    try {
+      prog = track(native.loadRawProgram(ProgType.netfilter, returnImm(1), { expectedAttachType: AttachType.netfilter }));
+    } catch (e) {
+      if (isRefusal(e)) return ["unsupported", `netfilter program load: ${errCode(e)}`];
+      throw e;
+    }
+    const ns = track(native.privateNetns());
+    try {
+      track(native.attachNetfilter(prog, ns, 2, 1, -128));
+      return ["supported", "netfilter link made on ipv4 input in a private netns"];
+    } catch (e) {
+      if (isRefusal(e) || errCode(e) === "ENOENT") return ["unsupported", `netfilter link create: ${errCode(e)} (CONFIG_NETFILTER_BPF_LINK off?)`];
+      throw e;
+    }
+  });
+}
+
+/** A sockmap link (kernel 6.10): an sk_msg program linked to a fresh sockmap. */
+function probeSockmapLink(): Verdict {
+  return withFds((track) => {
+    const map = track(native.mapCreate(MapType.sockmap, 4, 4, 1, 0, "bpfops_probe"));
+    const prog = track(native.loadRawProgram(ProgType.sk_msg, returnImm(1), { expectedAttachType: AttachType.sk_msg_verdict }));
+    try {
+      track(native.attachMap(prog, map, AttachType.sk_msg_verdict));
+      return ["supported", "sk_msg program linked to a sockmap"];
+    } catch (e) {
+      if (isRefusal(e)) return ["unsupported", `sockmap link create: ${errCode(e)}`];
+      throw e;
+    }
+  });
+}
+
 function runProbe(feature: FeatureName): Verdict {
   try {
     switch (feature) {
@@ -191,6 +228,12 @@ function runProbe(feature: FeatureName): Verdict {
         return probeLsm();
       case "kprobe":
         return probeKprobe();
+      case "uprobe":
+        return existsSync("/sys/bus/event_source/devices/uprobe/type") ? ["supported", "uprobe PMU present"] : ["unsupported", "no uprobe PMU (/sys/bus/event_source/devices/uprobe): CONFIG_UPROBES off"];
+      case "netfilterLink":
+        return probeNetfilterLink();
+      case "sockmapLink":
+        return probeSockmapLink();
       case "bpfStats":
         return withFds((track) => {
           try {

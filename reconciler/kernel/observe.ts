@@ -5,8 +5,8 @@ import { fromNative, kernelCall } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 import { AttachType, linkTypeName, mapTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 import type { CgroupAttachName, InterfaceHook, TcxDirection } from "./attach.ts";
-import type { ProgramInfo, MapInfo, LinkInfo } from "./handles.ts";
-import type { NativeProgQuery, NativeXdpQuery } from "../../native/native.d.ts";
+import type { ProgramInfo, MapInfo, LinkInfo, MapHandle } from "./handles.ts";
+import type { NativeProgQuery, NativeXdpQuery, NetnsRef } from "../../native/native.d.ts";
 
 /** Every program loaded in the kernel (all namespaces: ids are global). */
 export function listPrograms(): ProgramInfo[] {
@@ -28,6 +28,16 @@ export function queryXdpHook(hook: InterfaceHook): NativeXdpQuery {
 export function queryTcxHook(hook: InterfaceHook & { direction: TcxDirection }): NativeProgQuery {
   return kernelCall(() => native.queryTcx(hook.ifname, hook.netns, hook.direction));
 }
+/** The programs on a network namespace's sk_lookup or flow_dissector hook. */
+export function queryNetnsHook(netns: NetnsRef | undefined, attachType: "sk_lookup" | "flow_dissector"): NativeProgQuery {
+  return kernelCall(() => native.queryNetns(netns, AttachType[attachType]));
+}
+
+/** The programs attached to a sockmap or sockhash as its verdict or parser. */
+export function queryMapHook(map: MapHandle, attachType: "sk_msg_verdict" | "sk_skb_stream_verdict" | "sk_skb_stream_parser" | "sk_skb_verdict"): NativeProgQuery {
+  return kernelCall(() => native.queryMap(map.fd, AttachType[attachType]));
+}
+
 export function queryCgroupHook(cgroupPath: string, attachType: CgroupAttachName): NativeProgQuery {
   return kernelCall(() => native.queryCgroup(cgroupPath, AttachType[attachType]));
 }

@@ -5,8 +5,8 @@ import { NotSupportedError } from "../../reconciler/core/errors.ts";
 import { needs } from "./harness.ts";
 
 describe("feature probes", () => {
-  it.for(["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "bpfStats", "tracefs"] as const)(
-    "%s is supported on a 6.6+ kernel",
+  it.for(["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "bpfStats", "tracefs", "netfilterLink", "uprobe", "sockmapLink"] as const)(
+    "%s is supported on a 6.10+ kernel",
     (f, ctx) => {
       needs(ctx);
       const s = probeFeature(f);

@@ -1,13 +1,272 @@
-// Hooks beyond one program per interface: several tcx programs on one hook in a declared order,
-// each placed by its manifest, re-placed when the order changes, and pruned.
-import { describe, expect, it } from "vitest";
-import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
+// Hook types by their manifests, each attached, observed running (traffic, calls, messages),
+// swapped to a new version by its documented strategy and pruned: netfilter, sk_lookup,
+// flow_dissector, cgroup sockopt, uprobe/uretprobe, sk_msg on a sockmap, a load-only socket filter
+// an application picks up; and several tcx programs on one hook in a declared order.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createConnection, createServer, type Socket } from "node:net";
+import { createSocket } from "node:dgram";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, afterAll, describe, expect, it } from "vitest";
+import { runTraffic, sum, type Flow } from "../../reconciler/lab/traffic.ts";
 import { queryTcxHook } from "../../reconciler/kernel/observe.ts";
-import { openPinnedMap } from "../../reconciler/kernel/pins.ts";
+import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
-import { needs, tempLab, tempPinRoot } from "./harness.ts";
+import { needs, tempCgroup, tempLab, tempPinRoot, until } from "./harness.ts";
 import { applyRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+
+/** A Program (versioned, its hook_counts pinned) and, when hook is given, its Attachment. */
+function hooked(name: string, object: string, program: string, version: number, hook?: string, extra = ""): string {
+  const prog = `${HDR}kind: Program\nmetadata: { name: ${name} }\nspec: { object: objs/${object}, program: ${program}, globals: { version: ${version} }, maps: { hook_counts: { pin: true } }${extra} }\n`;
+  return hook ? `${prog}---\n${HDR}kind: Attachment\nmetadata: { name: ${name} }\nspec: { program: ${name}, hook: ${hook} }\n` : prog;
+}
+
+/** A manifest that keeps the repository non-empty once the hook's are gone (pruning all needs a flag). */
+const KEEP = { "keep.yaml": `${HDR}kind: Map\nmetadata: { name: keep }\nspec: { type: array, keySize: 4, valueSize: 4, maxEntries: 1 }\n` };
+
+/** hook_counts of a Program: the count of each version (slot = version % 8). */
+function counts(root: string, program: string): number[] {
+  const m = openPinnedMap(`${layout.objectMapsDir(root, program)}/hook_counts`);
+  try {
+    return Array.from({ length: 8 }, (_, k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0)));
+  } finally {
+    m.close();
+  }
+}
+
+const links = (root: string) => listPins(root).filter((p) => p.kind === "link").map((p) => p.path.slice(root.length));
+const hookAction = (r: { plan: { actions: Array<{ kind: string }> } }) => r.plan.actions.find((a) => a.kind === "Attachment");
+
+const FLOWS: Flow[] = [
+  { name: "good", dport: 5000, payload: Buffer.from("legitimate") },
+  { name: "death", dport: 6666, payload: Buffer.from("packet of death") },
+];
+const traffic = async (lab: Lab) => {
+  const r = await runTraffic(lab, { flows: FLOWS, pps: 2000, count: 400 });
+  return { good: sum(r.sent, ["good"]), death: sum(r.sent, ["death"]), goodIn: sum(r.received, ["good"]), deathIn: sum(r.received, ["death"]) };
+};
+
+/** C programs of the tests' own (a uprobe target, a socket filter application), built once with clang. */
+let bin: string;
+beforeAll(() => {
+  bin = mkdtempSync(join(tmpdir(), "bpfops-hooks-"));
+  const src = new URL("../fixtures/hooks/", import.meta.url).pathname;
+  execFileSync("clang", ["-O1", "-g", "-o", join(bin, "uprobe_target"), join(src, "uprobe_target.c")]);
+  execFileSync("clang", ["-O1", "-o", join(bin, "socket_filter_app"), join(src, "socket_filter_app.c")]);
+});
+afterAll(() => rmSync(bin, { recursive: true, force: true }));
+
+describe("netfilter", () => {
+  it("a netfilter program counts a namespace's UDP, a new version drops port 6666 (make-before-break), and pruning lets it through", async (ctx) => {
+    needs(ctx, "netfilterLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const hook = `{ type: netfilter, netns: ${lab.dst.netns}, family: ipv4, hook: input, priority: -100 }`;
+    // SEC("netfilter") is newer than libbpf 1.1: the type comes from the section, as newer libbpf reads it.
+    const dir = tempRepo({ ...KEEP, "nf.yaml": hooked("nf", "t_netfilter.o", "nf_udp", 1, hook) });
+    await applyRepo(dir, root);
+    let t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, t.death]);
+    expect(counts(root, "nf")[1]).toBe(t.good + t.death);
+    writeRepo(dir, { ...KEEP, "nf.yaml": hooked("nf", "t_netfilter.o", "nf_udp", 2, hook) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "make-before-break" });
+    t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
+    expect(counts(root, "nf")[2]).toBe(t.good + t.death);
+    expect(links(root)).toEqual([`/links/nf/netfilter@${lab.dst.netns}@ipv4-input@-100`]);
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+    t = await traffic(lab);
+    expect(t.deathIn).toBe(t.death);
+  });
+});
+
+describe("sk_lookup", () => {
+  it("an sk_lookup program on a namespace counts lookups, a new version refuses port 6666 (link update), and pruning lets it through", async (ctx) => {
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const hook = `{ type: sk_lookup, netns: ${lab.dst.netns} }`;
+    const dir = tempRepo({ ...KEEP, "l.yaml": hooked("lookup", "t_sk_lookup.o", "lookup_udp", 1, hook) });
+    await applyRepo(dir, root);
+    let t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, t.death]);
+    expect(counts(root, "lookup")[1]).toBe(t.good);
+    writeRepo(dir, { ...KEEP, "l.yaml": hooked("lookup", "t_sk_lookup.o", "lookup_udp", 2, hook) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "link-update" });
+    t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
+    expect(counts(root, "lookup")[2]).toBe(t.good);
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+    t = await traffic(lab);
+    expect(t.deathIn).toBe(t.death);
+  });
+});
+
+describe("flow_dissector", () => {
+  it("a flow dissector on a namespace dissects what RPS hashes there; a new version is a link update; pruned", async () => {
+    const lab = tempLab();
+    const root = tempPinRoot();
+    // Receive packet steering hashes each packet dst0 receives, which runs the namespace's flow
+    // dissector. (`ip netns exec` mounts the namespace's own /sys for the write.)
+    execFileSync("ip", ["netns", "exec", lab.dst.netns, "sh", "-c", `echo 1 > /sys/class/net/${lab.dst.ifname}/queues/rx-0/rps_cpus`]);
+    const hook = `{ type: flow_dissector, netns: ${lab.dst.netns} }`;
+    const dir = tempRepo({ ...KEEP, "d.yaml": hooked("dissect", "t_flow_dissector.o", "dissect", 1, hook) });
+    await applyRepo(dir, root);
+    let t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, t.death]);
+    expect(counts(root, "dissect")[1]).toBeGreaterThanOrEqual(t.good + t.death);
+    writeRepo(dir, { ...KEEP, "d.yaml": hooked("dissect", "t_flow_dissector.o", "dissect", 2, hook) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "link-update" });
+    const before = counts(root, "dissect")[1]!;
+    t = await traffic(lab);
+    expect(counts(root, "dissect")[1]).toBe(before);
+    expect(counts(root, "dissect")[2]).toBeGreaterThanOrEqual(t.good + t.death);
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+  });
+});
+
+describe("cgroup sockopt", () => {
+  it("a cgroup setsockopt program sees its cgroup's SO_RCVBUF changes, a new version refuses them (link update), pruned", async (ctx) => {
+    needs(ctx, "cgroupLinkUpdate");
+    const root = tempPinRoot();
+    const cg = tempCgroup();
+    const hook = `{ type: cgroup, path: ${cg}, attachType: cgroup_setsockopt }`;
+    /** Sets SO_RCVBUF on a UDP socket from a process in the cgroup (or out of it): "ok" or the error code. */
+    const setRcvbuf = (inCgroup = true) =>
+      execFileSync("sh", ["-c", `${inCgroup ? `echo $$ > ${cg}/cgroup.procs && ` : ""}exec "$0" -e "$1"`, process.execPath, `const s = require("dgram").createSocket("udp4"); s.bind(0, () => { try { s.setRecvBufferSize(65536); console.log("ok"); } catch (e) { console.log(e.info?.code ?? e.code); } s.close(); });`], { encoding: "utf8" }).trim();
+    const dir = tempRepo({ ...KEEP, "o.yaml": hooked("rcvbuf", "t_cgroup_sockopt.o", "rcvbuf_guard", 1, hook) });
+    await applyRepo(dir, root);
+    expect(setRcvbuf()).toBe("ok");
+    expect(counts(root, "rcvbuf")[1]).toBe(1);
+    writeRepo(dir, { ...KEEP, "o.yaml": hooked("rcvbuf", "t_cgroup_sockopt.o", "rcvbuf_guard", 2, hook) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "link-update" });
+    expect(setRcvbuf()).toBe("EPERM");
+    expect(setRcvbuf(false)).toBe("ok");
+    expect(counts(root, "rcvbuf").slice(1, 3)).toEqual([1, 1]);
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(setRcvbuf()).toBe("ok");
+  });
+});
+
+describe("uprobe", () => {
+  it("a uprobe on a function of our own binary counts its calls, by symbol; a new version is attached make-before-break; a uretprobe counts returns; pruned", async (ctx) => {
+    needs(ctx, "uprobe");
+    const root = tempPinRoot();
+    const target = join(bin, "uprobe_target");
+    const run = (n: number) => execFileSync(target, [String(n)]);
+    const hook = (type = "uprobe") => `{ type: ${type}, binary: ${target}, symbol: bpfops_probe_target }`;
+    const dir = tempRepo({ ...KEEP, "u.yaml": hooked("probe", "t_uprobe.o", "count_calls", 1, hook()) });
+    await applyRepo(dir, root);
+    run(300);
+    expect(counts(root, "probe")[1]).toBe(300);
+    writeRepo(dir, { ...KEEP, "u.yaml": hooked("probe", "t_uprobe.o", "count_calls", 2, hook()) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "make-before-break" });
+    run(200);
+    expect(counts(root, "probe").slice(1, 3)).toEqual([300, 200]);
+    // The same program on the function's return.
+    writeRepo(dir, { ...KEEP, "u.yaml": hooked("probe", "t_uprobe.o", "count_calls", 3, hook("uretprobe")) });
+    await applyRepo(dir, root);
+    run(50);
+    expect(counts(root, "probe").slice(1, 4)).toEqual([300, 200, 50]);
+    expect(links(root)).toEqual([`/links/probe/uretprobe@${encodeURIComponent(target).replace(/\./g, "%2E")}@bpfops_probe_target+0`]);
+    // A symbol the binary lacks blocks the hook with the reason, and changes nothing.
+    writeRepo(dir, { ...KEEP, "u.yaml": hooked("probe", "t_uprobe.o", "count_calls", 3, hook("uretprobe").replace("bpfops_probe_target", "no_such_function")) });
+    await expect(applyRepo(dir, root)).rejects.toThrow(/no function symbol no_such_function/);
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+  });
+});
+
+describe("sk_msg", () => {
+  /** A TCP connection on loopback; the client's socket goes into the sockmap at key 0. */
+  async function connection(root: string): Promise<{ send(data: string): Promise<void>; received(): number; close(): void }> {
+    let got = 0;
+    const server = createServer((s) => s.on("data", (d) => (got += d.length)));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const client: Socket = await new Promise((r) => {
+      const c = createConnection((server.address() as { port: number }).port, "127.0.0.1", () => r(c));
+    });
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const m = openPinnedMap(layout.map(root, "socks"));
+    try {
+      m.update(Buffer.from([0, 0, 0, 0]), Buffer.from(new Uint32Array([fd]).buffer));
+    } finally {
+      m.close();
+    }
+    return {
+      send: (data) => new Promise((r) => client.write(data, () => r())),
+      received: () => got,
+      close: () => (client.destroy(), server.close()),
+    };
+  }
+
+  it("an sk_msg program on a sockmap Map counts what its sockets send; a new version is a link update, for the sockets added after it; pruned", async (ctx) => {
+    needs(ctx, "sockmapLink");
+    const root = tempPinRoot();
+    const map = `${HDR}kind: Map\nmetadata: { name: socks }\nspec: { type: sockmap, keySize: 4, valueSize: 4, maxEntries: 4 }\n`;
+    const dir = tempRepo({ "m.yaml": map, "s.yaml": hooked("msgs", "t_sk_msg.o", "count_msg", 1, "{ type: sk_msg, map: socks }") });
+    await applyRepo(dir, root);
+    const first = await connection(root);
+    await first.send("hello over a sockmap");
+    await until("the server to receive", () => first.received() === 20);
+    expect(counts(root, "msgs")[1]).toBe(20);
+    writeRepo(dir, { "m.yaml": map, "s.yaml": hooked("msgs", "t_sk_msg.o", "count_msg", 2, "{ type: sk_msg, map: socks }") });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "link-update" });
+    // A socket keeps the programs its map had when it was added; one added now runs version 2.
+    const second = await connection(root);
+    await second.send("twelve bytes");
+    await until("the server to receive", () => second.received() === 12);
+    expect(counts(root, "msgs").slice(1, 3)).toEqual([20, 12]);
+    first.close();
+    second.close();
+    writeRepo(dir, { "m.yaml": map });
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+  });
+});
+
+describe("socket_filter (load-only)", () => {
+  it("a socket filter is loaded and pinned with no Attachment; an application attaches the pin to its socket, and a new version is what the next one gets", async () => {
+    const root = tempPinRoot();
+    const dir = tempRepo({ "f.yaml": hooked("keep-filter", "t_socket_filter.o", "keep_filter", 1) });
+    const r = await applyRepo(dir, root);
+    expect(r.plan.actions.map((a) => `${a.op} ${a.kind}/${a.name}`)).toEqual(["load Program/keep-filter"]);
+    /** The current version's pin: the one pin in programs/<name>/ after a reconcile. */
+    const pin = () => {
+      const d = layout.programDir(root, "keep-filter");
+      const [only, ...more] = readdirSync(d);
+      expect(more).toEqual([]);
+      return join(d, only!);
+    };
+    /** The application receives on a port while we send 30 "keep" and 20 other datagrams. */
+    const app = async (port: number) => {
+      const child = spawn(join(bin, "socket_filter_app"), [pin(), String(port)]);
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      await until("the application to attach the filter", () => out.includes("ready"));
+      const s = createSocket("udp4");
+      for (let i = 0; i < 50; i++) await new Promise<void>((r) => s.send(i < 30 ? "keep this" : "drop this", port, "127.0.0.1", () => r()));
+      s.close();
+      await new Promise((r) => child.on("exit", r));
+      return Number(out.trim().split("\n").pop());
+    };
+    expect(await app(45123)).toBe(30);
+    expect(counts(root, "keep-filter")[1]).toBe(50);
+    writeRepo(dir, { "f.yaml": hooked("keep-filter", "t_socket_filter.o", "keep_filter", 2) });
+    await applyRepo(dir, root);
+    expect(await app(45124)).toBe(30);
+    expect(counts(root, "keep-filter").slice(1, 3)).toEqual([50, 50]);
+  });
+});
 
 describe("tcx order", () => {
   /** Programs "one" (position_id oneId) and "two" (2) on dst0 ingress; `order` is one's order field. */

@@ -34,7 +34,9 @@ describe("the package", () => {
 
     const features = run("features", "--output", "json");
     expect(features.status, features.stderr).toBe(0);
-    expect((JSON.parse(features.stdout) as Array<{ feature: string }>).map((f) => f.feature)).toContain("tcx");
+    const probed = JSON.parse(features.stdout) as { features: Array<{ feature: string }>; attachPaths: Array<{ hook: string; path: string }> };
+    expect(probed.features.map((f) => f.feature)).toContain("tcx");
+    expect(probed.attachPaths.find((p) => p.hook === "tcx")?.path).toMatch(/tcx link/);
 
     const repo = join(work, "repo");
     mkdirSync(repo);
