@@ -29,7 +29,7 @@ export const PlanActionJson = z.strictObject({
   hook: z.string().optional().describe("pin name of the hook, e.g. xdp@lab-dst@dst0"),
   where: z.string().optional().describe("the hook, for people: 'xdp dst0 in netns lab-dst'"),
   slot: z.int().optional().describe("chain slot of a stage swap"),
-  strategy: z.enum(["link-update", "chain-slot", "chain-rebuild", "make-before-break", "takeover", "re-place"]).optional(),
+  strategy: z.enum(["link-update", "chain-slot", "chain-rebuild", "make-before-break", "takeover", "re-place", "replace"]).optional(),
   from: z.string().optional(),
   to: z.string().optional(),
   reason: z.string(),

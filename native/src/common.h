@@ -87,6 +87,7 @@ MapSizes SizesOf(Napi::Env env, int fd);
 void RegisterObject(Napi::Env env, Napi::Object exports);
 void RegisterPinsMaps(Napi::Env env, Napi::Object exports);
 void RegisterLinks(Napi::Env env, Napi::Object exports);
+void RegisterLegacyAttach(Napi::Env env, Napi::Object exports);
 void RegisterObserve(Napi::Env env, Napi::Object exports);
 void RegisterProbes(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);

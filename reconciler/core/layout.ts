@@ -184,3 +184,33 @@ export function describeHook(h: ConcreteHook): string {
       return `${h.attachType} on Map/${h.map}`;
   }
 }
+
+/**
+ * A hook from its key (hookKey's inverse), for pins whose hook no manifest names any more. Loose
+ * where the key keeps less than the hook: an XDP mode (auto), netfilter's defrag; a key hashed for
+ * its length gives no hook at all (null).
+ */
+export function parseHookKey(key: string): ConcreteHook | null {
+  if (key.includes("@%23")) return null;
+  const [type, a, b] = key.split("@");
+  const dec = (s: string | undefined) => decodeURIComponent(s ?? "");
+  if (type === "xdp") return { type: "xdp", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), mode: "auto" };
+  if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
+  if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
+  if (type === "tracepoint" || type === "raw_tracepoint" || type === "tp_btf") return { type, name: dec(a) };
+  if (type === "lsm") return { type, name: dec(a) };
+  if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
+  const netns = dec(a) === "host" ? null : dec(a);
+  if (type === "netfilter") {
+    const [family, hook] = dec(b).split("-") as ["ipv4", "input"];
+    return { type, netns, family, hook, priority: Number(key.split("@")[3]), defrag: false };
+  }
+  if (type === "sk_lookup" || type === "flow_dissector") return { type, netns };
+  if (type === "uprobe" || type === "uretprobe") {
+    const [symbol, offset] = (b ?? "").split("+");
+    return { type, binary: dec(a), symbol: symbol ? dec(symbol) : null, offset: Number(offset ?? 0), pid: null };
+  }
+  if (type === "sk_msg_verdict") return { type: "sk_msg", map: dec(a), attachType: type };
+  if (type?.startsWith("sk_skb_")) return { type: "sk_skb", map: dec(a), attachType: type as "sk_skb_verdict" };
+  return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
+}

@@ -47,6 +47,16 @@ export interface ObservedObjectMap {
   def: MapDefinition;
 }
 
+/** An attach path of kernels without BPF links for a hook. */
+export type LegacyPath = "tc" | "xdp-netlink" | "cgroup-attach";
+
+/** What each legacy path is, for plans and logs. */
+export const LEGACY_PATH_TEXT: Record<LegacyPath, string> = {
+  tc: "TC clsact + cls_bpf (netlink)",
+  "xdp-netlink": "netlink XDP",
+  "cgroup-attach": "BPF_PROG_ATTACH",
+};
+
 export interface ObservedLink {
   owner: "Attachment" | "Chain";
   name: string;
@@ -57,6 +67,8 @@ export interface ObservedLink {
   progId: number;
   /** false when the link outlived its hook (the interface went away) */
   attached: boolean;
+  /** attached through a legacy path: no link; id and progId are the program's, pinned at the link's path */
+  legacy?: LegacyPath;
 }
 
 export interface ObservedHook {
@@ -75,6 +87,8 @@ export interface ObservedHook {
   error?: string;
   /** the hook type cannot be attached on this kernel (a feature probe said so) */
   unsupported?: boolean;
+  /** this kernel has no BPF link for the hook: a new attachment takes this path */
+  legacy?: LegacyPath;
 }
 
 /** A pin under the root that bpfops's provenance does not vouch for: never pruned or overwritten. */

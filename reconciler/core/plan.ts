@@ -5,15 +5,15 @@
 // attachments, then prunes, each sorted by name.
 import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
 import { describeProgramChange, summarizeProgram } from "./desired.ts";
-import type { ObservedHook, ObservedLink, ObservedMap, ObservedProgram, ObservedState } from "./observed.ts";
+import { LEGACY_PATH_TEXT, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedProgram, type ObservedState } from "./observed.ts";
 import { observedHooksOf } from "./observed.ts";
-import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, PIN_SUFFIX, swapStrategy, type ConcreteHook } from "./layout.ts";
+import { DIGEST_CHARS, describeHook, hookKey, isExclusiveHook, layout, parseHookKey, PIN_SUFFIX, swapStrategy, type ConcreteHook } from "./layout.ts";
 import type { MapTypes } from "./validate.ts";
 import { entryKind } from "./map-types.ts";
 import { REF } from "./validate-maps.ts";
 
 export type ActionOp = "create" | "load" | "attach" | "swap" | "set-entries" | "recreate" | "migrate" | "prune" | "unchanged" | "conflict" | "blocked" | "unowned";
-export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover" | "re-place";
+export type Strategy = "link-update" | "chain-slot" | "chain-rebuild" | "make-before-break" | "takeover" | "re-place" | "replace";
 export type ActionKind = "Map" | "Program" | "Attachment" | "Chain";
 export const ACTION_OPS: readonly ActionOp[] = ["create", "load", "attach", "swap", "set-entries", "recreate", "migrate", "prune", "unchanged", "conflict", "blocked", "unowned"];
 
@@ -105,7 +105,7 @@ export interface HookAnchor {
 
 export type HookAction =
   | (HookBase & { op: "attach"; program: string; programPin: string; anchor?: HookAnchor })
-  | (HookBase & { op: "swap"; strategy: "link-update" | "make-before-break" | "takeover" | "re-place"; program: string; programPin: string; linkId: number; expectProgId: number; anchor?: HookAnchor })
+  | (HookBase & { op: "swap"; strategy: "link-update" | "make-before-break" | "takeover" | "re-place" | "replace"; program: string; programPin: string; linkId: number; expectProgId: number; anchor?: HookAnchor })
   | (HookBase & { op: "unchanged"; program: string; linkId: number; progId: number })
   | (HookBase & { op: "conflict" | "blocked"; program: string; heldBy?: number[] })
   | (HookBase & { op: "prune"; linkId: number });
@@ -399,6 +399,10 @@ function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, curre
   }
   if (!want) throw new Error(`plan: ${t.kind}/${t.name} names Program/${t.program}, which the desired state lacks`);
   const foreign = (state?.progIds ?? []).filter((id) => !ownedIds.has(id));
+  if (t.order && (state?.legacy || link?.legacy)) {
+    out.push({ ...base, op: "blocked", reason: `order needs tcx links; this kernel attaches tc programs through ${LEGACY_PATH_TEXT.tc}` });
+    return;
+  }
   const placed = t.order && h.type === "tcx" ? placement(t.order, key, link, observed, out) : undefined;
   if (placed && "blocked" in placed) {
     out.push({ ...base, op: "blocked", reason: placed.blocked });
@@ -424,11 +428,17 @@ function planHook(t: HookTarget, h: ConcreteHook, observed: ObservedState, curre
       else out.push({ ...base, op: "swap", strategy: "takeover", programPin: want.pin, linkId: foreignLink, expectProgId: foreign[0]!, reason: `takeover: replace prog id ${foreign[0]} in link id ${foreignLink}, atomically` });
       return;
     }
-    out.push({ ...base, op: "attach", programPin: want.pin, ...(anchor ? { anchor, reason: `not attached; goes ${anchor.position} Attachment/${anchor.attachment}` } : { reason: "not attached" }) });
+    const through = state?.legacy ? `; through ${LEGACY_PATH_TEXT[state.legacy]} (this kernel has no ${h.type} links)` : "";
+    out.push({ ...base, op: "attach", programPin: want.pin, ...(anchor ? { anchor, reason: `not attached; goes ${anchor.position} Attachment/${anchor.attachment}` } : { reason: `not attached${through}` }) });
     return;
   }
   if (want.id !== null && link.progId === want.id) {
     out.push({ ...base, op: "unchanged", linkId: link.id, progId: want.id, reason: `runs prog id ${want.id}` });
+    return;
+  }
+  if (link.legacy) {
+    const how = { tc: "NLM_F_REPLACE of its cls_bpf filter", "xdp-netlink": "XDP_FLAGS_REPLACE", "cgroup-attach": "BPF_PROG_ATTACH with BPF_F_REPLACE" }[link.legacy];
+    out.push({ ...base, op: "swap", strategy: "replace", programPin: want.pin, linkId: link.id, expectProgId: link.progId, reason: `${LEGACY_PATH_TEXT[link.legacy]}: ${how}, expecting prog id ${link.progId}` });
     return;
   }
   const strategy = swapStrategy(h);
@@ -530,7 +540,7 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
   for (const l of observed.links) {
     if (wantedHooks.has(`${l.owner}/${l.name}/${l.hookKey}`)) continue;
     const h = Object.values(observed.hooks).find((x) => hookKey(x.hook) === l.hookKey)?.hook;
-    out.push({ kind: l.owner, op: "prune", name: l.name, hook: { key: l.hookKey, hook: h ?? parseHookKeyLoosely(l.hookKey) }, linkPin: l.pin, linkId: l.id, reason: l.attached ? "no longer in the manifests" : "its hook is gone" });
+    out.push({ kind: l.owner, op: "prune", name: l.name, hook: { key: l.hookKey, hook: h ?? parseHookKey(l.hookKey) ?? { type: "fentry", function: l.hookKey } }, linkPin: l.pin, linkId: l.id, reason: l.attached ? "no longer in the manifests" : "its hook is gone" });
   }
   const desiredPrograms = new Map(desired.programs.map((p) => [p.name, short(p.digest)]));
   for (const p of observed.programs) {
@@ -582,29 +592,4 @@ export function refusals(p: Plan): PlanAction[] {
 /** Owned objects that would remain after the plan: zero means the revision prunes everything. */
 export function survivors(p: Plan): number {
   return p.actions.filter((a) => a.op !== "prune" && a.op !== "unowned" && a.op !== "conflict" && a.op !== "blocked").length;
-}
-
-/** A pruned link whose hook is not named by any manifest any more: its identity from the key. */
-function parseHookKeyLoosely(key: string): ConcreteHook {
-  const [type, a, b] = key.split("@");
-  const dec = (s: string | undefined) => decodeURIComponent(s ?? "");
-  if (type === "xdp") return { type: "xdp", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), mode: "auto" };
-  if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
-  if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
-  if (type === "tracepoint" || type === "raw_tracepoint" || type === "tp_btf") return { type, name: dec(a) };
-  if (type === "lsm") return { type, name: dec(a) };
-  if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
-  const netns = dec(a) === "host" ? null : dec(a);
-  if (type === "netfilter") {
-    const [family, hook] = dec(b).split("-") as ["ipv4", "input"];
-    return { type, netns, family, hook, priority: Number(key.split("@")[3]), defrag: false };
-  }
-  if (type === "sk_lookup" || type === "flow_dissector") return { type, netns };
-  if (type === "uprobe" || type === "uretprobe") {
-    const [symbol, offset] = (b ?? "").split("+");
-    return { type, binary: dec(a), symbol: symbol ? dec(symbol) : null, offset: Number(offset ?? 0), pid: null };
-  }
-  if (type === "sk_msg_verdict") return { type: "sk_msg", map: dec(a), attachType: type };
-  if (type?.startsWith("sk_skb_")) return { type: "sk_skb", map: dec(a), attachType: type as "sk_skb_verdict" };
-  return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
 }

@@ -293,7 +293,8 @@ function commitHook(a: HookAction, k: KernelPort, o: ExecuteOptions, finishes: F
     };
   }
   if (a.op !== "swap") return null;
-  if (a.strategy === "link-update") {
+  // A link update, or a legacy path's atomic replace (the kernel port tells them apart by the pin).
+  if (a.strategy === "link-update" || a.strategy === "replace") {
     return {
       name: `update ${a.linkPin}`,
       run() {

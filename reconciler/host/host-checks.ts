@@ -39,9 +39,9 @@ function mounted(fstype: string): string | null {
 
 /** The attach path a hook type takes on this host, from the probes (none: every kernel bpfops runs on has it). */
 const ATTACH_PATHS: Array<{ hook: string; feature?: FeatureName; path: string; otherwise: string }> = [
-  { hook: "xdp", feature: "xdpLinkUpdate", path: "BPF link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (netlink XDP)" },
-  { hook: "tcx", feature: "tcxLinkUpdate", path: "tcx link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (TC cls_bpf)" },
-  { hook: "cgroup", feature: "cgroupLinkUpdate", path: "cgroup link, swapped with BPF_LINK_UPDATE", otherwise: "not supported by bpfops on this kernel yet (prog attach)" },
+  { hook: "xdp", feature: "xdpLink", path: "BPF link, swapped with BPF_LINK_UPDATE", otherwise: "netlink XDP, swapped with XDP_FLAGS_REPLACE (no XDP links here)" },
+  { hook: "tcx", feature: "tcx", path: "tcx link, swapped with BPF_LINK_UPDATE", otherwise: "TC clsact + cls_bpf, swapped with NLM_F_REPLACE (no tcx links here)" },
+  { hook: "cgroup", feature: "cgroupLinkUpdate", path: "cgroup link, swapped with BPF_LINK_UPDATE", otherwise: "BPF_PROG_ATTACH, swapped with BPF_F_REPLACE (no cgroup links here)" },
   { hook: "tracepoint", feature: "tracefs", path: "perf-event link, make-before-break", otherwise: "blocked: tracefs is not mounted" },
   { hook: "raw_tracepoint", path: "raw tracepoint link, make-before-break", otherwise: "" },
   { hook: "tp_btf", feature: "btf", path: "tracing link, make-before-break", otherwise: "blocked: no kernel BTF" },

@@ -2,12 +2,13 @@
 // ids and held objects. realKernelPort() does them on the live kernel under one bpffs root; unit
 // tests give execute() a fake with the same shape to check ordering and undo.
 import { renameSync, readdirSync, rmdirSync } from "node:fs";
-import { dirname, relative } from "node:path";
+import { basename, dirname, relative } from "node:path";
 import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
 import { waitForReplacedPrograms } from "../kernel/attach.ts";
-import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, unpin, listPinPaths } from "../kernel/pins.ts";
+import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, pinKind, unpin, listPinPaths } from "../kernel/pins.ts";
 import { BpfopsError } from "../core/errors.ts";
-import { layout, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
+import { LEGACY_PATH_TEXT, legacyAttach, legacyDetach, legacyPathOf, legacyReplace, recordedLegacyPath } from "./legacy-hooks.ts";
 import type { MapDefinition } from "../core/desired.ts";
 import type { HookAnchor, MapEntryHex, ProgramAction } from "../core/plan.ts";
 import { attachToHook, carryOver, newMap, copyEntries, loadProgramVersion, removeEntries, writeInitialEntries } from "./kernel-steps.ts";
@@ -90,6 +91,62 @@ class HeldAny implements Held {
 
 function conflict(what: string, cause?: unknown): BpfopsError {
   return new BpfopsError("Conflict", `${what}; another tool changed it after the plan was made: nothing more was changed, and what this run changed was rolled back`, { cause });
+}
+
+/** The hook a link pin (or a legacy attachment's program pin) is for, from its key. */
+function hookOfPin(pin: string): ConcreteHook {
+  const h = parseHookKey(basename(pin).replace(/~.*$/, ""));
+  if (!h) throw new BpfopsError("UnknownHook", `${pin}: the hook's key is hashed (too long to name it), so the legacy attachment cannot be found from it`);
+  return h;
+}
+
+/**
+ * A hook of the legacy path (no BPF link on this kernel): attached by netlink or BPF_PROG_ATTACH,
+ * and recorded as the program pinned at the link's path, which says what bpfops attached there
+ * after a restart as a link pin would.
+ */
+function attachLegacy(hook: ConcreteHook, programPin: string, linkPin: string, anchor?: HookAnchor): void {
+  if (anchor) throw new BpfopsError("NotSupported", `${describeHook(hook)}: order needs tcx links, and this kernel attaches through ${LEGACY_PATH_TEXT[recordedLegacyPath(hook)]}`);
+  const prog = openPinnedProgram(programPin);
+  try {
+    legacyAttach(hook, linkPin, prog);
+    try {
+      prog.pin(linkPin);
+    } catch (e) {
+      legacyDetach(hook, linkPin, prog);
+      throw e;
+    }
+  } finally {
+    prog.close();
+  }
+}
+
+/** The legacy path's compare-and-swap, then the program pinned at the link's path follows (by rename: never no pin). */
+function replaceLegacy(linkPin: string, program: string | Held, expectProgId: number): void {
+  const hook = hookOfPin(linkPin);
+  const next = typeof program === "string" ? openPinnedProgram(program) : ((program as HeldAny).handle as ProgramHandle);
+  let expected: ProgramHandle | null = null;
+  try {
+    try {
+      expected = ProgramHandle.fromId(expectProgId);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT") throw conflict(`${describeHook(hook)} was to run prog id ${expectProgId}, which is gone`, e);
+      throw e;
+    }
+    try {
+      legacyReplace(hook, linkPin, next, expected);
+    } catch (e) {
+      // XDP_FLAGS_REPLACE answers EEXIST, BPF_F_REPLACE ENOENT, the tc check EPERM: someone swapped it.
+      if (["EPERM", "EEXIST", "ENOENT"].includes((e as { code?: string }).code ?? "")) throw conflict(`${describeHook(hook)} no longer runs prog id ${expectProgId}`, e);
+      throw e;
+    }
+    unpin(linkPin + PIN_SUFFIX.next);
+    next.pin(linkPin + PIN_SUFFIX.next);
+    renameSync(linkPin + PIN_SUFFIX.next, linkPin);
+  } finally {
+    expected?.close();
+    if (typeof program === "string") next.close();
+  }
 }
 
 /** The live kernel under one bpffs root. */
@@ -186,6 +243,7 @@ export function realKernelPort(root: string): KernelPort {
     },
     attach(hook, programPin, linkPin, anchor) {
       ensureBpffsDir(dirname(linkPin));
+      if (legacyPathOf(hook)) return attachLegacy(hook, programPin, linkPin, anchor);
       const prog = openPinnedProgram(programPin);
       const next = anchor ? { position: anchor.position, link: openPinnedLink(anchor.linkPin) } : undefined;
       try {
@@ -203,6 +261,7 @@ export function realKernelPort(root: string): KernelPort {
       }
     },
     updateLink(link, program, expectProgId) {
+      if (typeof link === "string" && pinKind(link) === "prog") return replaceLegacy(link, program, expectProgId);
       const l = typeof link === "string" ? openPinnedLink(link) : ((link as HeldAny).handle as LinkHandle);
       const p = programOf(program);
       let expected: ProgramHandle | null = null;
@@ -226,6 +285,15 @@ export function realKernelPort(root: string): KernelPort {
       }
     },
     detachLink(pin) {
+      if (pinKind(pin) === "prog") {
+        const prog = openPinnedProgram(pin);
+        try {
+          legacyDetach(hookOfPin(pin), pin, prog);
+        } finally {
+          prog.close();
+        }
+        return;
+      }
       const l = openPinnedLink(pin);
       try {
         l.detach();

@@ -4,12 +4,13 @@
 // attached it. Reads only; a pin caught mid-rename by a concurrent reconcile is skipped.
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram } from "../kernel/pins.ts";
+import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
+import { legacyAttached, legacyPathOf, recordedLegacyPath } from "./legacy-hooks.ts";
 import { u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHook, queryNetnsHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
-import { describeHook, hookKey, layout, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, hookKey, layout, parseHookKey, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
@@ -137,6 +138,28 @@ function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
   return out;
 }
 
+/**
+ * An attachment made through a legacy path: the program pinned at the link's path, attached
+ * while bpfops's place on the hook (its tc filter, the XDP hook, the cgroup) runs that program.
+ */
+function observeLegacyLink(owner: ObservedLink["owner"], name: string, key: string, pin: string): ObservedLink | null {
+  const prog = openIfPresent(() => openPinnedProgram(pin));
+  if (!prog) return null;
+  try {
+    const hook = parseHookKey(key);
+    if (!hook) return null;
+    let attached = false;
+    try {
+      attached = legacyAttached(hook, pin, prog.id);
+    } catch {
+      // The interface, namespace or cgroup is gone: not attached.
+    }
+    return { owner, name, hookKey: key, pin, id: prog.id, progId: prog.id, attached, legacy: recordedLegacyPath(hook) };
+  } finally {
+    prog.close();
+  }
+}
+
 function observeLinks(root: string, own: Ownership): ObservedLink[] {
   const out: ObservedLink[] = [];
   for (const [owner, dir] of [["Attachment", layout.linksDir(root)], ["Chain", layout.chainsDir(root)]] as const) {
@@ -145,6 +168,11 @@ function observeLinks(root: string, own: Ownership): ObservedLink[] {
         const pin = join(dir, name, key);
         const prov = own.of(pin, owner, name);
         if (!prov) continue;
+        if (pinKindIfPresent(pin) === "prog") {
+          const legacy = observeLegacyLink(owner, name, key, pin);
+          if (legacy) out.push({ ...legacy, ...(prov.id ? { recordedId: prov.id } : {}) });
+          continue;
+        }
         const l = openIfPresent(() => openPinnedLink(pin));
         if (!l) continue;
         try {
@@ -281,7 +309,12 @@ export function observeState(root: string, desired: DesiredState): ObservedState
   const interfaces = presentInterfaces(hooks);
   const observedHooks: Record<string, ObservedHook> = {};
   for (const h of hooks) {
-    for (const c of observedHooksOf(h, interfaces)) observedHooks[hookKey(c)] ??= observeHook(c, interfaces, root);
+    for (const c of observedHooksOf(h, interfaces)) {
+      if (observedHooks[hookKey(c)]) continue;
+      const o = observeHook(c, interfaces, root);
+      const legacy = legacyPathOf(c);
+      observedHooks[hookKey(c)] = legacy ? { ...o, legacy } : o;
+    }
   }
   const maps = observeMaps(root, desired, own);
   const programs = observePrograms(root, own);

@@ -5,7 +5,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pinExists, unpin } from "../kernel/pins.ts";
-import { openPinnedLink } from "../kernel/pins.ts";
+import { openPinnedLink, openPinnedProgram } from "../kernel/pins.ts";
 import { renameSync } from "node:fs";
 import { layout, PIN_SUFFIX } from "../core/layout.ts";
 import { ProvenanceStore } from "./provenance.ts";
@@ -44,6 +44,18 @@ export function recoverInterrupted(root: string): string[] {
     for (const dir of [layout.linksDir(root), layout.chainsDir(root)]) {
       for (const owner of entries(dir)) {
         for (const n of entries(join(dir, owner))) {
+          if (n.endsWith(PIN_SUFFIX.next)) {
+            // A legacy replace happened in the kernel; its program's pin was to follow by rename.
+            const p = join(dir, owner, n);
+            const final = p.slice(0, -PIN_SUFFIX.next.length);
+            const h = openPinnedProgram(p);
+            const id = h.id;
+            h.close();
+            renameSync(p, final);
+            prov.record(final, { id });
+            done.push(`completed ${final}`);
+            continue;
+          }
           if (!n.endsWith(PIN_SUFFIX.new)) continue;
           const p = join(dir, owner, n);
           const final = p.slice(0, -PIN_SUFFIX.new.length);

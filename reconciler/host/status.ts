@@ -4,6 +4,8 @@
 import { relative } from "node:path";
 import { readProvenance, type Provenance } from "./provenance.ts";
 import { listPinPaths, openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
+import { parseHookKey } from "../core/layout.ts";
+import { LEGACY_PATH_TEXT, legacyAttached, recordedLegacyPath } from "./legacy-hooks.ts";
 
 export interface StatusEntry {
   kind: "Map" | "Program" | "Attachment" | "Chain" | "ObjectMap" | "Unowned";
@@ -55,6 +57,19 @@ export function readStatus(root: string, opts: { statsOn?: boolean } = {}): Stat
       // Without BPF stats the kernel counts nothing: a zero would claim the program never ran.
       const counted = opts.statsOn || i.runCount > 0 || i.runTimeNs > 0;
       out.push({ ...base, kind: "Program", name: a, id: i.id, detail: { digest: b, type: i.typeName, tag: i.tag, kernelName: i.name, verifiedInstructions: i.verifiedInstructions, runCount: counted ? i.runCount : null, runTimeNs: counted ? i.runTimeNs : null } });
+      h.close();
+    } else if (top === "links" && a && b && pinKindIfPresent(path) === "prog") {
+      // A legacy attachment (no BPF link on this kernel): the program bpfops attached, pinned at the link's path.
+      const h = openIfPresent(() => openPinnedProgram(path));
+      if (!h) continue;
+      const hook = parseHookKey(b);
+      let enforcing = false;
+      try {
+        enforcing = !!hook && legacyAttached(hook, path, h.id);
+      } catch {
+        // its interface, namespace or cgroup is gone
+      }
+      out.push({ ...base, kind: "Attachment", name: a, id: h.id, enforcing, detail: { hook: hookName(decodeURIComponent(b), record.hook), linkType: hook ? `none: ${LEGACY_PATH_TEXT[recordedLegacyPath(hook)]}` : "none", progId: h.id } });
       h.close();
     } else if ((top === "links" || top === "chains") && a && b) {
       const l = openIfPresent(() => openPinnedLink(path));

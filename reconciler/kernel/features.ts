@@ -23,7 +23,18 @@ const MIN_KERNEL: Record<FeatureName, string> = {
 
 const cache = new Map<FeatureName, FeatureStatus>();
 
+/**
+ * Features hidden from bpfops by BPFOPS_HIDE_FEATURES (comma-separated names), for tests only: on
+ * a new kernel they make bpfops take the attach paths of older ones (tcx -> TC cls_bpf, xdpLink ->
+ * netlink XDP, cgroupLinkUpdate -> BPF_PROG_ATTACH).
+ */
+function hidden(feature: FeatureName): boolean {
+  const env = process.env.BPFOPS_HIDE_FEATURES;
+  return !!env && env.split(",").some((f) => f.trim() === feature);
+}
+
 export function probeFeature(feature: FeatureName): FeatureStatus {
+  if (hidden(feature)) return { feature, status: "unsupported", detail: "hidden by BPFOPS_HIDE_FEATURES (a test override)", minKernel: MIN_KERNEL[feature] };
   let s = cache.get(feature);
   if (!s) {
     const [status, detail] = runProbe(feature);

@@ -1,11 +1,13 @@
 // Swap drills shared by the kernel tests, the demo and bench/swap: the packet-of-death filter,
-// a tcx counter and a tail-call chain, each swapped between two program versions under traffic.
+// a tcx counter and a tail-call chain, each swapped between two program versions under traffic,
+// on their BPF links and on the legacy paths (netlink XDP, TC cls_bpf, cgroup BPF_PROG_ATTACH).
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { packageRoot } from "../package-root.ts";
 import { loadObject } from "../kernel/object.ts";
 import { attachTcxLink, attachXdpLink } from "../kernel/attach.ts";
-import { readPerCpuU64, type LinkHandle, type MapHandle, type ProgramHandle } from "../kernel/handles.ts";
+import { attachCgroupProg, attachTcFilter, attachXdpNetlink, detachCgroupProg, detachTcFilter, detachXdpNetlink } from "../kernel/legacy-attach.ts";
+import { readPerCpuU64, u32Key, type LinkHandle, type MapHandle, type ProgramHandle } from "../kernel/handles.ts";
 import { readPodStats, writePodRules, type PodRule, type PodStat } from "../lab/pod-rules.ts";
 import { runTraffic, type Flow, type TrafficReport } from "./traffic.ts";
 import type { Lab } from "./netlab.ts";
@@ -50,7 +52,7 @@ export interface SwapResult {
 }
 
 /** Runs traffic and performs `swaps` swaps spread evenly over it. */
-export async function swapUnderTraffic(lab: Lab, target: SwapTarget, opts: { flows: Flow[]; pps: number; count: number; swaps: number }): Promise<SwapResult> {
+export async function swapUnderTraffic(lab: Lab, target: SwapTarget, opts: { flows: Flow[]; pps: number; count: number; swaps: number; senderCgroup?: string }): Promise<SwapResult> {
   const swapNs: number[] = [];
   const spanMs = (opts.count / opts.pps) * 1000;
   const gapMs = Math.max(1, spanMs / (opts.swaps + 2));
@@ -58,6 +60,7 @@ export async function swapUnderTraffic(lab: Lab, target: SwapTarget, opts: { flo
     flows: opts.flows,
     pps: opts.pps,
     count: opts.count,
+    ...(opts.senderCgroup ? { senderCgroup: opts.senderCgroup } : {}),
     during: async () => {
       await sleep(gapMs);
       for (let i = 0; i < opts.swaps; i++) {
@@ -97,7 +100,7 @@ export async function podFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTa
 }
 
 /** The tcx counter on lab.dst ingress, versions 1 and 2 counting into separate slots. */
-export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint; versions(): [bigint, bigint] }> {
+export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint; versions(): [bigint, bigint]; link: LinkHandle; programs: ProgramHandle[] }> {
   const progs: ProgramHandle[] = [];
   let counts: MapHandle | undefined;
   for (const v of [1, 2]) {
@@ -109,6 +112,8 @@ export async function tcxCounterTarget(lab: Lab, pinRoot: string): Promise<SwapT
   const link = attachTcxLink(progs[0]!, { ifname: lab.dst.ifname, netns: lab.dst.netns, direction: "ingress" });
   return {
     what: "tcx link",
+    link,
+    programs: progs,
     counted: () => readPerCpuU64(counts!, 1) + readPerCpuU64(counts!, 2),
     versions: () => [readPerCpuU64(counts!, 1), readPerCpuU64(counts!, 2)],
     swap: (i) => link.update(progs[(i + 1) % 2]!, progs[i % 2]!),
@@ -144,5 +149,77 @@ export async function chainSlotTarget(lab: Lab, pinRoot: string): Promise<SwapTa
     versions: () => [readPerCpuU64(stageStats!, 1), readPerCpuU64(stageStats!, 2)],
     swap: (i) => chain.setProgramSlot(0, stages[(i + 1) % 2]!),
     close: () => [link, dispatcher, ...stages, chain, chainStats, stageStats!].forEach((h) => h.close()),
+  };
+}
+
+/**
+ * The legacy paths of kernels without BPF links, swapped under the same traffic as the link
+ * drills: the packet-of-death filter through netlink XDP (XDP_FLAGS_REPLACE), the tcx counter as
+ * a cls_bpf filter (NLM_F_REPLACE on its handle and priority).
+ */
+export async function xdpNetlinkTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { stats(): PodStat[]; versions(): [bigint, bigint] }> {
+  const t = await podFilterTarget(lab, pinRoot);
+  t.link.close(); // the filter runs through netlink instead of a link
+  const hook = { ifname: lab.dst.ifname, netns: lab.dst.netns };
+  let current = 0;
+  attachXdpNetlink(t.programs[0], hook);
+  return {
+    what: "netlink xdp",
+    stats: t.stats,
+    versions: t.versions,
+    swap: (i) => {
+      attachXdpNetlink(t.programs[(i + 1) % 2]!, hook, t.programs[i % 2]!);
+      current = (i + 1) % 2;
+    },
+    close: () => {
+      detachXdpNetlink(hook, t.programs[current]!);
+      t.close();
+    },
+  };
+}
+
+export async function tcFilterTarget(lab: Lab, pinRoot: string): Promise<SwapTarget & { counted(): bigint; versions(): [bigint, bigint] }> {
+  const t = await tcxCounterTarget(lab, pinRoot);
+  t.link.close(); // the counter runs as a cls_bpf filter instead of a tcx link
+  const filter = { ifname: lab.dst.ifname, netns: lab.dst.netns, direction: "ingress" as const, handle: 1, priority: 0x200 };
+  attachTcFilter(t.programs[0]!, filter);
+  return {
+    what: "tc cls_bpf",
+    counted: t.counted,
+    versions: t.versions,
+    swap: (i) => void attachTcFilter(t.programs[(i + 1) % 2]!, filter, true),
+    close: () => {
+      detachTcFilter(filter);
+      t.close();
+    },
+  };
+}
+
+/** A cgroup_skb egress counter on a cgroup through BPF_PROG_ATTACH, versions swapped with BPF_F_REPLACE. */
+export async function cgroupProgTarget(cgroupPath: string, pinRoot: string): Promise<SwapTarget & { counted(): bigint; versions(): [bigint, bigint] }> {
+  const progs: ProgramHandle[] = [];
+  let counts: MapHandle | undefined;
+  for (const v of [1, 2]) {
+    // Both versions count into one map (the object does not pin it by name): the second reuses the first's.
+    const o = await loadObject(bpfObject("test/t_cgroup_skb.o"), { pinRoot }, (x) => (x.setGlobal("cg_version", v), counts && x.reuseMap("cg_counts", counts)));
+    progs.push(o.program("cg_egress"));
+    counts ??= o.map("cg_counts");
+    o.close();
+  }
+  let current = 0;
+  attachCgroupProg(progs[0]!, cgroupPath, "cgroup_inet_egress");
+  const at = (i: number) => counts!.lookup(u32Key(i))!.readBigUInt64LE(0);
+  return {
+    what: "cgroup prog attach",
+    counted: () => at(0),
+    versions: () => [at(3), at(2)],
+    swap: (i) => {
+      attachCgroupProg(progs[(i + 1) % 2]!, cgroupPath, "cgroup_inet_egress", progs[i % 2]!);
+      current = (i + 1) % 2;
+    },
+    close: () => {
+      detachCgroupProg(progs[current]!, cgroupPath, "cgroup_inet_egress");
+      [...progs, counts!].forEach((h) => h.close());
+    },
   };
 }

@@ -1,10 +1,11 @@
 // Zero-gap swaps under real traffic: the packet-of-death filter drops exactly what its rules
-// say, and 100 swaps of an XDP link, a tcx link and a tail-call slot lose no packet.
+// say, and 100 swaps of an XDP link, a tcx link and a tail-call slot lose no packet; nor do 100
+// swaps on the legacy paths (netlink XDP, TC cls_bpf, cgroup BPF_PROG_ATTACH).
 import { describe, expect, it } from "vitest";
-import { chainSlotTarget, podFilterTarget, podFlows, podRules, swapUnderTraffic, tcxCounterTarget } from "../../reconciler/lab/drills.ts";
+import { cgroupProgTarget, chainSlotTarget, podFilterTarget, podFlows, podRules, swapUnderTraffic, tcFilterTarget, tcxCounterTarget, xdpNetlinkTarget } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { POD_STAT_DEFAULT } from "../../reconciler/lab/pod-rules.ts";
-import { closeAtEnd, needs, tempLab, tempPinRoot } from "./harness.ts";
+import { closeAtEnd, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
 
 const PPS = 60_000;
 const COUNT = 120_000;
@@ -30,10 +31,14 @@ describe("packet-of-death filter", () => {
 });
 
 describe("swaps under traffic lose nothing", () => {
-  it(`XDP link update between two filter versions, ${SWAPS} times`, async (ctx) => {
-    needs(ctx, "xdpLinkUpdate");
+  // The link paths, and the legacy paths of kernels without links for the hook, in the same drill.
+  it.for([
+    ["XDP link update", "xdpLinkUpdate", podFilterTarget],
+    ["netlink XDP with XDP_FLAGS_REPLACE (legacy path)", null, xdpNetlinkTarget],
+  ] as const)(`%s between two filter versions, ${SWAPS} times`, async ([, feature, target], ctx) => {
+    if (feature) needs(ctx, feature);
     const lab = tempLab();
-    const filter = closeAtEnd(await podFilterTarget(lab, tempPinRoot()));
+    const filter = closeAtEnd(await target(lab, tempPinRoot()));
     const flows = podFlows(lab);
     const { traffic: r, swapNs } = await swapUnderTraffic(lab, filter, { flows, pps: PPS, count: COUNT, swaps: SWAPS });
     expect(swapNs).toHaveLength(SWAPS);
@@ -53,16 +58,30 @@ describe("swaps under traffic lose nothing", () => {
     expect(v1 + v2).toBe(BigInt(COUNT));
   });
 
-  it(`tcx link update between two counter versions, ${SWAPS} times`, async (ctx) => {
-    needs(ctx, "tcxLinkUpdate");
+  it.for([
+    ["tcx link update", "tcxLinkUpdate", tcxCounterTarget],
+    ["TC cls_bpf replaced in place with NLM_F_REPLACE (legacy path)", null, tcFilterTarget],
+  ] as const)(`%s between two counter versions, ${SWAPS} times`, async ([, feature, target], ctx) => {
+    if (feature) needs(ctx, feature);
     const lab = tempLab();
-    const counter = closeAtEnd(await tcxCounterTarget(lab, tempPinRoot()));
-    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("counted by tcx") }];
+    const counter = closeAtEnd(await target(lab, tempPinRoot()));
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("counted by tc") }];
     const { traffic: r } = await swapUnderTraffic(lab, counter, { flows, pps: PPS, count: COUNT, swaps: SWAPS });
     expect(r.socketDrops).toBe(0);
     expect(r.received.udp).toBe(COUNT);
     // Every packet went through one version or the other: the hook was never empty.
     expect(counter.counted()).toBe(BigInt(COUNT));
+    expect(counter.versions().map((n) => n > 0n)).toEqual([true, true]);
+  });
+
+  it(`cgroup BPF_PROG_ATTACH with BPF_F_REPLACE (legacy path) between two counter versions, ${SWAPS} times`, async () => {
+    const lab = tempLab();
+    const cg = tempCgroup();
+    const counter = closeAtEnd(await cgroupProgTarget(cg, tempPinRoot()));
+    const flows = [{ name: "udp", dport: 5000, payload: Buffer.from("from the cgroup") }];
+    const { traffic: r } = await swapUnderTraffic(lab, counter, { flows, pps: PPS / 3, count: COUNT / 3, swaps: SWAPS, senderCgroup: cg });
+    expect(r.received.udp).toBe(COUNT / 3);
+    expect(counter.counted()).toBe(BigInt(COUNT / 3)); // every packet the cgroup sent went through one version or the other
     expect(counter.versions().map((n) => n > 0n)).toEqual([true, true]);
   });
 

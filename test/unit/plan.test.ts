@@ -140,6 +140,10 @@ describe("plan", () => {
       ["load Program/f", "attach Attachment/a"],
     ],
     ["missing interface: blocked", desired({ programs: [prog("f")], attachments: [xdp("a", "f")] }), observed({ hooks: { [K]: hook([], false) } }), ["load Program/f", "blocked Attachment/a"]],
+    // Legacy paths (no link for the hook on this kernel): a program pinned at the link's path.
+    ["legacy: a new tc attachment goes through cls_bpf", desired({ programs: [prog("f")], attachments: [tcx("a", "f")] }), observed({ hooks: { [T]: { ...thook([], []), legacy: "tc" } } }), ["load Program/f", "attach Attachment/a"]],
+    ["legacy: a new version replaces the program in place", desired({ programs: [prog("f", D("c"))], attachments: [tcx("a", "f")] }), observed({ programs: [oprog("f", D("a").slice(0, 16), 7)], links: [{ ...olink("a", T, 7, 7), legacy: "tc" as const }], hooks: { [T]: { ...thook([], []), legacy: "tc" } } }), ["load Program/f", "swap Attachment/a replace", "prune Program/f"]],
+    ["legacy: order needs tcx links", desired({ programs: [prog("f"), prog("g")], attachments: [tcx("a", "f", "before"), tcx("b", "g")] }), observed({ hooks: { [T]: { ...thook([], []), legacy: "tc" } } }), ["load Program/f", "load Program/g", "attach Attachment/b", "blocked Attachment/a"]],
     // Ordered tcx Attachments: "a" goes before "b" on tcx-ingress@ns@eth0 (T below).
     ["ordered: the anchor is attached first, whatever the names", desired({ programs: [prog("f"), prog("g")], attachments: [tcx("a", "f", "before"), tcx("b", "g")] }), observed({ hooks: { [T]: thook([], []) } }), ["load Program/f", "load Program/g", "attach Attachment/b", "attach Attachment/a"]],
     ["ordered: an anchor not attached on the hook blocks", desired({ programs: [prog("f")], attachments: [tcx("a", "f", "before")] }), observed({ hooks: { [T]: thook([], []) } }), ["load Program/f", "blocked Attachment/a"]],
