@@ -99,14 +99,31 @@ export const ProgramSpec = z.strictObject({
   /** how a .bpf.c source is compiled */
   build: BuildSpec.optional(),
   /** the program's function name in the ELF object */
-  program: Identifier,
+  program: Identifier.optional(),
+  /**
+   * a collection: several programs of the object loaded as one unit (as a libbpf skeleton loads
+   * them), sharing the object's maps and globals, named <Program>/<program> by Attachments and
+   * Chains, and swapped together
+   */
+  programs: z
+    .array(Identifier)
+    .min(1)
+    .max(64)
+    .refine((l) => new Set(l).size === l.length, "each program once")
+    .optional(),
   type: z.enum(PROGRAM_TYPES).optional(),
   attachType: z.enum(ATTACH_TYPES).optional(),
   globals: z.record(Identifier, GlobalValue).optional(),
   /** the object's maps by name; ".data" and ".bss" (its data sections) may only be pinned */
   maps: z.record(z.union([Identifier, z.enum([".data", ".bss", ".rodata"])]), ObjectMapOverride).optional(),
   hostSelector: HostSelector.optional(),
-});
+}).refine((s) => (s.program === undefined) !== (s.programs === undefined), { message: "a Program names one program (program) or a collection (programs), not both", path: ["program"] });
+
+/** A Program manifest by name, or one program of a collection: <Program>/<program>. */
+const ProgramRef = z
+  .string()
+  .max(128)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\/[A-Za-z_][A-Za-z0-9_]*)?$/, "a Program's name, or <Program>/<program> for a program of a collection");
 
 export const MAP_TYPES = [
   "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "prog_array", "ringbuf", "perf_event_array",
@@ -249,7 +266,7 @@ const HookOrder = z
   .refine((o) => (o.before === undefined) !== (o.after === undefined), { message: "order names one Attachment, in before or in after" });
 
 export const AttachmentSpec = z.strictObject({
-  program: Name,
+  program: ProgramRef,
   hook: Hook,
   order: HookOrder.optional(),
   /** replace, atomically, a program bpfops does not own on this hook */
@@ -259,11 +276,11 @@ export const AttachmentSpec = z.strictObject({
 
 export const ChainSpec = z.strictObject({
   /** the dispatcher: the program on the hook that tail-calls slot 0 */
-  root: Name,
+  root: ProgramRef,
   /** the prog_array Map the stages go in */
   progArray: Name,
   /** programs for slots 0, 1, ...: swapping one is one slot update */
-  stages: z.array(Name).min(1).max(32),
+  stages: z.array(ProgramRef).min(1).max(32),
   hook: z.discriminatedUnion("type", [XdpHook, TcxHook]),
   takeover: z.boolean().default(false),
   hostSelector: HostSelector.optional(),

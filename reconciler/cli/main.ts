@@ -47,7 +47,8 @@ Environment:
   BPFOPS_REBUILD_NATIVE  npm install: build the addon even when one is already built
   For tests only: BPFOPS_KILL_BEFORE_STEP=N (SIGKILL reconcile before apply step N),
   BPFOPS_ANNOUNCE_EXECUTE=1 (say on stderr when apply starts), BPFOPS_REQUIRE_KERNEL=1 (the
-  suite fails instead of skipping a kernel test)`;
+  suite fails instead of skipping a kernel test), BPFOPS_HIDE_FEATURES=tcx,xdpLink,...
+  (the probes report these features missing, so older kernels' attach paths are taken)`;
 
 // Errors are reported as JSON too when the command was asked for JSON output.
 let jsonOutput = false;

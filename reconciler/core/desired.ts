@@ -6,7 +6,7 @@ import type { Hook } from "../../schemas/manifest.ts";
 import type { ObjectFacts, Validated } from "./validate.ts";
 import type { LocatedManifest } from "./parse-manifests.ts";
 import { fieldPath, type ManifestIssue } from "./manifest-issues.ts";
-import { effectiveProgramType, expectedAttachType, type MapTypes } from "./validate.ts";
+import { effectiveProgramType, expectedAttachType, programNames, type MapTypes } from "./validate.ts";
 import { encodeGlobal } from "./typed-values.ts";
 import { mapFlags } from "./map-types.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
@@ -67,6 +67,11 @@ export interface DesiredProgram {
   maps: Record<string, { bind?: string; bindDef?: MapDefinition; maxEntries?: number; pin?: boolean; onChange?: "keep" | "recreate" | "migrate"; merge?: "latest" | "sum" }>;
   /** the object maps this version pins under objmaps/ (derived from the object; not part of the digest) */
   pinnedMaps?: Record<string, MapDefinition>;
+  /**
+   * a collection: the other programs loaded with `program` (its primary) in one load, sharing the
+   * object's maps and globals; each pinned beside the primary's pin, at <pin>@<program>
+   */
+  members?: Array<{ program: string; type: string; attachType?: string }>;
   /** sha256 over everything above that changes the loaded program; 64 hex */
   digest: string;
 }
@@ -177,12 +182,14 @@ export function checkSelection(v: Validated, labels: Record<string, string>): Ma
       issues.push({ code: "NotSelected", file: from.file, ...from.locate(path), manifest: from.id, field: fieldPath(path), message: `${from.id} runs on this host, but ${kind}/${name} does not (its hostSelector leaves this host out)` });
     }
   };
-  for (const a of v.attachments.values()) if (on(a)) need(a, ["spec", "program"], "Program", a.manifest.spec.program);
+  // A reference to a program of a collection ("name/program") needs its Program manifest.
+  const manifestOf = (ref: string) => ref.split("/")[0]!;
+  for (const a of v.attachments.values()) if (on(a)) need(a, ["spec", "program"], "Program", manifestOf(a.manifest.spec.program));
   for (const c of v.chains.values()) {
     if (!on(c)) continue;
-    need(c, ["spec", "root"], "Program", c.manifest.spec.root);
+    need(c, ["spec", "root"], "Program", manifestOf(c.manifest.spec.root));
     need(c, ["spec", "progArray"], "Map", c.manifest.spec.progArray);
-    c.manifest.spec.stages.forEach((st, i) => need(c, ["spec", "stages", i], "Program", st));
+    c.manifest.spec.stages.forEach((st, i) => need(c, ["spec", "stages", i], "Program", manifestOf(st)));
   }
   for (const p of v.programs.values()) {
     if (!on(p)) continue;
@@ -236,15 +243,18 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       mapsOut[om] = { ...o, ...(o.bind ? { bindDef: mapDefs.get(o.bind)! } : {}) };
     }
     // The loader sets the attach type the manifest gives, or the one a section libbpf 1.1 does not know implies.
-    const attachType = expectedAttachType(p.manifest, facts);
-    const untyped = !facts.summary.programs.find((x) => x.name === s.program)?.type;
+    const typed = (program: string) => {
+      const attachType = expectedAttachType(p.manifest, facts, program);
+      const untyped = !facts.summary.programs.find((x) => x.name === program)?.type;
+      return { program, type: effectiveProgramType(p.manifest, facts, program)!, ...(attachType && (s.attachType || untyped) ? { attachType } : {}) };
+    };
+    const [primary, ...others] = programNames(s);
     const base = {
       objectDigest: facts.digest,
-      program: s.program,
-      type: effectiveProgramType(p.manifest, facts)!,
-      ...(attachType && (s.attachType || untyped) ? { attachType } : {}),
+      ...typed(primary!),
       globals,
       maps: mapsOut,
+      ...(s.programs ? { members: others.map(typed) } : {}),
     };
     // The object's own maps it pins under objmaps/ (pin: true, or pinned by name), as this version declares them.
     const pinnedMaps: Record<string, MapDefinition> = {};

@@ -20,6 +20,15 @@ export const layout = {
   programDir: (root: string, name: string) => `${root}/programs/${name}`,
   /** one pin per loaded version: programs/<name>/<first 16 hex of the digest> */
   program: (root: string, name: string, digest: string) => `${root}/programs/${name}/${digest.slice(0, DIGEST_CHARS)}`,
+  /**
+   * a part of a collection's version, pinned beside its primary program's pin: another program
+   * (<digest>@<program>) or a map of that version's own (<digest>#<map>: a prog-array its programs
+   * fill, which must not be shared with the next version); a "~new" pin's parts end in "~new" too
+   */
+  programPart: (pin: string, kind: "program" | "map", name: string) => {
+    const fresh = pin.endsWith(PIN_SUFFIX.new);
+    return `${fresh ? pin.slice(0, -PIN_SUFFIX.new.length) : pin}${kind === "program" ? "@" : "#"}${name}${fresh ? PIN_SUFFIX.new : ""}`;
+  },
   /** the object's own maps (pinned by name, or `pin: true`), shared by every version of the program */
   objectMapsDir: (root: string, program: string) => `${root}/objmaps/${program}`,
   linksDir: (root: string) => `${root}/links`,

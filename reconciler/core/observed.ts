@@ -36,6 +36,10 @@ export interface ObservedProgram {
   mapIds: number[];
   /** what the version was made from, as recorded when it was pinned */
   spec?: ProgramSpecSummary;
+  /** a collection's version: the prog id of each other program, pinned beside the primary */
+  members?: Record<string, number>;
+  /** a collection's version: the pins beside the primary (its other programs, its own maps) */
+  parts?: string[];
 }
 
 /** An object map a program pinned under objmaps/<program>/<map>. */

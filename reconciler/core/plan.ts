@@ -87,7 +87,7 @@ export type ProgramAction = Base & { kind: "Program"; pin: string; digest: strin
       }
     | { op: "unchanged"; progId: number; mapIds: number[] }
     | { op: "conflict"; map: string; from: MapDefinition; to: MapDefinition }
-    | { op: "prune"; progId: number; /** the last version: the program's object maps go too */ objectMapsDir?: string }
+    | { op: "prune"; progId: number; /** the last version: the program's object maps go too */ objectMapsDir?: string; /** a collection's parts pinned beside it */ parts?: string[] }
   );
 
 interface HookBase extends Base {
@@ -283,6 +283,8 @@ function planMaps(desired: DesiredState, observed: ObservedState, unownedPins: S
 /** Why a pinned program version cannot be used as it is, or null when it can. */
 function whyStale(d: DesiredProgram, v: ObservedProgram, observed: ObservedState, replacedMaps: Set<string>): string | null {
   if (v.recordedId !== undefined && v.recordedId !== v.id) return `drift: the pin holds prog id ${v.id}, bpfops pinned prog id ${v.recordedId}`;
+  const lost = (d.members ?? []).find((m) => !v.members?.[m.program]);
+  if (lost) return `drift: ${lost.program} of the collection is not pinned beside it`;
   for (const [objMap, o] of Object.entries(d.maps)) {
     if (o.bind) {
       if (replacedMaps.has(o.bind)) return `Map/${o.bind} is replaced: the program must be bound to the new map`;
@@ -297,10 +299,21 @@ function whyStale(d: DesiredProgram, v: ObservedProgram, observed: ObservedState
   return null;
 }
 
-/** Programs: the pin of the version each Program manifest will run, loading it when needed. */
+/**
+ * Programs: the pin of the version each Program manifest will run, loading it when needed. A
+ * collection's programs are there by <Program>/<program> too, each at its pin beside the primary.
+ */
 function planPrograms(desired: DesiredState, observed: ObservedState, replacedMaps: Set<string>, out: PlanAction[]): Map<string, { pin: string; id: number | null }> {
-  const current = new Map<string, { pin: string; id: number | null }>();
+  const programs = new Map<string, { pin: string; id: number | null }>();
   const root = observed.root;
+  const current = {
+    set(name: string, v: { pin: string; id: number | null }, d: DesiredProgram, same?: ObservedProgram) {
+      programs.set(name, v);
+      if (!d.members) return;
+      programs.set(`${name}/${d.program}`, v);
+      for (const m of d.members) programs.set(`${name}/${m.program}`, { pin: layout.programPart(v.pin, "program", m.program), id: v.id === null ? null : (same?.members?.[m.program] ?? null) });
+    },
+  };
   for (const d of desired.programs) {
     const pin = layout.program(root, d.name, d.digest);
     const versions = observed.programs.filter((p) => p.name === d.name);
@@ -313,7 +326,7 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
       .find((x) => x.have && defDiff(x.have.def, x.def).length);
     const onChange = resized ? (d.maps[resized.map]?.onChange ?? "keep") : "keep";
     if (resized?.have && onChange === "keep") {
-      current.set(d.name, { pin, id: same?.id ?? null });
+      current.set(d.name, { pin, id: same?.id ?? null }, d, same);
       out.push({ ...base, op: "conflict", map: resized.map, from: resized.have.def, to: resized.def, reason: `its pinned map ${resized.map} (${resized.have.pin}) is ${describeDef(resized.have.def)}, this version declares ${describeDef(resized.def)} (${defDiff(resized.have.def, resized.def).join(", ")}) and onChange is keep: a pinned object map keeps its contents, so bpfops refuses (onChange: recreate or migrate under maps.${resized.map} says otherwise)` });
       continue;
     }
@@ -341,11 +354,11 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
     }
     const stale = same ? whyStale(d, same, observed, replacedMaps) : null;
     if (same && !stale) {
-      current.set(d.name, { pin, id: same.id });
+      current.set(d.name, { pin, id: same.id }, d, same);
       out.push({ ...base, op: "unchanged", progId: same.id, mapIds: same.mapIds, reason: `digest ${short(d.digest)} loaded as prog id ${same.id}` });
       continue;
     }
-    current.set(d.name, { pin, id: null });
+    current.set(d.name, { pin, id: null }, d);
     const mapPins: Record<string, string> = {};
     for (const o of Object.values(d.maps)) {
       if (o.bind) mapPins[o.bind] = replacedMaps.has(o.bind) ? `${layout.map(root, o.bind)}~next` : layout.map(root, o.bind);
@@ -357,11 +370,13 @@ function planPrograms(desired: DesiredState, observed: ObservedState, replacedMa
       ? `reload ${short(d.digest)}: ${stale}`
       : fromDigests.length
         ? `changed: ${changes.length ? changes.join("; ") : `${fromDigests.join(",")} -> ${short(d.digest)}`} (object ${d.objectPath})`
-        : `new program ${d.program} from ${d.objectPath}`;
+        : d.members
+          ? `new collection of ${d.members.length + 1} programs (${[d.program, ...d.members.map((m) => m.program)].join(", ")}) from ${d.objectPath}`
+          : `new program ${d.program} from ${d.objectPath}`;
     const pins = Object.entries(d.maps).filter(([m, o]) => o.pin && !observed.objectMaps.some((x) => x.program === d.name && x.map === m)).map(([m]) => m);
     out.push({ ...base, op: "load", spec: d, mapPins, ...(Object.keys(objectMapPins).length ? { objectMapPins } : {}), replacesPin: !!same, fromDigests, reason: pins.length ? `${reason}; pins its map${pins.length > 1 ? "s" : ""} ${pins.join(", ")} under objmaps/${d.name}` : reason });
   }
-  return current;
+  return programs;
 }
 
 interface HookTarget {
@@ -556,6 +571,7 @@ export function plan(desired: DesiredState, observed: ObservedState): Plan {
       digest: p.digest,
       progId: p.id,
       ...(last ? { objectMapsDir: layout.objectMapsDir(root, p.name) } : {}),
+      ...(p.parts?.length ? { parts: p.parts } : {}),
       reason: d
         ? `old version, replaced by ${d}`
         : `no longer in the manifests${last && observed.objectMaps.some((x) => x.program === p.name) ? `; its pinned maps ${observed.objectMaps.filter((x) => x.program === p.name).map((x) => x.map).join(", ")} go with it` : ""}`,

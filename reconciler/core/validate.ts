@@ -107,25 +107,51 @@ const NEWER_SECTIONS: Record<string, [string, string]> = {
 /** Program types whose only attach type the kernel wants at load (libbpf sets it from the section). */
 const ONLY_ATTACH_TYPE: Record<string, string> = { netfilter: "netfilter", sk_lookup: "sk_lookup", flow_dissector: "flow_dissector" };
 
-function objectProgram(p: ProgramManifest, facts: ObjectFacts | undefined) {
-  return facts?.ok ? facts.summary.programs.find((x) => x.name === p.spec.program) : undefined;
+/** The programs a Program manifest loads: its collection, or its one program. The first is its primary. */
+export function programNames(spec: ProgramManifest["spec"]): string[] {
+  return spec.programs ?? [spec.program!];
 }
 
-export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
-  if (p.spec.type) return p.spec.type;
-  const prog = objectProgram(p, facts);
+function objectProgram(p: ProgramManifest, facts: ObjectFacts | undefined, member?: string) {
+  const name = member ?? programNames(p.spec)[0];
+  return facts?.ok ? facts.summary.programs.find((x) => x.name === name) : undefined;
+}
+
+/**
+ * A program's type: spec.type when the manifest names one program; in a collection, each
+ * program's section says it, and spec.type types the ones libbpf leaves untyped.
+ */
+export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | undefined, member?: string): string | undefined {
+  const prog = objectProgram(p, facts, member);
+  if (p.spec.type && (!p.spec.programs || !prog || (prog.type === 0 && !NEWER_SECTIONS[prog.section]))) return p.spec.type;
   if (!prog) return undefined;
   return prog.type !== 0 ? progTypeName(prog.type) : NEWER_SECTIONS[prog.section]?.[0];
 }
 
 /** The attach type a program is loaded for, when its manifest or its section says one (0 is "not said"). */
-export function expectedAttachType(p: ProgramManifest, facts: ObjectFacts | undefined): string | undefined {
-  if (p.spec.attachType) return p.spec.attachType;
-  const prog = objectProgram(p, facts);
+export function expectedAttachType(p: ProgramManifest, facts: ObjectFacts | undefined, member?: string): string | undefined {
+  if (p.spec.attachType && !p.spec.programs) return p.spec.attachType;
+  const prog = objectProgram(p, facts, member);
   if (prog?.type === 0 && NEWER_SECTIONS[prog.section]) return NEWER_SECTIONS[prog.section]![1];
-  const only = ONLY_ATTACH_TYPE[effectiveProgramType(p, facts) ?? ""];
+  if (p.spec.attachType && prog?.type === 0) return p.spec.attachType;
+  const only = ONLY_ATTACH_TYPE[effectiveProgramType(p, facts, member) ?? ""];
   if (!prog || prog.expectedAttachType === AttachType.cgroup_inet_ingress) return only;
   return attachTypeName(prog.expectedAttachType);
+}
+
+/**
+ * What an Attachment or Chain names: a Program manifest, and the program of it ("name" is a
+ * manifest's primary program, "name/program" one program of a collection). A string says why not.
+ */
+export function resolveProgramRef(validated: Pick<Validated, "programs">, ref: string): { program: LocatedManifest & { manifest: ProgramManifest }; member: string } | string {
+  const [name, member] = ref.split("/") as [string, string | undefined];
+  const p = validated.programs.get(name);
+  if (!p) return `no Program "${name}" in the manifests`;
+  const names = programNames(p.manifest.spec);
+  if (member === undefined) return { program: p, member: names[0]! };
+  if (!p.manifest.spec.programs) return `Program/${name} loads one program (${names[0]}), not a collection: name it ${name}`;
+  if (!names.includes(member)) return `Program/${name} has no program ${member} in its collection (it has: ${names.join(", ")})`;
+  return { program: p, member };
 }
 
 export function validateManifests(manifests: LocatedManifest[], objects: Map<string, ObjectFacts>, opts: { mapMemoryBudget?: number; entryFiles?: Map<string, EntriesFile> } = {}): { validated: Validated; issues: ManifestIssue[] } {
@@ -162,11 +188,14 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       continue;
     }
     const sum = facts.summary;
-    if (!sum.programs.some((x) => x.name === s.program)) {
-      at(p, ["spec", "program"], "ProgramNotInObject", `no program "${s.program}" in ${facts.path} (it has: ${sum.programs.map((x) => x.name).join(", ") || "none"})`);
-    } else if (!effectiveProgramType(p.manifest, facts)) {
-      at(p, ["spec", "type"], "WrongProgramType", `libbpf does not know section "${sum.programs.find((x) => x.name === s.program)!.section}": set spec.type`);
-    }
+    programNames(s).forEach((name, i) => {
+      const field = s.programs ? ["spec", "programs", i] : ["spec", "program"];
+      if (!sum.programs.some((x) => x.name === name)) {
+        at(p, field, "ProgramNotInObject", `no program "${name}" in ${facts.path} (it has: ${sum.programs.map((x) => x.name).join(", ") || "none"})`);
+      } else if (!effectiveProgramType(p.manifest, facts, name)) {
+        at(p, ["spec", "type"], "WrongProgramType", `libbpf does not know section "${sum.programs.find((x) => x.name === name)!.section}" of ${name}: set spec.type`);
+      }
+    });
     for (const [name, value] of Object.entries(s.globals ?? {})) {
       const g = sum.globals.find((x) => x.name === name);
       if (!g) {
@@ -209,15 +238,16 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     }
   }
 
-  const programType = (name: string) => {
-    const p = validated.programs.get(name);
-    return p ? effectiveProgramType(p.manifest, objects.get(p.id)) : undefined;
+  const programType = (ref: string) => {
+    const r = resolveProgramRef(validated, ref);
+    return typeof r === "string" ? undefined : effectiveProgramType(r.program.manifest, objects.get(r.program.id), r.member);
   };
 
   for (const a of validated.attachments.values()) {
     const s = a.manifest.spec;
-    if (!validated.programs.has(s.program)) {
-      at(a, ["spec", "program"], "UnknownReference", `no Program "${s.program}" in the manifests`);
+    const ref = resolveProgramRef(validated, s.program);
+    if (typeof ref === "string") {
+      at(a, ["spec", "program"], "UnknownReference", ref);
       continue;
     }
     const t = programType(s.program);
@@ -225,7 +255,7 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     if (t && !want.includes(t)) at(a, ["spec", "hook", "type"], "WrongProgramType", `Program/${s.program} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
     else if (s.hook.type === "cgroup") {
       // The kernel refuses (EINVAL) a cgroup attach type other than the one the program was loaded for.
-      const expected = expectedAttachType(validated.programs.get(s.program)!.manifest, objects.get(validated.programs.get(s.program)!.id));
+      const expected = expectedAttachType(ref.program.manifest, objects.get(ref.program.id), ref.member);
       if (expected && expected !== s.hook.attachType) at(a, ["spec", "hook", "attachType"], "WrongAttachType", `Program/${s.program} is loaded for ${expected} (its section or spec.attachType), not ${s.hook.attachType}`);
     } else if (s.hook.type === "sk_msg" || s.hook.type === "sk_skb") {
       const m = validated.maps.get(s.hook.map);
@@ -233,9 +263,8 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       else if (m.manifest.spec.type !== "sockmap" && m.manifest.spec.type !== "sockhash") at(a, ["spec", "hook", "map"], "WrongMapType", `Map/${s.hook.map} is a ${m.manifest.spec.type}; ${s.hook.type} programs attach to a sockmap or sockhash`);
     } else if (s.hook.type === "tp_btf") {
       // The kernel fixes a tp_btf program's tracepoint at load, from its section: the hook must name that one.
-      const p = validated.programs.get(s.program)!;
-      const facts = objects.get(p.id);
-      const section = facts?.ok ? facts.summary.programs.find((x) => x.name === p.manifest.spec.program)?.section : undefined;
+      const facts = objects.get(ref.program.id);
+      const section = facts?.ok ? facts.summary.programs.find((x) => x.name === ref.member)?.section : undefined;
       if (section && section !== `tp_btf/${s.hook.name}`) at(a, ["spec", "hook", "name"], "WrongAttachType", `Program/${s.program} is built for ${section.startsWith("tp_btf/") ? `tracepoint ${section.slice(7)}` : `section ${section}`} (SEC("${section}")), not tp_btf ${s.hook.name}`);
     }
   }
@@ -269,7 +298,8 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
   for (const c of validated.chains.values()) {
     const s = c.manifest.spec;
     const want = programTypesForHook(s.hook);
-    if (!validated.programs.has(s.root)) at(c, ["spec", "root"], "UnknownReference", `no Program "${s.root}" in the manifests`);
+    const rootRef = resolveProgramRef(validated, s.root);
+    if (typeof rootRef === "string") at(c, ["spec", "root"], "UnknownReference", rootRef);
     else {
       const t = programType(s.root);
       if (t && !want.includes(t)) at(c, ["spec", "root"], "WrongProgramType", `Program/${s.root} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
@@ -285,7 +315,8 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
         return;
       }
       seenStages.set(st, i);
-      if (!validated.programs.has(st)) return at(c, ["spec", "stages", i], "UnknownReference", `no Program "${st}" in the manifests`);
+      const stageRef = resolveProgramRef(validated, st);
+      if (typeof stageRef === "string") return at(c, ["spec", "stages", i], "UnknownReference", stageRef);
       const t = programType(st);
       if (t && !want.includes(t)) at(c, ["spec", "stages", i], "ChainStageType", `Program/${st} is a ${t} program; stages of a ${s.hook.type} chain must be ${want.join(" or ")}`);
     });

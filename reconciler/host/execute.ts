@@ -144,12 +144,16 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
       for (const m of printed ?? []) printedBy.push({ ...m, program: a.name });
       // The object's own maps that the load pinned (or reused) are bpfops's too.
       for (const m of k.pinsUnder(layout.objectMapsDir(root, a.name))) k.record(m, { ...origin(a, o), id: k.idOf(m) });
+      // A collection's other programs and own maps, pinned beside it ("~new" ones follow its rename).
+      const parts = k.partsOf(at).map((p) => ({ at: p, final: p.endsWith(PIN_SUFFIX.new) ? p.slice(0, -PIN_SUFFIX.new.length) : p }));
       let stale: Held | null = null;
       if (a.replacesPin) {
         // A stale version sits at the digest's pin: keep it alive for the undo, then replace the pin atomically.
         stale = k.holdPin(a.pin);
         k.rename(at, a.pin);
+        for (const p of parts) k.rename(p.at, p.final);
       }
+      for (const p of parts) k.record(p.final, { ...origin(a, o), digest: a.digest, id: k.idOf(p.final) });
       k.record(a.pin, { ...origin(a, o), digest: a.digest, id: k.idOf(a.pin), spec: summarizeProgram(a.spec) });
       return {
         step: `load ${a.pin}`,
@@ -160,6 +164,7 @@ function prepareProgram(a: ProgramAction, k: KernelPort, o: ExecuteOptions, root
             k.record(a.pin, { ...origin(a, o), digest: a.digest, id: stale.id, spec: summarizeProgram(a.spec) });
           } else {
             dropOwnedPin(k, a.pin);
+            for (const p of parts) dropOwnedPin(k, p.final);
           }
         },
         release: releaseAll([stale]),
@@ -407,6 +412,7 @@ function pruneStep(a: PlanAction, k: KernelPort): Finish | null {
       name: `prune ${a.pin}`,
       run() {
         dropOwnedPin(k, a.pin);
+        for (const p of a.parts ?? []) dropOwnedPin(k, p);
         if (a.objectMapsDir) for (const p of k.pinsUnder(a.objectMapsDir)) dropOwnedPin(k, p);
       },
     };

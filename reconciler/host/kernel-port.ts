@@ -66,6 +66,8 @@ export interface KernelPort {
   idOf(pin: string): number;
   /** Pins under dir (object maps a load made), for provenance. */
   pinsUnder(dir: string): string[];
+  /** A collection version's parts pinned beside pin (layout.programPart), "~new" ones for a "~new" pin. */
+  partsOf(pin: string): string[];
   removeEmptyDirs(pin: string): void;
   close(): void;
 }
@@ -320,6 +322,13 @@ export function realKernelPort(root: string): KernelPort {
     },
     pinsUnder(dir) {
       return listPinPaths(dir);
+    },
+    partsOf(pin) {
+      const fresh = pin.endsWith(PIN_SUFFIX.new);
+      const base = basename(fresh ? pin.slice(0, -PIN_SUFFIX.new.length) : pin);
+      return readdirSync(dirname(pin))
+        .filter((n) => (n.startsWith(`${base}@`) || n.startsWith(`${base}#`)) && n.endsWith(PIN_SUFFIX.new) === fresh)
+        .map((n) => `${dirname(pin)}/${n}`);
     },
     removeEmptyDirs(pin) {
       // Up from the pin's folder to the root: folders a prune or a failed apply left empty.

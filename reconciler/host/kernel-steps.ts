@@ -181,8 +181,10 @@ export function carryOver(from: MapHandle, to: MapHandle, snapshot: Map<string, 
  * objmaps/. Returns what libbpf printed on the way, for the log.
  */
 export async function loadProgramVersion(root: string, d: DesiredProgram, bytes: Buffer, mapPins: Record<string, string>, pin: string, objectMapPins: Record<string, string> = {}): Promise<LibbpfMessage[]> {
-  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]!, objectMapPin: (map) => objectMapPins[map] });
+  const loaded = await loadDesiredProgram(d, bytes, { root, mode: "apply", mapPin: (name) => mapPins[name]!, objectMapPin: (map) => objectMapPins[map], versionMapPin: (map) => layout.programPart(pin, "map", map) });
   for (const m of loaded.maps.values()) m.close();
+  // A collection's other programs first: the primary's pin is what marks the version as there.
+  for (const [name, p] of loaded.members) pinOrClose(p, layout.programPart(pin, "program", name)).close();
   pinOrClose(loaded.program, pin).close();
   return loaded.libbpf;
 }

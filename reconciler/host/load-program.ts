@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import { loadObject, type LibbpfMessage, type ObjectFile } from "../kernel/object.ts";
 import { openPinnedMap } from "../kernel/pins.ts";
-import { ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "../../schemas/kernel-names.ts";
+import { MapType, ProgType, AttachType, type ProgTypeName, type AttachTypeName, progTypeName } from "../../schemas/kernel-names.ts";
 import type { ProgramHandle, MapHandle } from "../kernel/handles.ts";
 import type { DesiredProgram } from "../core/desired.ts";
 import { layout } from "../core/layout.ts";
@@ -14,6 +14,8 @@ import { GLOBAL_SECTIONS } from "../core/btf.ts";
 
 export interface LoadedProgram {
   program: ProgramHandle;
+  /** a collection: its other programs, loaded with it */
+  members: Map<string, ProgramHandle>;
   /** the object's maps by name (own and bound), for pinning and inspection */
   maps: Map<string, MapHandle>;
   loadNs: number;
@@ -31,6 +33,8 @@ export async function loadDesiredProgram(
     mapPin?: (name: string) => string;
     /** an object map's replacement to reuse instead of its pin (onChange recreate or migrate) */
     objectMapPin?: (map: string) => string | undefined;
+    /** a collection: where a prog-array of the version's own is pinned (it lives as long as the version) */
+    versionMapPin?: (map: string) => string;
   },
 ): Promise<LoadedProgram> {
   const bound: MapHandle[] = [];
@@ -40,10 +44,12 @@ export async function loadDesiredProgram(
   let obj: ObjectFile | undefined;
   try {
     obj = await loadObject(bytes, { pinRoot, name: objName }, (o) => {
-      for (const p of o.programs()) if (p.name !== d.program) o.setAutoload(p.name, false);
-      const prog = o.programs().find((p) => p.name === d.program)!;
-      if (progTypeName(prog.type) !== d.type || d.attachType) {
-        o.setProgramType(d.program, ProgType[d.type as ProgTypeName], d.attachType ? AttachType[d.attachType as AttachTypeName] : undefined);
+      // The program, or a collection's programs: loaded together, sharing the object's maps and globals.
+      const wanted = [{ program: d.program, type: d.type, attachType: d.attachType }, ...(d.members ?? [])];
+      for (const p of o.programs()) if (!wanted.some((w) => w.program === p.name)) o.setAutoload(p.name, false);
+      for (const w of wanted) {
+        const prog = o.programs().find((p) => p.name === w.program)!;
+        if (progTypeName(prog.type) !== w.type || w.attachType) o.setProgramType(w.program, ProgType[w.type as ProgTypeName], w.attachType ? AttachType[w.attachType as AttachTypeName] : undefined);
       }
       // Each global in the section that holds it (.rodata, .data or .bss).
       const sectionOf = new Map(GLOBAL_SECTIONS.flatMap((sec) => o.globals(sec).map((g) => [g.name, sec] as const)));
@@ -86,12 +92,17 @@ export async function loadDesiredProgram(
           continue;
         }
         const pinned = opts.mode === "apply" && (ov?.pin === true || (ov?.pin !== false && m.pinPath !== null));
-        o.setMapPinPath(m.name, pinned ? `${pinRoot}/${m.name}` : null);
+        // A collection's prog-array of its own (libbpf fills its slots with the sibling programs,
+        // .values): pinned with the version, since an unpinned prog-array empties when the object
+        // closes, and a shared one would switch the old version's tail calls before its hooks move.
+        const ownProgArray = !pinned && d.members && m.type === MapType.prog_array && opts.mode === "apply" && opts.versionMapPin;
+        o.setMapPinPath(m.name, pinned ? `${pinRoot}/${m.name}` : ownProgArray ? opts.versionMapPin!(m.name) : null);
       }
     });
     const maps = new Map<string, MapHandle>();
     for (const m of obj.maps()) if (!m.internal) maps.set(m.name, obj.map(m.name));
-    return { program: obj.program(d.program), maps, loadNs: Number(process.hrtime.bigint() - t0), libbpf: obj.libbpfMessages() };
+    const members = new Map((d.members ?? []).map((m) => [m.program, obj!.program(m.program)] as const));
+    return { program: obj.program(d.program), members, maps, loadNs: Number(process.hrtime.bigint() - t0), libbpf: obj.libbpfMessages() };
   } finally {
     obj?.close();
     for (const h of bound) h.close();

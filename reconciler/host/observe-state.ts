@@ -3,14 +3,14 @@
 // links), pins it did not make, the interfaces each hook names, and what holds every hook, whoever
 // attached it. Reads only; a pin caught mid-rename by a concurrent reconcile is skipped.
 import { existsSync, readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
 import { legacyAttached, legacyPathOf, recordedLegacyPath } from "./legacy-hooks.ts";
 import { u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHook, queryNetnsHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
-import { describeHook, hookKey, layout, parseHookKey, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, hookKey, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
@@ -104,7 +104,10 @@ function observeMaps(root: string, desired: DesiredState, own: Ownership): Obser
 function observePrograms(root: string, own: Ownership): ObservedProgram[] {
   const out: ObservedProgram[] = [];
   for (const name of dirEntries(layout.programsDir(root))) {
-    for (const digest of dirEntries(layout.programDir(root, name))) {
+    const entries = dirEntries(layout.programDir(root, name));
+    for (const digest of entries) {
+      // A collection's parts (<digest>@<program>, <digest>#<map>) belong to their version.
+      if (/[@#]/.test(digest)) continue;
       const pin = layout.program(root, name, digest);
       const prov = own.of(pin, "Program", name);
       if (!prov) continue;
@@ -112,7 +115,14 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
       if (!p) continue;
       try {
         const i = p.info();
-        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b), ...(prov.spec ? { spec: prov.spec } : {}) });
+        const parts = entries.filter((e) => (e.startsWith(`${digest}@`) || e.startsWith(`${digest}#`)) && !e.endsWith(PIN_SUFFIX.new)).map((e) => join(layout.programDir(root, name), e));
+        const members: Record<string, number> = {};
+        for (const part of parts) {
+          if (!basename(part).includes("@") || !own.of(part, "Program", name)) continue;
+          const m = openIfPresent(() => openPinnedProgram(part));
+          if (m) (members[basename(part).split("@")[1]!] = m.id), m.close();
+        }
+        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b), ...(prov.spec ? { spec: prov.spec } : {}), ...(parts.length ? { members, parts } : {}) });
       } finally {
         p.close();
       }

@@ -32,6 +32,7 @@ export async function verifyPrograms(programs: DesiredProgram[], objects: Map<st
       const info = loaded.program.info();
       out.push({ ...base, verdict: "accepted", verifiedInstructions: info.verifiedInstructions, loadMs: loaded.loadNs / 1e6, ...(loaded.libbpf.length ? { libbpf: loaded.libbpf } : {}) });
       loaded.program.close();
+      for (const m of loaded.members.values()) m.close();
       for (const m of loaded.maps.values()) m.close();
     } catch (e) {
       if (e instanceof VerifierRejectedError) out.push({ ...base, verdict: "rejected", code: e.code, error: e.message, logTail: e.logTail(12) });

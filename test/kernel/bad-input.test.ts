@@ -83,6 +83,9 @@ const EXPECTED: Record<string, Want> = {
   "order-on-xdp": { code: "OrderNotSupported", line: 16, field: "spec.order" },
   "order-other-direction": { code: "OrderMismatch", line: 16, field: "spec.order.after" },
   "order-both": { code: "SchemaViolation", line: 16, field: "spec.order" },
+  "collection-unknown-member": { code: "UnknownReference", line: 14, field: "spec.program" },
+  "collection-and-program": { code: "SchemaViolation", line: 7, field: "spec.program" },
+  "collection-program-not-in-object": { code: "ProgramNotInObject", line: 7, field: "spec.programs[1]" },
   "sk-msg-on-hash-map": { code: "WrongMapType", line: 19, field: "spec.hook.map" },
   "uprobe-without-symbol": { code: "SchemaViolation", line: 13, field: "spec.hook" },
   "netfilter-priority-last": { code: "SchemaViolation", line: 17, field: "spec.hook.priority" },
@@ -112,7 +115,7 @@ function makeRepo(name: string): string {
   copyFileSync(BPF("pod_filter.o"), join(dir, "objs/pod_filter.o"));
   copyFileSync(BPF("tcx_counter.o"), join(dir, "objs/tcx_counter.o"));
   copyFileSync(BPF("test/t_cgroup_skb.o"), join(dir, "objs/t_cgroup_skb.o"));
-  for (const o of ["t_sk_msg.o", "t_uprobe.o", "t_netfilter.o"]) copyFileSync(BPF(`test/${o}`), join(dir, "objs", o));
+  for (const o of ["t_sk_msg.o", "t_uprobe.o", "t_netfilter.o", "t_collection.o"]) copyFileSync(BPF(`test/${o}`), join(dir, "objs", o));
   writeFileSync(join(dir, "objs/text.o"), "not an object\n");
   const x86 = Buffer.alloc(64);
   x86.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);

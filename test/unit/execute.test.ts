@@ -57,6 +57,7 @@ function fakePort(fail: Record<string, string> = {}) {
     forget: (pin) => call("forget", pin),
     idOf: (pin) => pins.get(pin) ?? 0,
     pinsUnder: (dir) => [...pins.keys()].filter((p) => p.startsWith(`${dir}/`)).sort(),
+    partsOf: (pin) => [...pins.keys()].filter((p) => p.startsWith(`${pin}@`) || p.startsWith(`${pin}#`)).sort(),
     removeEmptyDirs: () => undefined,
     close: () => log.push("port closed"),
   };

@@ -268,6 +268,20 @@ describe("plan", () => {
     expect(hookKey({ type: "xdp", netns: "ns", ifname: "eth0", mode: "auto" })).toBe("xdp@ns@eth0");
   });
 
+  it("a collection's programs are there by <Program>/<program>: each hook gets its program's pin beside the version's", () => {
+    const coll = { ...prog("c"), program: "entry", members: [{ program: "tc_count", type: "sched_cls" }] };
+    const tcxAt = (name: string, program: string) => xdp(name, program, { hook: { type: "tcx", netns: "ns", interfaces: ["eth0"], direction: "ingress" } });
+    const fresh = plan(desired({ programs: [coll], attachments: [xdp("a", "c/entry"), tcxAt("b", "c/tc_count")] }), observed({}));
+    const pinOf = (p: ReturnType<typeof plan>, name: string) => (p.actions.find((a) => a.name === name && a.kind === "Attachment") as { programPin: string }).programPin;
+    expect([pinOf(fresh, "a"), pinOf(fresh, "b")]).toEqual([`/r/programs/c/${D("a").slice(0, 16)}`, `/r/programs/c/${D("a").slice(0, 16)}@tc_count`]);
+    // In place: unchanged when the hooks run the version's programs; a member lost from its pin reloads the version.
+    const parts = { members: { tc_count: 8 }, parts: [`/r/programs/c/${D("a").slice(0, 16)}@tc_count`] };
+    const there = observed({ programs: [{ ...oprog("c", D("a").slice(0, 16), 7), ...parts }], links: [olink("a", K, 3, 7), olink("b", T, 4, 8)], hooks: { [K]: hook([7]), [T]: thook([8], [4]) } });
+    expect(line(plan(desired({ programs: [coll], attachments: [xdp("a", "c/entry"), tcxAt("b", "c/tc_count")] }), there))).toEqual(["unchanged Program/c", "unchanged Attachment/a", "unchanged Attachment/b"]);
+    const lost = observed({ programs: [oprog("c", D("a").slice(0, 16), 7)], links: [olink("a", K, 3, 7), olink("b", T, 4, 8)], hooks: { [K]: hook([7]), [T]: thook([8], [4]) } });
+    expect(line(plan(desired({ programs: [coll], attachments: [xdp("a", "c/entry"), tcxAt("b", "c/tc_count")] }), lost))).toEqual(["load Program/c", "swap Attachment/a link-update", "swap Attachment/b link-update"]);
+  });
+
   it("is deterministic: the same input, in any order, gives the same plan", () => {
     const d = desired({ maps: [map("m"), map("n")], programs: [prog("f"), prog("g"), prog("h", D("c"))], attachments: [xdp("a", "f"), xdp("b", "g")] });
     const o = observed({ hooks: { [K]: hook([]) }, programs: [oprog("h", "x", 3), oprog("old", "y", 4)], links: [olink("z", K, 9, 4)] });
