@@ -9,6 +9,7 @@
         "src/object.cc",
         "src/pins_maps.cc",
         "src/links.cc",
+        "src/perf_links.cc",
         "src/legacy_attach.cc",
         "src/observe.cc",
         "src/probes.cc",

@@ -168,6 +168,7 @@ export interface NativeAddon {
   attachNetfilter(progFd: number, netns: NetnsRef, pf: number, hooknum: number, priority: number, defrag?: boolean): number;
   attachNetns(progFd: number, netns: NetnsRef, attachType: number): number;
   attachMap(progFd: number, mapFd: number, attachType: number): number;
+  attachPerfEvent(progFd: number, type: number, config: number, frequency: number, cpu: number): number;
   attachUprobe(progFd: number, path: string, offset: number, retprobe: boolean, pid?: number): number;
   attachTcx(progFd: number, ifname: string, netns: NetnsRef, direction: "ingress" | "egress", order?: { before?: number; after?: number; link?: boolean }): { fd: number; ifindex: number };
   attachCgroup(progFd: number, cgroupPath: string, attachType: number): number;

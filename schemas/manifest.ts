@@ -40,7 +40,7 @@ const RepoPath = z
 
 export const PROGRAM_TYPES = [
   "xdp", "sched_cls", "cgroup_skb", "cgroup_sock", "cgroup_sock_addr", "sock_ops", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt", "tracepoint", "raw_tracepoint", "tracing", "kprobe", "lsm",
-  "socket_filter", "netfilter", "sk_lookup", "flow_dissector", "sk_msg", "sk_skb",
+  "socket_filter", "netfilter", "sk_lookup", "flow_dissector", "sk_msg", "sk_skb", "perf_event",
 ] as const;
 export const ATTACH_TYPES = [
   "xdp", "tcx_ingress", "tcx_egress", "cgroup_inet_ingress", "cgroup_inet_egress", "cgroup_inet_sock_create", "cgroup_sock_ops",
@@ -254,7 +254,17 @@ export const SockmapHook = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("sk_skb"), map: Name, attachType: z.enum(["stream_verdict", "stream_parser", "verdict"]).default("stream_verdict") }),
 ]);
 
-export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook, NetfilterHook, NetnsHook, UprobeHook, ...SockmapHook.options]);
+/** a sampling perf event on each CPU (or those listed), at a frequency */
+export const PerfEventHook = z.strictObject({
+  type: z.literal("perf_event"),
+  event: z.enum(["cpu-clock", "task-clock", "cpu-cycles", "instructions"]),
+  /** samples per second on each CPU */
+  frequency: z.int().min(1).max(100_000).default(99),
+  /** the CPUs to sample (default: every online CPU) */
+  cpus: z.array(z.int().min(0).max(8191)).min(1).max(8192).optional(),
+});
+
+export const Hook = z.discriminatedUnion("type", [XdpHook, TcxHook, CgroupHook, TracepointHook, RawTracepointHook, TpBtfHook, FentryHook, KprobeHook, LsmHook, NetfilterHook, NetnsHook, UprobeHook, ...SockmapHook.options, PerfEventHook]);
 export type Hook = z.infer<typeof Hook>;
 
 /**

@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterObject(env, exports);
   RegisterPinsMaps(env, exports);
   RegisterLinks(env, exports);
+  RegisterPerfLinks(env, exports);
   RegisterLegacyAttach(env, exports);
   RegisterObserve(env, exports);
   RegisterProbes(env, exports);

@@ -1,6 +1,7 @@
 // Shared declarations of the bpfops native addon: error helpers, netns switching, buffer helpers,
 // and the registration functions each source file exports to addon.cc.
 #pragma once
+#include <unistd.h>
 #include <napi.h>
 #include <string>
 #include <cstdint>
@@ -73,6 +74,24 @@ inline Napi::Value OptArg(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i ? info[i] : info.Env().Undefined();
 }
 
+// An fd closed when it goes out of scope, also when a call in between throws.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ~ScopedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+ private:
+  int fd_;
+};
+// A cgroup v2 directory, opened for an attach or a query; throws with context.
+int OpenCgroup(Napi::Env env, const std::string& path, const std::string& context);
+// The calling thread's network namespace (inside a NetnsGuard: the one it entered).
+int OpenThreadNetns(Napi::Env env, const std::string& context);
+
 // The sizes the kernel really uses for a map's keys and values (value: per-CPU values rounded to
 // 8 bytes, times the possible CPUs; rawValue: the map's value_size).
 struct MapSizes {
@@ -87,6 +106,7 @@ MapSizes SizesOf(Napi::Env env, int fd);
 void RegisterObject(Napi::Env env, Napi::Object exports);
 void RegisterPinsMaps(Napi::Env env, Napi::Object exports);
 void RegisterLinks(Napi::Env env, Napi::Object exports);
+void RegisterPerfLinks(Napi::Env env, Napi::Object exports);
 void RegisterLegacyAttach(Napi::Env env, Napi::Object exports);
 void RegisterObserve(Napi::Env env, Napi::Object exports);
 void RegisterProbes(Napi::Env env, Napi::Object exports);

@@ -16,64 +16,59 @@ static bpf_tc_attach_point TcPoint(Napi::Env env, const std::string& dir) {
   throw Napi::TypeError::New(env, "direction must be ingress or egress");
 }
 
-// tcAttach(progFd, ifname, netns, direction, handle, priority, replace): progId. Makes the
-// interface's clsact qdisc when it has none, then a cls_bpf filter (direct action) at handle and
-// priority; with replace, the filter already there is replaced in one netlink request.
-static Napi::Value TcAttach(const Napi::CallbackInfo& info) {
+// Runs fn on a cls_bpf filter named by the arguments from `first` on (ifname, netns, direction,
+// handle, priority), inside the filter's network namespace.
+template <typename F>
+static Napi::Value OnTcFilter(const Napi::CallbackInfo& info, size_t first, F fn) {
   Napi::Env env = info.Env();
-  int prog = FdArg(info, 0, "progFd");
-  std::string ifname = StrArg(info, 1, "ifname");
-  std::string dir = StrArg(info, 3, "direction");
-  uint32_t handle = static_cast<uint32_t>(IntArg(info, 4, "handle"));
-  uint32_t priority = static_cast<uint32_t>(IntArg(info, 5, "priority"));
-  bool replace = info.Length() > 6 && info[6].ToBoolean().Value();
+  std::string ifname = StrArg(info, first, "ifname");
+  std::string dir = StrArg(info, first + 2, "direction");
+  uint32_t handle = static_cast<uint32_t>(IntArg(info, first + 3, "handle"));
+  uint32_t priority = static_cast<uint32_t>(IntArg(info, first + 4, "priority"));
   std::string ctx = "tc " + dir + " " + ifname + " handle " + std::to_string(handle) + " priority " + std::to_string(priority);
-  NetnsGuard guard(env, OptArg(info, 2), ctx);
+  NetnsGuard guard(env, OptArg(info, first + 1), ctx);
   if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ResolveIfindex(env, ifname, ctx), .attach_point = TcPoint(env, dir));
-  int ret = bpf_tc_hook_create(&hook);
-  if (ret && ret != -EEXIST) ThrowErrno(env, LibbpfErr(ret), "RTM_NEWQDISC", ctx + ": clsact");
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog, .flags = replace ? static_cast<__u32>(BPF_TC_F_REPLACE) : 0u, .handle = handle, .priority = priority);
-  ret = bpf_tc_attach(&hook, &opts);
-  if (ret) ThrowErrno(env, LibbpfErr(ret), "RTM_NEWTFILTER", ctx);
-  return Napi::Number::New(env, opts.prog_id);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
+  return fn(hook, opts, ctx);
 }
 
 // tcDetach(ifname, netns, direction, handle, priority): deletes the filter (the qdisc stays:
 // other filters may use it).
 static Napi::Value TcDetach(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string ifname = StrArg(info, 0, "ifname");
-  std::string dir = StrArg(info, 2, "direction");
-  uint32_t handle = static_cast<uint32_t>(IntArg(info, 3, "handle"));
-  uint32_t priority = static_cast<uint32_t>(IntArg(info, 4, "priority"));
-  std::string ctx = "tc " + dir + " " + ifname + " handle " + std::to_string(handle) + " priority " + std::to_string(priority);
-  NetnsGuard guard(env, OptArg(info, 1), ctx);
-  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ResolveIfindex(env, ifname, ctx), .attach_point = TcPoint(env, dir));
-  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
-  int ret = bpf_tc_detach(&hook, &opts);
-  if (ret) ThrowErrno(env, LibbpfErr(ret), "RTM_DELTFILTER", ctx);
-  return env.Undefined();
+  return OnTcFilter(info, 0, [&](bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ctx) {
+    int ret = bpf_tc_detach(&hook, &opts);
+    if (ret) ThrowErrno(info.Env(), LibbpfErr(ret), "RTM_DELTFILTER", ctx);
+    return info.Env().Undefined();
+  });
 }
 
 // tcQuery(ifname, netns, direction, handle, priority): the program id of that filter, 0 if none.
 static Napi::Value TcQuery(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string ifname = StrArg(info, 0, "ifname");
-  std::string dir = StrArg(info, 2, "direction");
-  uint32_t handle = static_cast<uint32_t>(IntArg(info, 3, "handle"));
-  uint32_t priority = static_cast<uint32_t>(IntArg(info, 4, "priority"));
-  std::string ctx = "tc " + dir + " " + ifname + " handle " + std::to_string(handle) + " priority " + std::to_string(priority);
-  NetnsGuard guard(env, OptArg(info, 1), ctx);
-  if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ResolveIfindex(env, ifname, ctx), .attach_point = TcPoint(env, dir));
-  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
-  int ret = bpf_tc_query(&hook, &opts);
-  // No clsact qdisc (EINVAL) or no such filter (ENOENT): nothing attached there.
-  if (ret == -ENOENT || ret == -EINVAL) return Napi::Number::New(env, 0);
-  if (ret) ThrowErrno(env, LibbpfErr(ret), "RTM_GETTFILTER", ctx);
-  return Napi::Number::New(env, opts.prog_id);
+  return OnTcFilter(info, 0, [&](bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ctx) {
+    int ret = bpf_tc_query(&hook, &opts);
+    // No clsact qdisc (EINVAL) or no such filter (ENOENT): nothing attached there.
+    if (ret == -ENOENT || ret == -EINVAL) return Napi::Number::New(info.Env(), 0);
+    if (ret) ThrowErrno(info.Env(), LibbpfErr(ret), "RTM_GETTFILTER", ctx);
+    return Napi::Number::New(info.Env(), opts.prog_id);
+  });
+}
+
+// tcAttach(progFd, ifname, netns, direction, handle, priority, replace): progId. Makes the
+// interface's clsact qdisc when it has none, then a cls_bpf filter (direct action) at handle and
+// priority; with replace, the filter already there is replaced in one netlink request.
+static Napi::Value TcAttach(const Napi::CallbackInfo& info) {
+  int prog = FdArg(info, 0, "progFd");
+  bool replace = info.Length() > 6 && info[6].ToBoolean().Value();
+  return OnTcFilter(info, 1, [&](bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ctx) {
+    int ret = bpf_tc_hook_create(&hook);
+    if (ret && ret != -EEXIST) ThrowErrno(info.Env(), LibbpfErr(ret), "RTM_NEWQDISC", ctx + ": clsact");
+    opts.prog_fd = prog;
+    opts.flags = replace ? static_cast<__u32>(BPF_TC_F_REPLACE) : 0u;
+    ret = bpf_tc_attach(&hook, &opts);
+    if (ret) ThrowErrno(info.Env(), LibbpfErr(ret), "RTM_NEWTFILTER", ctx);
+    return Napi::Number::New(info.Env(), opts.prog_id);
+  });
 }
 
 // xdpAttachNetlink(progFd, ifname, netns, flags, expectedOldFd = -1): with an expected old
@@ -126,17 +121,14 @@ static Napi::Value CgroupProgAttach(const Napi::CallbackInfo& info) {
   uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
   int old = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
   std::string ctx = "prog attach cgroup " + path + " (attach type " + std::to_string(type) + ")";
-  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) ThrowErrno(env, errno, "open", ctx);
+  ScopedFd cg(OpenCgroup(env, path, ctx));
   LIBBPF_OPTS(bpf_prog_attach_opts, opts, .flags = BPF_F_ALLOW_MULTI);
   if (old >= 0) {
     opts.flags |= BPF_F_REPLACE;
     opts.replace_prog_fd = old;
   }
-  int ret = bpf_prog_attach_opts(prog, cg, static_cast<bpf_attach_type>(type), &opts);
-  int err = ret ? LibbpfErr(ret) : 0;
-  close(cg);
-  if (ret) ThrowErrno(env, err, "BPF_PROG_ATTACH", ctx);
+  int ret = bpf_prog_attach_opts(prog, cg.get(), static_cast<bpf_attach_type>(type), &opts);
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_PROG_ATTACH", ctx);
   return env.Undefined();
 }
 
@@ -147,12 +139,9 @@ static Napi::Value CgroupProgDetach(const Napi::CallbackInfo& info) {
   std::string path = StrArg(info, 1, "cgroupPath");
   uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
   std::string ctx = "prog detach cgroup " + path + " (attach type " + std::to_string(type) + ")";
-  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) ThrowErrno(env, errno, "open", ctx);
-  int ret = bpf_prog_detach2(prog, cg, static_cast<bpf_attach_type>(type));
-  int err = ret ? LibbpfErr(ret) : 0;
-  close(cg);
-  if (ret) ThrowErrno(env, err, "BPF_PROG_DETACH", ctx);
+  ScopedFd cg(OpenCgroup(env, path, ctx));
+  int ret = bpf_prog_detach2(prog, cg.get(), static_cast<bpf_attach_type>(type));
+  if (ret) ThrowErrno(env, LibbpfErr(ret), "BPF_PROG_DETACH", ctx);
   return env.Undefined();
 }
 

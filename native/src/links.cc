@@ -1,16 +1,15 @@
-// Attaching programs to hooks as BPF links (XDP, tcx, cgroup, tracepoint, raw tracepoint, tracing,
-// netfilter, netns, sockmap, uprobe), updating a link's program atomically, and detaching.
+// Attaching programs to hooks as BPF links (XDP, tcx, cgroup, raw tracepoint, tracing, netfilter,
+// netns, sockmap), updating a link's program atomically, and detaching. (Links on perf events:
+// perf_links.cc.)
 #include "common.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/membarrier.h>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 // The link_create part of union bpf_attr, laid out as in kernel 6.6+ (tcx fields), which
 // Debian's 6.1 headers and libbpf 1.1 do not know.
@@ -87,39 +86,9 @@ static Napi::Value AttachCgroup(const Napi::CallbackInfo& info) {
   std::string path = StrArg(info, 1, "cgroupPath");
   uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
   std::string ctx = "attach cgroup " + path + " (attach type " + std::to_string(type) + ")";
-  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) ThrowErrno(env, errno, "open", ctx);
-  int fd = bpf_link_create(prog, cg, static_cast<bpf_attach_type>(type), nullptr);
-  int err = fd < 0 ? LibbpfErr(fd) : 0;
-  close(cg);
-  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
-  return Napi::Number::New(env, fd);
-}
-
-// attachTracepoint(progFd, category, name, tracefsRoot = /sys/kernel/tracing): a perf-event
-// link that owns the perf event, so the link alone keeps the attachment alive (and can be pinned).
-static Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int prog = FdArg(info, 0, "progFd");
-  std::string cat = StrArg(info, 1, "category");
-  std::string name = StrArg(info, 2, "name");
-  std::string root = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "/sys/kernel/tracing";
-  std::string ctx = "attach tracepoint " + cat + "/" + name;
-  std::string idPath = root + "/events/" + cat + "/" + name + "/id";
-  std::ifstream f(idPath);
-  long id = -1;
-  if (!(f >> id)) ThrowErrno(env, ENOENT, "open", ctx + ": " + idPath + " not readable (is tracefs mounted?)");
-  perf_event_attr pa;
-  memset(&pa, 0, sizeof(pa));
-  pa.type = PERF_TYPE_TRACEPOINT;
-  pa.size = sizeof(pa);
-  pa.config = id;
-  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) ThrowErrno(env, errno, "perf_event_open", ctx);
-  int fd = bpf_link_create(prog, pfd, BPF_PERF_EVENT, nullptr);
-  int err = fd < 0 ? LibbpfErr(fd) : 0;
-  close(pfd);
-  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  ScopedFd cg(OpenCgroup(env, path, ctx));
+  int fd = bpf_link_create(prog, cg.get(), static_cast<bpf_attach_type>(type), nullptr);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", ctx);
   return Napi::Number::New(env, fd);
 }
 
@@ -193,12 +162,9 @@ static Napi::Value AttachNetns(const Napi::CallbackInfo& info) {
   std::string ctx = "attach netns (attach type " + std::to_string(type) + ")";
   NetnsGuard guard(env, OptArg(info, 1), ctx);
   if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
-  int ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (ns < 0) ThrowErrno(env, errno, "open", ctx + ": /proc/thread-self/ns/net");
-  int fd = bpf_link_create(prog, ns, static_cast<bpf_attach_type>(type), nullptr);
-  int err = fd < 0 ? LibbpfErr(fd) : 0;
-  close(ns);
-  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
+  ScopedFd ns(OpenThreadNetns(env, ctx));
+  int fd = bpf_link_create(prog, ns.get(), static_cast<bpf_attach_type>(type), nullptr);
+  if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", ctx);
   return Napi::Number::New(env, fd);
 }
 
@@ -211,45 +177,6 @@ static Napi::Value AttachMap(const Napi::CallbackInfo& info) {
   uint32_t type = static_cast<uint32_t>(IntArg(info, 2, "attachType"));
   int fd = bpf_link_create(prog, map, static_cast<bpf_attach_type>(type), nullptr);
   if (fd < 0) ThrowErrno(env, LibbpfErr(fd), "BPF_LINK_CREATE", "attach to map fd " + std::to_string(map) + " (attach type " + std::to_string(type) + ")");
-  return Napi::Number::New(env, fd);
-}
-
-// Reads a number from a sysfs file of the uprobe PMU (its type, or the bit that makes a retprobe).
-static bool ReadPmuFile(const std::string& path, std::string& out) {
-  std::ifstream f(path);
-  return static_cast<bool>(std::getline(f, out));
-}
-
-// attachUprobe(progFd, path, offset, retprobe, pid = -1): fd. A perf-event link on a uprobe
-// perf event (the uprobe PMU), which the link owns, as for tracepoints.
-static Napi::Value AttachUprobe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int prog = FdArg(info, 0, "progFd");
-  std::string path = StrArg(info, 1, "path");
-  uint64_t offset = static_cast<uint64_t>(IntArg(info, 2, "offset"));
-  bool ret = info.Length() > 3 && info[3].ToBoolean().Value();
-  int pid = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
-  std::string ctx = std::string(ret ? "attach uretprobe " : "attach uprobe ") + path + "+0x" + [&] { char b[32]; snprintf(b, sizeof b, "%llx", (unsigned long long)offset); return std::string(b); }();
-  std::string type, bit;
-  if (!ReadPmuFile("/sys/bus/event_source/devices/uprobe/type", type)) ThrowErrno(env, ENOENT, "open", ctx + ": no uprobe PMU (/sys/bus/event_source/devices/uprobe/type)");
-  perf_event_attr pa;
-  memset(&pa, 0, sizeof(pa));
-  pa.size = sizeof(pa);
-  pa.type = static_cast<uint32_t>(std::stoul(type));
-  if (ret) {
-    // "config:0": the bit of config that asks for a return probe.
-    if (!ReadPmuFile("/sys/bus/event_source/devices/uprobe/format/retprobe", bit) || bit.rfind("config:", 0) != 0) ThrowErrno(env, ENOTSUP, "open", ctx + ": the uprobe PMU has no retprobe format");
-    pa.config |= 1ull << std::stoul(bit.substr(7));
-  }
-  pa.config1 = reinterpret_cast<uint64_t>(path.c_str());
-  pa.config2 = offset;
-  // A uprobe for every process: pid -1 on one CPU (the probe fires on all of them).
-  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &pa, pid, pid == -1 ? 0 : -1, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) ThrowErrno(env, errno, "perf_event_open", ctx);
-  int fd = bpf_link_create(prog, pfd, BPF_PERF_EVENT, nullptr);
-  int err = fd < 0 ? LibbpfErr(fd) : 0;
-  close(pfd);
-  if (fd < 0) ThrowErrno(env, err, "BPF_LINK_CREATE", ctx);
   return Napi::Number::New(env, fd);
 }
 
@@ -290,13 +217,11 @@ void RegisterLinks(Napi::Env env, Napi::Object exports) {
   exports.Set("attachXdp", Napi::Function::New(env, AttachXdp));
   exports.Set("attachTcx", Napi::Function::New(env, AttachTcx));
   exports.Set("attachCgroup", Napi::Function::New(env, AttachCgroup));
-  exports.Set("attachTracepoint", Napi::Function::New(env, AttachTracepoint));
   exports.Set("attachRawTracepoint", Napi::Function::New(env, AttachRawTracepoint));
   exports.Set("attachTracing", Napi::Function::New(env, AttachTracing));
   exports.Set("attachNetfilter", Napi::Function::New(env, AttachNetfilter));
   exports.Set("attachNetns", Napi::Function::New(env, AttachNetns));
   exports.Set("attachMap", Napi::Function::New(env, AttachMap));
-  exports.Set("attachUprobe", Napi::Function::New(env, AttachUprobe));
   exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
   exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
   exports.Set("rcuGracePeriod", Napi::Function::New(env, RcuGracePeriod));

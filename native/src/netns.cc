@@ -101,6 +101,18 @@ static Napi::Value Interfaces(const Napi::CallbackInfo& info) {
   return out;
 }
 
+int OpenCgroup(Napi::Env env, const std::string& path, const std::string& context) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open", context);
+  return fd;
+}
+
+int OpenThreadNetns(Napi::Env env, const std::string& context) {
+  int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open", context + ": /proc/thread-self/ns/net");
+  return fd;
+}
+
 void RegisterNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("privateNetns", Napi::Function::New(env, PrivateNetns));
   exports.Set("ifindex", Napi::Function::New(env, Ifindex));

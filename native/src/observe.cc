@@ -255,16 +255,8 @@ static Napi::Value QueryCgroup(const Napi::CallbackInfo& info) {
   std::string path = StrArg(info, 0, "cgroupPath");
   uint32_t type = static_cast<uint32_t>(IntArg(info, 1, "attachType"));
   std::string ctx = "query cgroup " + path;
-  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) ThrowErrno(env, errno, "open", ctx);
-  try {
-    Napi::Object o = RunProgQuery(env, cg, type, ctx);
-    close(cg);
-    return o;
-  } catch (...) {
-    close(cg);
-    throw;
-  }
+  ScopedFd cg(OpenCgroup(env, path, ctx));
+  return RunProgQuery(env, cg.get(), type, ctx);
 }
 
 // queryNetns(netns, attachType): { progIds, linkIds, revision } of a network namespace's hook
@@ -275,16 +267,8 @@ static Napi::Value QueryNetns(const Napi::CallbackInfo& info) {
   std::string ctx = "query netns (attach type " + std::to_string(type) + ")";
   NetnsGuard guard(env, OptArg(info, 0), ctx);
   if (!guard.Describe().empty()) ctx += " in " + guard.Describe();
-  int ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (ns < 0) ThrowErrno(env, errno, "open", ctx + ": /proc/thread-self/ns/net");
-  try {
-    Napi::Object o = RunProgQuery(env, ns, type, ctx);
-    close(ns);
-    return o;
-  } catch (...) {
-    close(ns);
-    throw;
-  }
+  ScopedFd ns(OpenThreadNetns(env, ctx));
+  return RunProgQuery(env, ns.get(), type, ctx);
 }
 
 // queryMap(mapFd, attachType): { progIds, linkIds, revision } of a sockmap's verdict or parser.

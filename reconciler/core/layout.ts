@@ -48,7 +48,8 @@ export type ConcreteHook =
   | { type: "netfilter"; netns: string | null; family: "ipv4" | "ipv6"; hook: "prerouting" | "input" | "forward" | "output" | "postrouting"; priority: number; defrag: boolean }
   | { type: "sk_lookup" | "flow_dissector"; netns: string | null }
   | { type: "uprobe" | "uretprobe"; binary: string; symbol: string | null; offset: number; pid: number | null }
-  | { type: "sk_msg" | "sk_skb"; map: string; attachType: SockmapAttach };
+  | { type: "sk_msg" | "sk_skb"; map: string; attachType: SockmapAttach }
+  | { type: "perf_event"; event: "cpu-clock" | "task-clock" | "cpu-cycles" | "instructions"; frequency: number; cpu: number };
 
 /** The kernel attach type of each sockmap hook (sk_msg, and sk_skb's three). */
 export type SockmapAttach = "sk_msg_verdict" | "sk_skb_stream_verdict" | "sk_skb_stream_parser" | "sk_skb_verdict";
@@ -91,6 +92,8 @@ function readableHookKey(h: ConcreteHook): string {
     case "sk_msg":
     case "sk_skb":
       return `${h.attachType}@${enc(h.map)}`;
+    case "perf_event":
+      return `perf_event@${h.event}@${h.frequency}@cpu${h.cpu}`;
   }
 }
 
@@ -158,6 +161,9 @@ export function concreteHooks(hook: Hook, present: string[]): ConcreteHook[] {
       return [{ type: "sk_msg", map: hook.map, attachType: "sk_msg_verdict" }];
     case "sk_skb":
       return [{ type: "sk_skb", map: hook.map, attachType: `sk_skb_${hook.attachType}` }];
+    case "perf_event":
+      // One event (and link) per CPU: the manifest's CPUs, or those given as present (every online one).
+      return (hook.cpus ?? present.map(Number)).map((cpu) => ({ type: "perf_event", event: hook.event, frequency: hook.frequency, cpu }));
   }
 }
 
@@ -191,6 +197,8 @@ export function describeHook(h: ConcreteHook): string {
     case "sk_msg":
     case "sk_skb":
       return `${h.attachType} on Map/${h.map}`;
+    case "perf_event":
+      return `perf_event ${h.event} at ${h.frequency} Hz on cpu ${h.cpu}`;
   }
 }
 
@@ -220,6 +228,7 @@ export function parseHookKey(key: string): ConcreteHook | null {
     return { type, binary: dec(a), symbol: symbol ? dec(symbol) : null, offset: Number(offset ?? 0), pid: null };
   }
   if (type === "sk_msg_verdict") return { type: "sk_msg", map: dec(a), attachType: type };
+  if (type === "perf_event") return { type, event: dec(a) as "cpu-clock", frequency: Number(b), cpu: Number((key.split("@")[3] ?? "cpu0").slice(3)) };
   if (type?.startsWith("sk_skb_")) return { type: "sk_skb", map: dec(a), attachType: type as "sk_skb_verdict" };
   return { type: type === "fexit" ? "fexit" : "fentry", function: dec(a) };
 }

@@ -43,6 +43,8 @@ function hookNeeds(hook: Hook): string[] {
     case "sk_msg":
     case "sk_skb":
       return ["CAP_BPF", "CAP_NET_ADMIN"];
+    case "perf_event":
+      return ["CAP_BPF", "CAP_PERFMON"];
   }
 }
 

@@ -119,7 +119,10 @@ export interface ObservedState {
 export const netnsKey = (netns: string | null | undefined): string => netns ?? "host";
 
 /** The concrete hooks of a manifest hook, given the interfaces observed in its namespace. */
+/** Where observation puts the host's online CPUs among the interfaces it found (perf_event hooks expand over them). */
+export const ONLINE_CPUS = "#cpus";
+
 export function observedHooksOf(hook: Hook, interfaces: Record<string, string[]>): ConcreteHook[] {
-  const present = hook.type === "xdp" || hook.type === "tcx" ? (interfaces[netnsKey(hook.netns)] ?? []) : [];
+  const present = hook.type === "xdp" || hook.type === "tcx" ? (interfaces[netnsKey(hook.netns)] ?? []) : hook.type === "perf_event" ? (interfaces[ONLINE_CPUS] ?? []) : [];
   return concreteHooks(hook, present);
 }

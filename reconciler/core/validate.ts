@@ -82,6 +82,8 @@ export function programTypesForHook(hook: Hook): string[] {
       return ["sk_msg"];
     case "sk_skb":
       return ["sk_skb"];
+    case "perf_event":
+      return ["perf_event"];
     case "cgroup":
       if (hook.attachType === "cgroup_inet_ingress" || hook.attachType === "cgroup_inet_egress") return ["cgroup_skb"];
       if (hook.attachType === "cgroup_inet_sock_create" || hook.attachType === "cgroup_inet_sock_release" || hook.attachType.endsWith("_post_bind")) return ["cgroup_sock"];

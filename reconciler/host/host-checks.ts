@@ -47,6 +47,7 @@ const ATTACH_PATHS: Array<{ hook: string; feature?: FeatureName; path: string; o
   { hook: "tp_btf", feature: "btf", path: "tracing link, make-before-break", otherwise: "blocked: no kernel BTF" },
   { hook: "netfilter", feature: "netfilterLink", path: "netfilter link, make-before-break", otherwise: "blocked" },
   { hook: "sk_lookup/flow_dissector", path: "netns link, swapped with BPF_LINK_UPDATE", otherwise: "" },
+  { hook: "perf_event", path: "perf-event link per CPU, make-before-break", otherwise: "" },
   { hook: "uprobe/uretprobe", feature: "uprobe", path: "perf-event link on the uprobe PMU, make-before-break", otherwise: "blocked" },
   { hook: "sk_msg/sk_skb", feature: "sockmapLink", path: "sockmap link, swapped with BPF_LINK_UPDATE (sockets added afterwards run the new program)", otherwise: "blocked: no sockmap links (kernel 6.10)" },
   { hook: "fentry/fexit", feature: "fentry", path: "blocked: bpfops does not attach fentry/fexit yet", otherwise: "blocked" },

@@ -5,7 +5,7 @@ import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from ".
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
 import type { LibbpfMessage } from "../kernel/object.ts";
-import { attachCgroupLink, attachNetfilterLink, attachNetnsLink, attachRawTracepointLink, attachSockmapLink, attachTcxLink, attachTracepointLink, attachTracingLink, attachUprobeLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
+import { attachCgroupLink, attachPerfEventLink, attachNetfilterLink, attachNetnsLink, attachRawTracepointLink, attachSockmapLink, attachTcxLink, attachTracepointLink, attachTracingLink, attachUprobeLink, attachXdpLink, type CgroupAttachName } from "../kernel/attach.ts";
 import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
 import { BpfopsError, NotSupportedError } from "../core/errors.ts";
@@ -235,6 +235,8 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook, opts: { ro
         map.close();
       }
     }
+    case "perf_event":
+      return attachPerfEventLink(program, { name: h.event, frequency: h.frequency, cpu: h.cpu });
     case "fentry":
     case "fexit":
     case "kprobe":

@@ -2,7 +2,7 @@
 // provenance vouches for (maps, program versions with the maps they are bound to, object maps,
 // links), pins it did not make, the interfaces each hook names, and what holds every hook, whoever
 // attached it. Reads only; a pin caught mid-rename by a concurrent reconcile is skipped.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
 import { legacyAttached, legacyPathOf, recordedLegacyPath } from "./legacy-hooks.ts";
@@ -11,7 +11,7 @@ import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHoo
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
 import { describeHook, hookKey, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
-import { netnsKey, observedHooksOf, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
+import { netnsKey, observedHooksOf, ONLINE_CPUS, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
 import type { CgroupAttachName } from "../kernel/attach.ts";
@@ -286,6 +286,8 @@ function presentInterfaces(hooks: Hook[]): Record<string, string[]> {
   for (const [key, w] of wanted) {
     out[key] = w.glob ? listInterfaces(w.netns) : [...w.names].filter((name) => interfaceIndex(name, w.netns) !== null);
   }
+  // perf_event hooks without CPUs of their own sample every online CPU.
+  if (hooks.some((h) => h.type === "perf_event" && !h.cpus)) out[ONLINE_CPUS] = onlineCpus().map(String);
   return out;
 }
 
@@ -338,4 +340,14 @@ export function observeState(root: string, desired: DesiredState): ObservedState
     }
   }
   return { root, maps, programs, objectMaps, links, hooks: observedHooks, interfaces, unowned: [...own.unowned, ...strayPins(root)], warnings };
+}
+
+/** The online CPUs, from /sys/devices/system/cpu/online ("0-3,5"). */
+function onlineCpus(): number[] {
+  const out: number[] = [];
+  for (const range of readFileSync("/sys/devices/system/cpu/online", "utf8").trim().split(",")) {
+    const [a, b = a] = range.split("-").map(Number) as [number, number?];
+    for (let c = a; c <= b!; c++) out.push(c);
+  }
+  return out;
 }

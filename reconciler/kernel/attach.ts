@@ -96,6 +96,17 @@ export function attachUprobeLink(program: ProgramHandle, probe: { binary: string
   return LinkHandle.fromFd(fd, `${probe.retprobe ? "uretprobe" : "uprobe"} ${probe.binary}+0x${probe.offset.toString(16)}`);
 }
 
+export type PerfEventName = "cpu-clock" | "task-clock" | "cpu-cycles" | "instructions";
+// (PERF_TYPE_*, config) of each event: software clocks, and two hardware counters.
+const PERF_EVENTS: Record<PerfEventName, [number, number]> = { "cpu-clock": [1, 0], "task-clock": [1, 1], "cpu-cycles": [0, 0], instructions: [0, 1] };
+
+/** Attaches a perf_event program to a sampling event on one CPU, at a frequency (Hz). */
+export function attachPerfEventLink(program: ProgramHandle, event: { name: PerfEventName; frequency: number; cpu: number }): LinkHandle {
+  const [type, config] = PERF_EVENTS[event.name];
+  const fd = kernelCall(() => native.attachPerfEvent(program.fd, type, config, event.frequency, event.cpu));
+  return LinkHandle.fromFd(fd, `perf_event ${event.name} cpu ${event.cpu}`);
+}
+
 /**
  * Returns once no CPU still runs a program that a link ran before an update (one RCU grace
  * period): what such a program wrote is then all there is to read.

@@ -7,7 +7,7 @@ import { ApplyRefusedError } from "../../reconciler/agent/reconcile-once.ts";
 import { VerifierRejectedError } from "../../reconciler/kernel/errors.ts";
 import { encodePodRule, readPodStats, ruleKey } from "../../reconciler/lab/pod-rules.ts";
 import { readPerCpuU64 } from "../../reconciler/kernel/handles.ts";
-import { podFlows, podRules } from "../../reconciler/lab/drills.ts";
+import { podFlows } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { kernelIds, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
 import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
@@ -15,7 +15,7 @@ import { acquireHostLock } from "../../reconciler/host/host-lock.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { BPF, closeAtEnd, getppidCaller, needs, tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
-import { applyRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+import { applyRepo, HDR, podRulesMap, tempRepo, writeRepo } from "./repos.ts";
 
 interface Opts {
   filterVersion?: number;
@@ -31,18 +31,8 @@ interface Opts {
 
 /** The pod filter (rules from drills.podRules) on lab.dst, a tcx counter, and a 2-stage chain on lab.src. */
 function repoFiles(lab: Lab, o: Opts = {}): Record<string, string> {
-  const entries = podRules(lab).map((r, i) => `    - { key: ${i}, value: "hex:${encodePodRule(r).toString("hex")}" }`).join("\n");
   const files: Record<string, string> = {
-    "filter.yaml": `${HDR}kind: Map
-metadata: { name: pod-rules }
-spec:
-  type: array
-  keySize: 4
-  valueSize: 32
-  maxEntries: ${o.rulesMaxEntries ?? 64}
-  entries:
-${entries}
----
+    "filter.yaml": `${podRulesMap(lab, o.rulesMaxEntries)}---
 ${HDR}kind: Program
 metadata: { name: pod-filter }
 spec: { object: objs/pod_filter.o, program: pod_filter, globals: { filter_version: ${o.filterVersion ?? 1} }, maps: { pod_rules: { bind: pod-rules }, pod_stats: { pin: true } } }

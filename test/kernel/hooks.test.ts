@@ -3,7 +3,7 @@
 // flow_dissector, cgroup sockopt, uprobe/uretprobe, sk_msg on a sockmap, a load-only socket filter
 // an application picks up; and several tcx programs on one hook in a declared order.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
@@ -43,7 +43,8 @@ const FLOWS: Flow[] = [
   { name: "good", dport: 5000, payload: Buffer.from("legitimate") },
   { name: "death", dport: 6666, payload: Buffer.from("packet of death") },
 ];
-const traffic = async (lab: Lab) => {
+type Sent = { good: number; death: number; goodIn: number; deathIn: number };
+const traffic = async (lab: Lab): Promise<Sent> => {
   const r = await runTraffic(lab, { flows: FLOWS, pps: 2000, count: 400 });
   return { good: sum(r.sent, ["good"]), death: sum(r.sent, ["death"]), goodIn: sum(r.received, ["good"]), deathIn: sum(r.received, ["death"]) };
 };
@@ -58,47 +59,29 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(bin, { recursive: true, force: true }));
 
-describe("netfilter", () => {
-  it("a netfilter program counts a namespace's UDP, a new version drops port 6666 (make-before-break), and pruning lets it through", async (ctx) => {
-    needs(ctx, "netfilterLink");
-    const lab = tempLab();
-    const root = tempPinRoot();
-    const hook = `{ type: netfilter, netns: ${lab.dst.netns}, family: ipv4, hook: input, priority: -100 }`;
+// Hooks on a namespace's traffic: each counts, a new version refuses UDP to port 6666, and pruning lets it through again.
+describe("netfilter and sk_lookup", () => {
+  it.for([
     // SEC("netfilter") is newer than libbpf 1.1: the type comes from the section, as newer libbpf reads it.
-    const dir = tempRepo({ ...KEEP, "nf.yaml": hooked("nf", "t_netfilter.o", "nf_udp", 1, hook) });
-    await applyRepo(dir, root);
-    let t = await traffic(lab);
-    expect([t.goodIn, t.deathIn]).toEqual([t.good, t.death]);
-    expect(counts(root, "nf")[1]).toBe(t.good + t.death);
-    writeRepo(dir, { ...KEEP, "nf.yaml": hooked("nf", "t_netfilter.o", "nf_udp", 2, hook) });
-    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "make-before-break" });
-    t = await traffic(lab);
-    expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
-    expect(counts(root, "nf")[2]).toBe(t.good + t.death);
-    expect(links(root)).toEqual([`/links/nf/netfilter@${lab.dst.netns}@ipv4-input@-100`]);
-    writeRepo(dir, KEEP);
-    await applyRepo(dir, root);
-    expect(links(root)).toEqual([]);
-    t = await traffic(lab);
-    expect(t.deathIn).toBe(t.death);
-  });
-});
-
-describe("sk_lookup", () => {
-  it("an sk_lookup program on a namespace counts lookups, a new version refuses port 6666 (link update), and pruning lets it through", async (ctx) => {
+    { name: "netfilter (make-before-break, versions alternate between priority and priority + 1)", feature: "netfilterLink", object: "t_netfilter.o", program: "nf_udp", strategy: "make-before-break", hook: (lab: Lab) => `{ type: netfilter, netns: ${lab.dst.netns}, family: ipv4, hook: input, priority: -100 }`, counted: (t: Sent) => t.good + t.death, link: (lab: Lab) => `netfilter@${lab.dst.netns}@ipv4-input@-100` },
+    // sk_lookup counts the lookups for port 5000 only.
+    { name: "sk_lookup (link update)", feature: null, object: "t_sk_lookup.o", program: "lookup_udp", strategy: "link-update", hook: (lab: Lab) => `{ type: sk_lookup, netns: ${lab.dst.netns} }`, counted: (t: Sent) => t.good, link: (lab: Lab) => `sk_lookup@${lab.dst.netns}` },
+  ] as const)("$name", async (c, ctx) => {
+    if (c.feature) needs(ctx, c.feature);
     const lab = tempLab();
     const root = tempPinRoot();
-    const hook = `{ type: sk_lookup, netns: ${lab.dst.netns} }`;
-    const dir = tempRepo({ ...KEEP, "l.yaml": hooked("lookup", "t_sk_lookup.o", "lookup_udp", 1, hook) });
+    const doc = (version: number) => ({ ...KEEP, "h.yaml": hooked("hooked", c.object, c.program, version, c.hook(lab)) });
+    const dir = tempRepo(doc(1));
     await applyRepo(dir, root);
     let t = await traffic(lab);
     expect([t.goodIn, t.deathIn]).toEqual([t.good, t.death]);
-    expect(counts(root, "lookup")[1]).toBe(t.good);
-    writeRepo(dir, { ...KEEP, "l.yaml": hooked("lookup", "t_sk_lookup.o", "lookup_udp", 2, hook) });
-    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "link-update" });
+    expect(counts(root, "hooked")[1]).toBe(c.counted(t));
+    writeRepo(dir, doc(2));
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: c.strategy });
     t = await traffic(lab);
     expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
-    expect(counts(root, "lookup")[2]).toBe(t.good);
+    expect(counts(root, "hooked")[2]).toBe(c.counted(t));
+    expect(links(root)).toEqual([`/links/hooked/${c.link(lab)}`]);
     writeRepo(dir, KEEP);
     await applyRepo(dir, root);
     expect(links(root)).toEqual([]);
@@ -153,6 +136,30 @@ describe("cgroup sockopt", () => {
     writeRepo(dir, KEEP);
     await applyRepo(dir, root);
     expect(setRcvbuf()).toBe("ok");
+  });
+});
+
+describe("perf_event", () => {
+  it("a perf_event program samples cpu-clock on every online CPU (a link each), a new version is attached make-before-break, pruned", async () => {
+    const root = tempPinRoot();
+    const hook = "{ type: perf_event, event: cpu-clock, frequency: 1000 }";
+    const dir = tempRepo({ ...KEEP, "p.yaml": hooked("sampler", "t_perf_event.o", "sample", 1, hook) });
+    await applyRepo(dir, root);
+    // One link per online CPU ("0-1,3" in sysfs).
+    const online = readFileSync("/sys/devices/system/cpu/online", "utf8").trim().split(",").flatMap((r) => {
+      const [a, b = a] = r.split("-").map(Number) as [number, number?];
+      return Array.from({ length: b! - a + 1 }, (_, i) => a + i);
+    });
+    expect(links(root)).toEqual(online.map((c) => `/links/sampler/perf_event@cpu-clock@1000@cpu${c}`).sort());
+    await until("samples of version 1", () => counts(root, "sampler")[1]! > 50);
+    writeRepo(dir, { ...KEEP, "p.yaml": hooked("sampler", "t_perf_event.o", "sample", 2, hook) });
+    expect(hookAction(await applyRepo(dir, root))).toMatchObject({ op: "swap", strategy: "make-before-break" });
+    const v1 = counts(root, "sampler")[1]!;
+    await until("samples of version 2", () => counts(root, "sampler")[2]! > 50);
+    expect(counts(root, "sampler")[1]).toBe(v1); // version 1 sampled no more once its links went
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
   });
 });
 

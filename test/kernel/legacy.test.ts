@@ -4,8 +4,7 @@
 // owned from a new process, and prunes them.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { encodePodRule } from "../../reconciler/lab/pod-rules.ts";
-import { podFlows, podRules } from "../../reconciler/lab/drills.ts";
+import { podFlows } from "../../reconciler/lab/drills.ts";
 import { runTraffic, sum } from "../../reconciler/lab/traffic.ts";
 import { listLinks, queryCgroupHook, queryTcxHook, queryXdpHook } from "../../reconciler/kernel/observe.ts";
 import { queryTcFilter } from "../../reconciler/kernel/legacy-attach.ts";
@@ -13,7 +12,7 @@ import { tcFilterOf } from "../../reconciler/host/legacy-hooks.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { tempCgroup, tempLab, tempPinRoot } from "./harness.ts";
-import { applyRepo, HDR, tempRepo, writeRepo } from "./repos.ts";
+import { applyRepo, HDR, podRulesMap, tempRepo, writeRepo } from "./repos.ts";
 
 const HIDDEN = "tcx,xdpLink,cgroupLinkUpdate";
 
@@ -29,18 +28,8 @@ function hideLinks(): void {
 
 /** The packet-of-death filter on dst0 (XDP), the counter on dst0 ingress (tcx), a cgroup egress counter. */
 function files(lab: Lab, cg: string, version: number): Record<string, string> {
-  const entries = podRules(lab).map((r, i) => `    - { key: ${i}, value: "hex:${encodePodRule(r).toString("hex")}" }`).join("\n");
   return {
-    "filter.yaml": `${HDR}kind: Map
-metadata: { name: pod-rules }
-spec:
-  type: array
-  keySize: 4
-  valueSize: 32
-  maxEntries: 64
-  entries:
-${entries}
----
+    "filter.yaml": `${podRulesMap(lab)}---
 ${HDR}kind: Program
 metadata: { name: pod-filter }
 spec: { object: objs/pod_filter.o, program: pod_filter, globals: { filter_version: ${version} }, maps: { pod_rules: { bind: pod-rules }, pod_stats: { pin: true } } }
