@@ -3,6 +3,9 @@
 // spec; every problem in the repository is reported at once as a ManifestInvalidError.
 import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
+import { readFileSync } from "node:fs";
+import { packageRoot } from "../package-root.ts";
+import { XDP_DISPATCHER_OBJECT } from "../core/xdp-share.ts";
 import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
 import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
 import { whyNotBpfElf } from "../core/object-summary.ts";
@@ -98,7 +101,11 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
   issues.push(...crossIssues);
   if (!issues.length && !opts.anyHost) issues.push(...checkSelection(validated, opts.labels));
   if (issues.length) throw new ManifestInvalidError(issues);
-  return { desired: buildDesired(validated, objects, opts.labels), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
+  // Ordered XDP Attachments share their hook through bpfops's dispatcher, an object of its own package.
+  const shared = manifests.some((m) => m.manifest.kind === "Attachment" && m.manifest.spec.hook.type === "xdp" && m.manifest.spec.order);
+  const dispatcher = shared ? inspectBytes(XDP_DISPATCHER_OBJECT, readFileSync(join(packageRoot(), "bpf", "xdp_dispatcher.o")), opts.cacheDir, bytesByPath) : undefined;
+  if (dispatcher && !dispatcher.ok) throw new Error(`bpfops's XDP dispatcher (bpf/xdp_dispatcher.o): ${dispatcher.message}`);
+  return { desired: buildDesired(validated, objects, opts.labels, dispatcher), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
 }
 
 /** A Map's entriesFile, read from the tree the manifest is in (inside the repository only). */
@@ -151,6 +158,11 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
       return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${source}: ${(e as Error).message}` };
     }
   }
+  return inspectBytes(path, bytes, opts.cacheDir, bytesByPath);
+}
+
+/** The facts of an object's bytes (kept by path in bytesByPath for loading), or why it is no object. */
+function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath: Map<string, Buffer>): ObjectFacts {
   const notElf = whyNotBpfElf(bytes);
   if (notElf) return { ok: false, path, code: "ObjectNotElf", message: `${path} is ${notElf}` };
   const name = posix.basename(path).replace(/\.(bpf\.c|o)(@[0-9a-f]+)?$/, "");
@@ -160,7 +172,7 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
     try {
       // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
       const globalTypes = Object.fromEntries(Object.entries(objectGlobalTypes(bytes)).flatMap(([g, v]) => (v.type ? [[g, v.type]] : [])));
-      facts = { digest: identityOf(bytes, opts.cacheDir), summary: inspectObject(bytes, name), mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes), globalTypes };
+      facts = { digest: identityOf(bytes, cacheDir), summary: inspectObject(bytes, name), mapTypes: objectMapTypes(bytes), structs: objectStructNames(bytes), globalTypes };
     } catch (e) {
       return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
     }

@@ -10,6 +10,7 @@ import { effectiveProgramType, expectedAttachType, programNames, type MapTypes }
 import { encodeGlobal } from "./typed-values.ts";
 import { mapFlags } from "./map-types.ts";
 import { mapTypeName } from "../../schemas/kernel-names.ts";
+import { shareXdpHooks } from "./xdp-share.ts";
 
 export interface MapDefinition {
   type: string;
@@ -198,11 +199,17 @@ export function checkSelection(v: Validated, labels: Record<string, string>): Ma
   return issues;
 }
 
+/** A program version's digest: over everything that changes the loaded program. */
+export function programDigest(p: Omit<DesiredProgram, "name" | "source" | "objectPath" | "pinnedMaps" | "digest">): string {
+  return sha256(canonicalJson(p));
+}
+
 /**
  * Builds the desired state for a host with these labels. Expects manifests that passed
- * validateManifests (every reference resolves, every object fact is ok).
+ * validateManifests (every reference resolves, every object fact is ok). Ordered XDP Attachments
+ * share their hook through bpfops's dispatcher, whose object's facts `xdpDispatcher` gives.
  */
-export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, labels: Record<string, string> = {}): DesiredState {
+export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, labels: Record<string, string> = {}, xdpDispatcher?: Extract<ObjectFacts, { ok: true }>): DesiredState {
   const maps: DesiredMap[] = [];
   const mapDefs = new Map<string, MapDefinition>();
   for (const [name, m] of v.maps) {
@@ -263,7 +270,7 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
       if (m.internal || ov?.bind || ov?.pin === false || !(ov?.pin || m.pinned)) continue;
       pinnedMaps[m.name] = { type: mapTypeName(m.type), keySize: m.keySize, valueSize: m.valueSize, maxEntries: ov?.maxEntries ?? m.maxEntries, flags: m.flags };
     }
-    programs.push({ name, source: p.file, objectPath: facts.path, ...base, pinnedMaps, digest: sha256(canonicalJson(base)) });
+    programs.push({ name, source: p.file, objectPath: facts.path, ...base, pinnedMaps, digest: programDigest(base) });
   }
   const attachments: DesiredAttachment[] = [];
   for (const [name, a] of v.attachments) {
@@ -276,5 +283,5 @@ export function buildDesired(v: Validated, objects: Map<string, ObjectFacts>, la
     const s = c.manifest.spec;
     if (selects(s.hostSelector, labels)) chains.push({ name, source: c.file, root: s.root, progArray: s.progArray, stages: s.stages, hook: s.hook, takeover: s.takeover });
   }
-  return { maps: maps.sort(byName), programs: programs.sort(byName), attachments: attachments.sort(byName), chains: chains.sort(byName) };
+  return shareXdpHooks({ maps: maps.sort(byName), programs: programs.sort(byName), attachments: attachments.sort(byName), chains: chains.sort(byName) }, xdpDispatcher, programDigest);
 }

@@ -10,6 +10,8 @@ import { AttachType, attachTypeName, MapType, mapTypeName, progTypeName } from "
 import type { EntriesFile } from "./entries-file.ts";
 import type { TypeDesc } from "./type-desc.ts";
 import { validateMaps } from "./validate-maps.ts";
+import { XDP_SHARE_GLOBAL, XDP_SHARE_MAP } from "./xdp-share.ts";
+import { canonicalJson } from "./desired.ts";
 
 /** The most memory one Map may ask for (maxEntries x (key + value)), unless the build says otherwise. */
 export const DEFAULT_MAP_MEMORY_BUDGET = 1 << 30;
@@ -271,6 +273,13 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     }
   }
 
+  /** Whether a program's object is written to share an XDP hook (bpfops_xdp.h): the map and the global bpfops sets. */
+  const sharesXdp = (ref: string) => {
+    const r = resolveProgramRef(validated, ref);
+    const facts = typeof r === "string" ? undefined : objects.get(r.program.id);
+    if (!facts?.ok) return true; // reported elsewhere
+    return facts.summary.maps.some((m) => m.name === XDP_SHARE_MAP) && facts.summary.globals.some((g) => g.name === XDP_SHARE_GLOBAL);
+  };
   for (const a of validated.attachments.values()) {
     const order = a.manifest.spec.order;
     if (!order) continue;
@@ -278,11 +287,16 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     const hook = a.manifest.spec.hook;
     const anchor = (order.before ?? order.after)!;
     const other = validated.attachments.get(anchor);
-    if (hook.type !== "tcx") at(a, ["spec", "order"], "OrderNotSupported", `a ${hook.type} hook runs one program at a time: order applies to tcx hooks`);
+    const otherHook = other?.manifest.spec.hook;
+    if (hook.type !== "tcx" && hook.type !== "xdp") at(a, ["spec", "order"], "OrderNotSupported", `order places programs on tcx and XDP hooks, not on ${hook.type} hooks`);
     else if (anchor === a.manifest.metadata.name) at(a, field, "OrderCycle", "an Attachment cannot be placed relative to itself");
     else if (!other) at(a, field, "UnknownReference", `no Attachment "${anchor}" in the manifests`);
-    else if (other.manifest.spec.hook.type !== "tcx" || other.manifest.spec.hook.direction !== hook.direction) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on tcx ${hook.direction}: order relates Attachments on the same hooks`);
-    else {
+    else if (hook.type === "tcx" && (otherHook!.type !== "tcx" || otherHook!.direction !== hook.direction)) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on tcx ${hook.direction}: order relates Attachments on the same hooks`);
+    else if (hook.type === "xdp" && (otherHook!.type !== "xdp" || canonicalJson({ ...otherHook, type: "xdp" }) !== canonicalJson(hook))) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on the same XDP hook (the same interfaces, netns and mode): programs share an XDP hook only where both name it alike`);
+    else if (hook.type === "xdp" && [a, other].some((x) => !sharesXdp(x.manifest.spec.program))) {
+      const x = [a, other].find((y) => !sharesXdp(y.manifest.spec.program))!;
+      at(a, field, "OrderNotSupported", `Program/${x.manifest.spec.program} cannot share an XDP hook: its object has no ${XDP_SHARE_MAP} map or ${XDP_SHARE_GLOBAL} global (include bpfops_xdp.h and return bpfops_xdp_pass(ctx) where it passes a packet)`);
+    } else {
       // Follow the anchors: coming back here is a cycle, which no placement satisfies.
       const seen = new Set([a.manifest.metadata.name]);
       for (let next: string | undefined = anchor; next; ) {

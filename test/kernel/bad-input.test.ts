@@ -80,7 +80,8 @@ const EXPECTED: Record<string, Want> = {
   "bad-entry-policy": { code: "SchemaViolation", line: 10, field: "spec.entryPolicy" },
   "cgroup-attach-type-mismatch": { code: "WrongAttachType", line: 18, field: "spec.hook.attachType" },
   "order-cycle": { code: "OrderCycle", line: 16, field: "spec.order.before" },
-  "order-on-xdp": { code: "OrderNotSupported", line: 16, field: "spec.order" },
+  "order-on-tracepoint": { code: "OrderNotSupported", line: 16, field: "spec.order" },
+  "xdp-order-program-not-shareable": { code: "OrderNotSupported", line: 24, field: "spec.order.after" },
   "order-other-direction": { code: "OrderMismatch", line: 16, field: "spec.order.after" },
   "order-both": { code: "SchemaViolation", line: 16, field: "spec.order" },
   "collection-unknown-member": { code: "UnknownReference", line: 14, field: "spec.program" },
@@ -114,6 +115,7 @@ function makeRepo(name: string): string {
   mkdirSync(join(dir, "src"));
   copyFileSync(BPF("pod_filter.o"), join(dir, "objs/pod_filter.o"));
   copyFileSync(BPF("tcx_counter.o"), join(dir, "objs/tcx_counter.o"));
+  copyFileSync(BPF("tp_counter.o"), join(dir, "objs/tp_counter.o"));
   copyFileSync(BPF("test/t_cgroup_skb.o"), join(dir, "objs/t_cgroup_skb.o"));
   for (const o of ["t_sk_msg.o", "t_uprobe.o", "t_netfilter.o", "t_collection.o"]) copyFileSync(BPF(`test/${o}`), join(dir, "objs", o));
   writeFileSync(join(dir, "objs/text.o"), "not an object\n");

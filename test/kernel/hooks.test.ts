@@ -1,7 +1,8 @@
 // Hook types by their manifests, each attached, observed running (traffic, calls, messages),
 // swapped to a new version by its documented strategy and pruned: netfilter, sk_lookup,
-// flow_dissector, cgroup sockopt, uprobe/uretprobe, sk_msg on a sockmap, a load-only socket filter
-// an application picks up; and several tcx programs on one hook in a declared order.
+// flow_dissector, cgroup sockopt, perf_event, uprobe/uretprobe, sk_msg on a sockmap, a load-only
+// socket filter an application picks up; several XDP programs on one interface through bpfops's
+// dispatcher, and several tcx programs on one hook, in a declared order.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
@@ -12,6 +13,7 @@ import { beforeAll, afterAll, describe, expect, it } from "vitest";
 import { runTraffic, sum, type Flow } from "../../reconciler/lab/traffic.ts";
 import { queryTcxHook } from "../../reconciler/kernel/observe.ts";
 import { listPins, openPinnedMap } from "../../reconciler/kernel/pins.ts";
+import type { MapHandle } from "../../reconciler/kernel/handles.ts";
 import { layout } from "../../reconciler/core/layout.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 import { needs, tempCgroup, tempLab, tempPinRoot, until } from "./harness.ts";
@@ -28,9 +30,14 @@ const KEEP = { "keep.yaml": `${HDR}kind: Map\nmetadata: { name: keep }\nspec: { 
 
 /** hook_counts of a Program: the count of each version (slot = version % 8). */
 function counts(root: string, program: string): number[] {
-  const m = openPinnedMap(`${layout.objectMapsDir(root, program)}/hook_counts`);
+  return readMap(`${layout.objectMapsDir(root, program)}/hook_counts`, (m) => Array.from({ length: 8 }, (_, k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0))));
+}
+
+/** Reads a pinned map, and closes it whatever happens. */
+function readMap<T>(pin: string, read: (m: MapHandle) => T): T {
+  const m = openPinnedMap(pin);
   try {
-    return Array.from({ length: 8 }, (_, k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0)));
+    return read(m);
   } finally {
     m.close();
   }
@@ -275,6 +282,67 @@ describe("socket_filter (load-only)", () => {
   });
 });
 
+describe("XDP programs sharing an interface", () => {
+  /** "filter" (drops UDP to 6666) and "counter" on dst0; `order` is the filter's order field. */
+  const files = (lab: Lab, order: string, filterVersion = 1) => ({
+    "x.yaml": `${HDR}kind: Program
+metadata: { name: filter }
+spec: { object: objs/t_xdp_shared.o, program: drop_6666, globals: { version: ${filterVersion} }, maps: { .bss: { pin: true } } }
+---
+${HDR}kind: Program
+metadata: { name: counter }
+spec: { object: objs/t_xdp_shared.o, program: count_all, maps: { .bss: { pin: true } } }
+---
+${HDR}kind: Attachment
+metadata: { name: first }
+spec: { program: filter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] }, order: ${order} }
+---
+${HDR}kind: Attachment
+metadata: { name: second }
+spec: { program: counter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces: [dst0] } }
+`,
+  });
+  /** What a program's .bss counted: the filter's packets of a version, or the counter's. */
+  const bss = (root: string, program: string, slot: number) => readMap(`${layout.objectMapsDir(root, program)}/bss`, (m) => Number(m.lookup(Buffer.alloc(4))!.readBigUInt64LE(slot * 8)));
+
+  it("two ordered XDP Attachments run through bpfops's dispatcher in their order, each swapped on its own under traffic with nothing lost", async (ctx) => {
+    needs(ctx, "xdpLink");
+    const lab = tempLab();
+    const root = tempPinRoot();
+    const dir = tempRepo(files(lab, "{ before: second }"));
+    const r1 = await applyRepo(dir, root);
+    expect(r1.plan.actions.filter((a) => a.kind === "Chain").map((a) => `${a.op} ${a.name}`)).toEqual(["create bpfops-xdp-first", "attach bpfops-xdp-first"]);
+    let t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
+    // The filter saw everything; the counter, after it, only what the filter passed.
+    expect([bss(root, "filter", 1), bss(root, "counter", 5)]).toEqual([t.good + t.death, t.good]);
+
+    // A new filter under traffic: one slot update; the counter is untouched.
+    writeRepo(dir, files(lab, "{ before: second }", 2));
+    let upgrade: Awaited<ReturnType<typeof applyRepo>> | undefined;
+    const flows = FLOWS;
+    const r = await runTraffic(lab, { flows, pps: 20_000, count: 20_000, during: async () => void (upgrade = await applyRepo(dir, root)) });
+    expect(upgrade!.plan.actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}${"strategy" in a && a.strategy ? ` ${a.strategy}` : ""}`)).toEqual(["load Program/filter", "swap Chain/bpfops-xdp-first chain-slot", "prune Program/filter"]);
+    expect(sum(r.received, ["good"])).toBe(sum(r.sent, ["good"]));
+    expect(sum(r.received, ["death"])).toBe(0);
+    expect(bss(root, "filter", 1) > 0 && bss(root, "filter", 2) > 0).toBe(true); // both versions ran
+
+    // The other order: the counter first, so it sees the packets of death too.
+    writeRepo(dir, files(lab, "{ after: second }", 2));
+    await applyRepo(dir, root);
+    const before = bss(root, "counter", 5);
+    t = await traffic(lab);
+    expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
+    expect(bss(root, "counter", 5) - before).toBe(t.good + t.death);
+
+    writeRepo(dir, KEEP);
+    await applyRepo(dir, root);
+    expect(listPins(root).filter((p) => p.kind === "link")).toEqual([]);
+    t = await traffic(lab);
+    expect(t.deathIn).toBe(t.death);
+  });
+});
+
 describe("tcx order", () => {
   /** Programs "one" (position_id oneId) and "two" (2) on dst0 ingress; `order` is one's order field. */
   const files = (lab: Lab, order: string, oneId = 1) => ({
@@ -300,14 +368,7 @@ spec: { program: two, hook: { type: tcx, netns: ${lab.dst.netns}, interfaces: [d
 `,
   });
   /** [id 1 ran first, id 1 ran after another, id 2 first, id 2 after, id 3 first, id 3 after] */
-  const seen = (root: string) => {
-    const m = openPinnedMap(layout.map(root, "order-seen"));
-    try {
-      return [2, 3, 4, 5, 6, 7].map((k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0)));
-    } finally {
-      m.close();
-    }
-  };
+  const seen = (root: string) => readMap(layout.map(root, "order-seen"), (m) => [2, 3, 4, 5, 6, 7].map((k) => Number(m.lookup(Buffer.from([k, 0, 0, 0]))!.readBigUInt64LE(0))));
   const delta = (a: number[], b: number[]) => b.map((x, i) => x - a[i]!);
   const send = async (lab: Lab) => sum((await runTraffic(lab, { flows: [{ name: "udp", dport: 5000, payload: Buffer.from("order") }], pps: 2000, count: 400 })).received);
 
