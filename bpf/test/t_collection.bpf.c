@@ -1,7 +1,7 @@
 /* Test object for collections (several programs of one object loaded as one unit): an XDP entry
  * tail-calls two stages through a prog-array filled statically with its sibling programs
- * (.values, as libbpf fills it), a tc program counts on its own hook, and all of them count into
- * one .bss (shared globals), per version. */
+ * (.values, as libbpf fills it) and counts through a map-in-map filled with a sibling map, a tc
+ * program counts on its own hook, and all of them count into one .bss (shared globals). */
 #include "../common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -29,10 +29,35 @@ struct {
 	},
 };
 
+/* A map-in-map whose .values name a sibling map: libbpf puts `inner` in slot 0 at load. */
+struct inner_counts {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} inner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct inner_counts);
+} outer SEC(".maps") = {
+	.values = { [0] = &inner },
+};
+
 SEC("xdp")
 int entry(struct xdp_md *ctx)
 {
+	__u32 zero = 0;
 	__sync_fetch_and_add(&entry_seen[version % 4], 1);
+	/* through the map-in-map: counts only if libbpf filled its slot with the sibling map */
+	void *in = bpf_map_lookup_elem(&outer, &zero);
+	if (in) {
+		__u64 *n = bpf_map_lookup_elem(in, &zero);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+	}
 	bpf_tail_call(ctx, &stages, 0);
 	return XDP_DROP; /* an empty slot drops: a missing sibling shows as lost packets */
 }

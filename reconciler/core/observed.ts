@@ -32,7 +32,7 @@ export interface ObservedProgram {
   id: number;
   recordedId?: number;
   tag: string;
-  /** the maps the loaded program is bound to (prog info map_ids) */
+  /** the maps the version uses: its programs' (prog info map_ids, a collection's members too) and those its map-in-maps hold */
   mapIds: number[];
   /** what the version was made from, as recorded when it was pinned */
   spec?: ProgramSpecSummary;

@@ -6,10 +6,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
 import { legacyAttached, legacyPathOf, recordedLegacyPath } from "./legacy-hooks.ts";
-import { u32Key } from "../kernel/handles.ts";
+import { MapHandle, u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHook, queryNetnsHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
-import { mapTypeName } from "../../schemas/kernel-names.ts";
+import { MapType, mapTypeName } from "../../schemas/kernel-names.ts";
 import { describeHook, hookKey, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, ONLINE_CPUS, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
@@ -18,7 +18,6 @@ import type { CgroupAttachName } from "../kernel/attach.ts";
 import { isUnwrittenArrayValue, uprobeOffset } from "./kernel-steps.ts";
 import { idsOwnedByOtherRoots, readProvenance, type Provenance } from "./provenance.ts";
 import { entryKind, kernelAddedFlags, perCpuStride } from "../core/map-types.ts";
-import type { MapHandle } from "../kernel/handles.ts";
 
 /** Whether a named network namespace exists (the hooks name them as `ip netns` does). */
 const netnsExists = (name: string) => existsSync(`/var/run/netns/${name}`);
@@ -117,12 +116,16 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
         const i = p.info();
         const parts = entries.filter((e) => (e.startsWith(`${digest}@`) || e.startsWith(`${digest}#`)) && !e.endsWith(PIN_SUFFIX.new)).map((e) => join(layout.programDir(root, name), e));
         const members: Record<string, number> = {};
+        const mapIds = new Set(i.mapIds);
         for (const part of parts) {
           if (!basename(part).includes("@") || !own.of(part, "Program", name)) continue;
           const m = openIfPresent(() => openPinnedProgram(part));
-          if (m) (members[basename(part).split("@")[1]!] = m.id), m.close();
+          if (!m) continue;
+          members[basename(part).split("@")[1]!] = m.id;
+          for (const id of m.info().mapIds) mapIds.add(id);
+          m.close();
         }
-        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: [...i.mapIds].sort((a, b) => a - b), ...(prov.spec ? { spec: prov.spec } : {}), ...(parts.length ? { members, parts } : {}) });
+        out.push({ name, digest, pin, id: i.id, ...(prov.id ? { recordedId: prov.id } : {}), tag: i.tag, mapIds: withInnerMaps(mapIds), ...(prov.spec ? { spec: prov.spec } : {}), ...(parts.length ? { members, parts } : {}) });
       } finally {
         p.close();
       }
@@ -350,4 +353,21 @@ function onlineCpus(): number[] {
     for (let c = a; c <= b!; c++) out.push(c);
   }
   return out;
+}
+
+/**
+ * The maps a version uses: its programs' own, and the maps its map-in-maps hold (a pinned object
+ * map it reaches only through a map-in-map is bound all the same). Sorted ids.
+ */
+function withInnerMaps(ids: Set<number>): number[] {
+  for (const id of [...ids]) {
+    const m = openIfPresent(() => MapHandle.fromId(id));
+    if (!m) continue;
+    try {
+      if (m.info().type === MapType.array_of_maps || m.info().type === MapType.hash_of_maps) for (const e of m.entries()) ids.add(e.value.readUInt32LE(0));
+    } finally {
+      m.close();
+    }
+  }
+  return [...ids].sort((a, b) => a - b);
 }

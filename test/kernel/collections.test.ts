@@ -18,7 +18,7 @@ spec:
   object: objs/t_collection.o
   programs: [entry, stage_one, stage_two, tc_count]
   globals: { version: ${version} }
-  maps: { .bss: { pin: true } }
+  maps: { .bss: { pin: true }, inner: { pin: true } }
 ---
 ${HDR}kind: Attachment
 metadata: { name: coll-xdp }
@@ -55,6 +55,16 @@ describe("collections", () => {
     // The entry drops what an empty slot leaves it: all received means both tail calls found their sibling.
     expect(r.received.udp).toBe(r.sent.udp);
     expect(seen(root, 1)).toEqual([400, 400, 400, 400]);
+    // The entry counted through its map-in-map too: libbpf filled the slot with the sibling map.
+    const inner = () => {
+      const m = openPinnedMap(`${layout.objectMapsDir(root, "coll")}/inner`);
+      try {
+        return Number(m.lookup(Buffer.alloc(4))!.readBigUInt64LE(0));
+      } finally {
+        m.close();
+      }
+    };
+    expect(inner()).toBe(400);
 
     // Version 2: one load, both hooks move in the commit.
     writeRepo(dir, files(lab, 2));
@@ -69,6 +79,7 @@ describe("collections", () => {
     expect(sum(r.received)).toBe(400);
     expect(seen(root, 2)).toEqual([400, 400, 400, 400]);
     expect(seen(root, 1)).toEqual([400, 400, 400, 400]);
+    expect(inner()).toBe(800); // the pinned inner map carried over, the new version's outer holds it too
     // One version pinned: its entry, its other programs beside it, and its own prog-array.
     const versionPins = listPins(root).map((p) => p.path.slice(root.length)).filter((p) => p.startsWith("/programs/"));
     expect(versionPins.map((p) => p.replace(/\/[0-9a-f]{16}/, "/<digest>"))).toEqual(["/programs/coll/<digest>", "/programs/coll/<digest>#stages", "/programs/coll/<digest>@stage_one", "/programs/coll/<digest>@stage_two", "/programs/coll/<digest>@tc_count"]);

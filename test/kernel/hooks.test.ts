@@ -284,14 +284,14 @@ describe("socket_filter (load-only)", () => {
 
 describe("XDP programs sharing an interface", () => {
   /** "filter" (drops UDP to 6666) and "counter" on dst0; `order` is the filter's order field. */
-  const files = (lab: Lab, order: string, filterVersion = 1) => ({
+  const files = (lab: Lab, order: string, filterVersion = 1, counterVersion = 1) => ({
     "x.yaml": `${HDR}kind: Program
 metadata: { name: filter }
 spec: { object: objs/t_xdp_shared.o, program: drop_6666, globals: { version: ${filterVersion} }, maps: { .bss: { pin: true } } }
 ---
 ${HDR}kind: Program
 metadata: { name: counter }
-spec: { object: objs/t_xdp_shared.o, program: count_all, maps: { .bss: { pin: true } } }
+spec: { object: objs/t_xdp_shared.o, program: count_all, globals: { version: ${counterVersion} }, maps: { .bss: { pin: true } } }
 ---
 ${HDR}kind: Attachment
 metadata: { name: first }
@@ -327,13 +327,21 @@ spec: { program: counter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces
     expect(sum(r.received, ["death"])).toBe(0);
     expect(bss(root, "filter", 1) > 0 && bss(root, "filter", 2) > 0).toBe(true); // both versions ran
 
+    // Then a new counter, on its own: one slot update, the filter untouched, nothing lost.
+    writeRepo(dir, files(lab, "{ before: second }", 2, 2));
+    const r2 = await runTraffic(lab, { flows, pps: 20_000, count: 20_000, during: async () => void (upgrade = await applyRepo(dir, root)) });
+    expect(upgrade!.plan.actions.filter((a) => a.op !== "unchanged").map((a) => `${a.op} ${a.kind}/${a.name}${"strategy" in a && a.strategy ? ` ${a.strategy}` : ""}`)).toEqual(["load Program/counter", "swap Chain/bpfops-xdp-first chain-slot", "prune Program/counter"]);
+    expect(sum(r2.received, ["good"])).toBe(sum(r2.sent, ["good"]));
+    expect(sum(r2.received, ["death"])).toBe(0);
+    expect(bss(root, "counter", 6)).toBeGreaterThan(0);
+
     // The other order: the counter first, so it sees the packets of death too.
-    writeRepo(dir, files(lab, "{ after: second }", 2));
+    writeRepo(dir, files(lab, "{ after: second }", 2, 2));
     await applyRepo(dir, root);
-    const before = bss(root, "counter", 5);
+    const before = bss(root, "counter", 6);
     t = await traffic(lab);
     expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
-    expect(bss(root, "counter", 5) - before).toBe(t.good + t.death);
+    expect(bss(root, "counter", 6) - before).toBe(t.good + t.death);
 
     writeRepo(dir, KEEP);
     await applyRepo(dir, root);
