@@ -1,6 +1,6 @@
 // Hook types by their manifests, each attached, observed running (traffic, calls, messages),
 // swapped to a new version by its documented strategy and pruned: netfilter, sk_lookup,
-// flow_dissector, cgroup sockopt, perf_event, uprobe/uretprobe, sk_msg on a sockmap, a load-only
+// flow_dissector, cgroup sockopt, perf_event, uprobe/uretprobe, sk_msg and sk_skb on a sockmap, a load-only
 // socket filter an application picks up; several XDP programs on one interface through bpfops's
 // dispatcher, and several tcx programs on one hook, in a declared order.
 import { execFileSync, spawn } from "node:child_process";
@@ -200,16 +200,21 @@ describe("uprobe", () => {
   });
 });
 
-describe("sk_msg", () => {
-  /** A TCP connection on loopback; the client's socket goes into the sockmap at key 0. */
-  async function connection(root: string): Promise<{ send(data: string): Promise<void>; received(): number; close(): void }> {
+describe("sk_msg and sk_skb", () => {
+  /**
+   * A TCP connection on loopback; the client's socket (or, with `side: "server"`, the one the
+   * server accepted) goes into the sockmap at key 0.
+   */
+  async function connection(root: string, side: "client" | "server" = "client"): Promise<{ send(data: string): Promise<void>; received(): number; close(): void }> {
     let got = 0;
-    const server = createServer((s) => s.on("data", (d) => (got += d.length)));
+    let accepted: Socket | undefined;
+    const server = createServer((s) => ((accepted = s), s.on("data", (d) => (got += d.length))));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const client: Socket = await new Promise((r) => {
       const c = createConnection((server.address() as { port: number }).port, "127.0.0.1", () => r(c));
     });
-    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const socket = side === "client" ? client : await until("the server to accept", () => accepted);
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
     const m = openPinnedMap(layout.map(root, "socks"));
     try {
       m.update(Buffer.from([0, 0, 0, 0]), Buffer.from(new Uint32Array([fd]).buffer));
@@ -222,6 +227,23 @@ describe("sk_msg", () => {
       close: () => (client.destroy(), server.close()),
     };
   }
+
+  it("an sk_skb stream verdict on a sockmap Map counts what its sockets receive and passes it on; pruned", async (ctx) => {
+    needs(ctx, "sockmapLink");
+    const root = tempPinRoot();
+    const map = `${HDR}kind: Map\nmetadata: { name: socks }\nspec: { type: sockmap, keySize: 4, valueSize: 4, maxEntries: 4 }\n`;
+    const dir = tempRepo({ "m.yaml": map, "s.yaml": hooked("skbs", "t_sk_skb.o", "count_skb", 1, "{ type: sk_skb, map: socks, attachType: stream_verdict }") });
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual(["/links/skbs/sk_skb_stream_verdict@socks"]);
+    const c = await connection(root, "server");
+    await c.send("received through a verdict");
+    await until("the server to receive", () => c.received() === 26, 3000, () => `received ${c.received()}, counted ${counts(root, "skbs")[1]}`);
+    expect(counts(root, "skbs")[1]).toBe(26);
+    c.close();
+    writeRepo(dir, { "m.yaml": map });
+    await applyRepo(dir, root);
+    expect(links(root)).toEqual([]);
+  });
 
   it("an sk_msg program on a sockmap Map counts what its sockets send; a new version is a link update, for the sockets added after it; pruned", async (ctx) => {
     needs(ctx, "sockmapLink");

@@ -12,7 +12,7 @@ import { podRules } from "../../reconciler/lab/drills.ts";
 import type { Lab } from "../../reconciler/lab/netlab.ts";
 
 export const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
-const OBJECTS = ["pod_filter.o", "examples/allow_policy.o", "examples/blocklist.o", "tcx_counter.o", "tp_counter.o", "xdp_dispatcher.o", "xdp_stage.o", "test/t_rejected.o", "test/t_cgroup_skb.o", "test/t_fentry.o", "test/t_redirect.o", "test/t_note_section.o", "test/t_globals.o", "test/t_tp_btf.o", "test/t_cgroup_sysctl.o", "test/t_tcx_order.o", "test/t_netfilter.o", "test/t_sk_lookup.o", "test/t_flow_dissector.o", "test/t_uprobe.o", "test/t_sk_msg.o", "test/t_socket_filter.o", "test/t_cgroup_sockopt.o", "test/t_collection.o", "test/t_perf_event.o", "test/t_xdp_shared.o"];
+const OBJECTS = ["pod_filter.o", "examples/allow_policy.o", "examples/blocklist.o", "tcx_counter.o", "tp_counter.o", "xdp_dispatcher.o", "xdp_stage.o", "test/t_rejected.o", "test/t_cgroup_skb.o", "test/t_fentry.o", "test/t_redirect.o", "test/t_note_section.o", "test/t_globals.o", "test/t_tp_btf.o", "test/t_cgroup_sysctl.o", "test/t_tcx_order.o", "test/t_netfilter.o", "test/t_sk_lookup.o", "test/t_flow_dissector.o", "test/t_uprobe.o", "test/t_sk_msg.o", "test/t_socket_filter.o", "test/t_cgroup_sockopt.o", "test/t_collection.o", "test/t_perf_event.o", "test/t_xdp_shared.o", "test/t_sk_skb.o"];
 
 /** A repository directory holding objs/<object>.o and the given manifest files. */
 export function tempRepo(files: Record<string, string>): string {
