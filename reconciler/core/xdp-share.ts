@@ -2,7 +2,7 @@
 // bpfops's own, a dispatcher on the hook tail-calling its programs in their order from a
 // prog-array. Pure: desired state in, desired state out, as buildDesired makes it.
 import { mapTypeName } from "../../schemas/kernel-names.ts";
-import type { DesiredAttachment, DesiredChain, DesiredMap, DesiredProgram, DesiredState, MapDefinition } from "./desired.ts";
+import { sha256, type DesiredAttachment, type DesiredChain, type DesiredMap, type DesiredProgram, type DesiredState, type MapDefinition } from "./desired.ts";
 import type { ObjectFacts } from "./validate.ts";
 
 /** The dispatcher's object, shipped with bpfops (bpf/xdp_dispatcher.bpf.c), as loaders name it. */
@@ -75,26 +75,30 @@ export function shareXdpHooks(state: DesiredState, dispatcher: Extract<ObjectFac
   for (const group of groups) {
     const first = group[0]!;
     const name = `bpfops-xdp-${[...group].map((a) => a.name).sort()[0]}`;
+    // The prog-array is named for the order: a new order is a new prog-array, filled beside the
+    // old one, that the dispatcher switches to with one update (the chain is rebuilt), never a
+    // rewrite slot by slot that a packet could cross halfway.
+    const slotsMap = `${name}-${sha256(group.map((a) => a.program).join(",")).slice(0, 8)}`;
     const slots: MapDefinition = { type: "prog_array", keySize: 4, valueSize: 4, maxEntries: XDP_SHARE_SLOTS, flags: 0 };
-    maps.push({ name, source: first.source, def: slots, onChange: "recreate", merge: "latest", entries: [], overwriteEntries: false, entryPolicy: "seed", prune: true } satisfies DesiredMap);
+    maps.push({ name: slotsMap, source: first.source, def: slots, onChange: "recreate", merge: "latest", entries: [], overwriteEntries: false, entryPolicy: "seed", prune: true } satisfies DesiredMap);
     const stats = dispatcher.summary.maps.find((m) => m.name === "xdp_chain_stats")!;
     const root = {
       objectDigest: dispatcher.digest,
       program: "xdp_dispatcher",
       type: "xdp",
       globals: {},
-      maps: { xdp_chain: { bind: name, bindDef: slots }, xdp_chain_stats: { pin: true } },
+      maps: { xdp_chain: { bind: slotsMap, bindDef: slots }, xdp_chain_stats: { pin: true } },
     };
     programs.set(name, { name, source: first.source, objectPath: XDP_DISPATCHER_OBJECT, ...root, pinnedMaps: { xdp_chain_stats: { type: mapTypeName(stats.type), keySize: stats.keySize, valueSize: stats.valueSize, maxEntries: stats.maxEntries, flags: stats.flags } }, digest: digest(root) });
     // Each program learns its slot and the hook's prog-array: a new place is a new version.
     group.forEach((a, slot) => {
       const p = programs.get(a.program.split("/")[0]!)!;
       const { name: _n, source: _s, objectPath: _o, pinnedMaps: _m, digest: _d, ...fields } = p;
-      const shared = { ...fields, globals: { ...p.globals, [XDP_SHARE_GLOBAL]: s32Hex(slot) }, maps: { ...p.maps, [XDP_SHARE_MAP]: { bind: name, bindDef: slots } } };
+      const shared = { ...fields, globals: { ...p.globals, [XDP_SHARE_GLOBAL]: s32Hex(slot) }, maps: { ...p.maps, [XDP_SHARE_MAP]: { bind: slotsMap, bindDef: slots } } };
       programs.set(p.name, { ...p, ...shared, digest: digest(shared) });
     });
     const hook = first.hook as Extract<DesiredChain["hook"], { type: "xdp" }>;
-    chains.push({ name, source: first.source, root: name, progArray: name, stages: group.map((a) => a.program), hook, takeover: group.some((a) => a.takeover) });
+    chains.push({ name, source: first.source, root: name, progArray: slotsMap, stages: group.map((a) => a.program), hook, takeover: group.some((a) => a.takeover) });
   }
   const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name);
   return { maps: maps.sort(byName), programs: [...programs.values()].sort(byName), attachments: state.attachments.filter((a) => !grouped.has(a.name)), chains: chains.sort(byName) };

@@ -334,6 +334,7 @@ spec: { program: counter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces
     const dir = tempRepo(files(lab, "{ before: second }"));
     const r1 = await applyRepo(dir, root);
     expect(r1.plan.actions.filter((a) => a.kind === "Chain").map((a) => `${a.op} ${a.name}`)).toEqual(["create bpfops-xdp-first", "attach bpfops-xdp-first"]);
+    expect(r1.plan.actions.filter((a) => a.kind === "Map").map((a) => a.name)).toEqual([expect.stringMatching(/^bpfops-xdp-first-[0-9a-f]{8}$/)]);
     let t = await traffic(lab);
     expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);
     // The filter saw everything; the counter, after it, only what the filter passed.
@@ -357,9 +358,14 @@ spec: { program: counter, hook: { type: xdp, netns: ${lab.dst.netns}, interfaces
     expect(sum(r2.received, ["death"])).toBe(0);
     expect(bss(root, "counter", 6)).toBeGreaterThan(0);
 
-    // The other order: the counter first, so it sees the packets of death too.
+    // The other order, under traffic: a new prog-array filled beside the old one and one dispatcher
+    // update, so no packet meets half of each order (none lost, no packet of death through).
     writeRepo(dir, files(lab, "{ after: second }", 2, 2));
-    await applyRepo(dir, root);
+    const r3 = await runTraffic(lab, { flows, pps: 20_000, count: 20_000, during: async () => void (upgrade = await applyRepo(dir, root)) });
+    expect(upgrade!.plan.actions.filter((a) => a.kind === "Chain").map((a) => `${a.op} ${a.name}${"strategy" in a && a.strategy ? ` ${a.strategy}` : ""}`)).toEqual(["create bpfops-xdp-first chain-rebuild", "swap bpfops-xdp-first link-update"]);
+    expect(sum(r3.received, ["good"])).toBe(sum(r3.sent, ["good"]));
+    expect(sum(r3.received, ["death"])).toBe(0);
+    // The counter now runs first, so it sees the packets of death too.
     const before = bss(root, "counter", 6);
     t = await traffic(lab);
     expect([t.goodIn, t.deathIn]).toEqual([t.good, 0]);

@@ -34,12 +34,17 @@ describe("shareXdpHooks", () => {
   it("makes a chain of bpfops's dispatcher with the programs as stages in order, each told its slot and bound to the prog-array", () => {
     const s = shareXdpHooks({ maps: [], programs: [prog("p-a"), prog("p-b")], attachments: [at("a", ["after", "b"]), at("b")], chains: [] }, dispatcher, programDigest);
     expect(s.attachments).toEqual([]);
-    expect(s.chains).toMatchObject([{ name: "bpfops-xdp-a", root: "bpfops-xdp-a", progArray: "bpfops-xdp-a", stages: ["p-b", "p-a"] }]);
-    expect(s.maps).toMatchObject([{ name: "bpfops-xdp-a", def: { type: "prog_array", maxEntries: 8 } }]);
+    const slots = s.maps[0]!.name;
+    expect(slots).toMatch(/^bpfops-xdp-a-[0-9a-f]{8}$/);
+    expect(s.chains).toMatchObject([{ name: "bpfops-xdp-a", root: "bpfops-xdp-a", progArray: slots, stages: ["p-b", "p-a"] }]);
+    expect(s.maps).toMatchObject([{ def: { type: "prog_array", maxEntries: 8 } }]);
     const byName = new Map(s.programs.map((p) => [p.name, p]));
-    expect(byName.get("bpfops-xdp-a")).toMatchObject({ objectPath: "bpfops:xdp_dispatcher.o", maps: { xdp_chain: { bind: "bpfops-xdp-a" } } });
+    expect(byName.get("bpfops-xdp-a")).toMatchObject({ objectPath: "bpfops:xdp_dispatcher.o", maps: { xdp_chain: { bind: slots } } });
     expect([byName.get("p-b")!.globals.bpfops_xdp_slot, byName.get("p-a")!.globals.bpfops_xdp_slot]).toEqual(["00000000", "01000000"]);
-    expect(byName.get("p-a")!.maps.bpfops_xdp_next).toMatchObject({ bind: "bpfops-xdp-a" });
+    expect(byName.get("p-a")!.maps.bpfops_xdp_next).toMatchObject({ bind: slots });
+    // Another order is another prog-array (switched to by the dispatcher in one update).
+    const other = shareXdpHooks({ maps: [], programs: [prog("p-a"), prog("p-b")], attachments: [at("a", ["before", "b"]), at("b")], chains: [] }, dispatcher, programDigest);
+    expect(other.maps[0]!.name).not.toBe(slots);
     // A program's place is part of its version.
     expect(byName.get("p-a")!.digest).not.toBe(prog("p-a").digest);
   });
