@@ -37,6 +37,14 @@ export const layout = {
   chainLink: (root: string, chain: string, hookKey: string) => `${root}/chains/${chain}/${hookKey}`,
 };
 
+/**
+ * Whether a name in programs/<name>/ is a part of a collection's version (layout.programPart):
+ * of the version `digest` when given, of any version when not.
+ */
+export function isProgramPart(entry: string, digest?: string): boolean {
+  return digest === undefined ? /[@#]/.test(entry) : entry.startsWith(`${digest}@`) || entry.startsWith(`${digest}#`);
+}
+
 /** One concrete hook: a Hook with its interface pattern resolved to one interface. */
 export type ConcreteHook =
   | { type: "xdp"; netns: string | null; ifname: string; mode: "auto" | "generic" | "driver" }
@@ -211,13 +219,14 @@ export function parseHookKey(key: string): ConcreteHook | null {
   if (key.includes("@%23")) return null;
   const [type, a, b] = key.split("@");
   const dec = (s: string | undefined) => decodeURIComponent(s ?? "");
-  if (type === "xdp") return { type: "xdp", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), mode: "auto" };
-  if (type?.startsWith("tcx-")) return { type: "tcx", netns: dec(a) === "host" ? null : dec(a), ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
+  // The namespace, for the hook types whose key has it first ("host": the caller's).
+  const netns = dec(a) === "host" ? null : dec(a);
+  if (type === "xdp") return { type: "xdp", netns, ifname: dec(b), mode: "auto" };
+  if (type?.startsWith("tcx-")) return { type: "tcx", netns, ifname: dec(b), direction: type === "tcx-egress" ? "egress" : "ingress" };
   if (type?.startsWith("cgroup-")) return { type: "cgroup", attachType: type.slice("cgroup-".length), path: dec(a) };
   if (type === "tracepoint" || type === "raw_tracepoint" || type === "tp_btf") return { type, name: dec(a) };
   if (type === "lsm") return { type, name: dec(a) };
   if (type === "kprobe" || type === "kretprobe") return { type, function: dec(a) };
-  const netns = dec(a) === "host" ? null : dec(a);
   if (type === "netfilter") {
     const [family, hook] = dec(b).split("-") as ["ipv4", "input"];
     return { type, netns, family, hook, priority: Number(key.split("@")[3]), defrag: false };

@@ -97,7 +97,6 @@ export function programTypesForHook(hook: Hook): string[] {
   }
 }
 
-/** The program type a Program manifest will load as: its override, or what the object says. */
 /**
  * Sections newer than libbpf 1.1 (which leaves their programs untyped), read as newer libbpf reads
  * them: program type and expected attach type.
@@ -122,8 +121,9 @@ function objectProgram(p: ProgramManifest, facts: ObjectFacts | undefined, membe
 }
 
 /**
- * A program's type: spec.type when the manifest names one program; in a collection, each
- * program's section says it, and spec.type types the ones libbpf leaves untyped.
+ * The program type a program of a Program manifest loads as: spec.type when the manifest names one
+ * program; in a collection, each program's section says it, and spec.type types those libbpf
+ * leaves untyped.
  */
 export function effectiveProgramType(p: ProgramManifest, facts: ObjectFacts | undefined, member?: string): string | undefined {
   const prog = objectProgram(p, facts, member);
@@ -242,10 +242,7 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     }
   }
 
-  const programType = (ref: string) => {
-    const r = resolveProgramRef(validated, ref);
-    return typeof r === "string" ? undefined : effectiveProgramType(r.program.manifest, objects.get(r.program.id), r.member);
-  };
+  const programType = (r: Exclude<ReturnType<typeof resolveProgramRef>, string>) => effectiveProgramType(r.program.manifest, objects.get(r.program.id), r.member);
 
   for (const a of validated.attachments.values()) {
     const s = a.manifest.spec;
@@ -254,7 +251,7 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       at(a, ["spec", "program"], "UnknownReference", ref);
       continue;
     }
-    const t = programType(s.program);
+    const t = programType(ref);
     const want = programTypesForHook(s.hook);
     if (t && !want.includes(t)) at(a, ["spec", "hook", "type"], "WrongProgramType", `Program/${s.program} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
     else if (s.hook.type === "cgroup") {
@@ -288,15 +285,14 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     const anchor = (order.before ?? order.after)!;
     const other = validated.attachments.get(anchor);
     const otherHook = other?.manifest.spec.hook;
+    const unshareable = hook.type === "xdp" && other ? [a, other].find((x) => !sharesXdp(x.manifest.spec.program)) : undefined;
     if (hook.type !== "tcx" && hook.type !== "xdp") at(a, ["spec", "order"], "OrderNotSupported", `order places programs on tcx and XDP hooks, not on ${hook.type} hooks`);
     else if (anchor === a.manifest.metadata.name) at(a, field, "OrderCycle", "an Attachment cannot be placed relative to itself");
     else if (!other) at(a, field, "UnknownReference", `no Attachment "${anchor}" in the manifests`);
     else if (hook.type === "tcx" && (otherHook!.type !== "tcx" || otherHook!.direction !== hook.direction)) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on tcx ${hook.direction}: order relates Attachments on the same hooks`);
     else if (hook.type === "xdp" && (otherHook!.type !== "xdp" || canonicalJson({ ...otherHook, type: "xdp" }) !== canonicalJson(hook))) at(a, field, "OrderMismatch", `Attachment/${anchor} is not on the same XDP hook (the same interfaces, netns and mode): programs share an XDP hook only where both name it alike`);
-    else if (hook.type === "xdp" && [a, other].some((x) => !sharesXdp(x.manifest.spec.program))) {
-      const x = [a, other].find((y) => !sharesXdp(y.manifest.spec.program))!;
-      at(a, field, "OrderNotSupported", `Program/${x.manifest.spec.program} cannot share an XDP hook: its object has no ${XDP_SHARE_MAP} map or ${XDP_SHARE_GLOBAL} global (include bpfops_xdp.h and return bpfops_xdp_pass(ctx) where it passes a packet)`);
-    } else {
+    else if (unshareable) at(a, field, "OrderNotSupported", `Program/${unshareable.manifest.spec.program} cannot share an XDP hook: its object has no ${XDP_SHARE_MAP} map or ${XDP_SHARE_GLOBAL} global (include bpfops_xdp.h and return bpfops_xdp_pass(ctx) where it passes a packet)`);
+    else {
       // Follow the anchors: coming back here is a cycle, which no placement satisfies.
       const seen = new Set([a.manifest.metadata.name]);
       for (let next: string | undefined = anchor; next; ) {
@@ -317,7 +313,7 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
     const rootRef = resolveProgramRef(validated, s.root);
     if (typeof rootRef === "string") at(c, ["spec", "root"], "UnknownReference", rootRef);
     else {
-      const t = programType(s.root);
+      const t = programType(rootRef);
       if (t && !want.includes(t)) at(c, ["spec", "root"], "WrongProgramType", `Program/${s.root} is a ${t} program; a ${s.hook.type} hook takes ${want.join(" or ")}`);
     }
     const pa = validated.maps.get(s.progArray);
@@ -333,7 +329,7 @@ export function validateManifests(manifests: LocatedManifest[], objects: Map<str
       seenStages.set(st, i);
       const stageRef = resolveProgramRef(validated, st);
       if (typeof stageRef === "string") return at(c, ["spec", "stages", i], "UnknownReference", stageRef);
-      const t = programType(st);
+      const t = programType(stageRef);
       if (t && !want.includes(t)) at(c, ["spec", "stages", i], "ChainStageType", `Program/${st} is a ${t} program; stages of a ${s.hook.type} chain must be ${want.join(" or ")}`);
     });
   }

@@ -5,9 +5,9 @@ import { renameSync, readdirSync, rmdirSync } from "node:fs";
 import { basename, dirname, relative } from "node:path";
 import { LinkHandle, ProgramHandle, u32Key, type MapHandle } from "../kernel/handles.ts";
 import { waitForReplacedPrograms } from "../kernel/attach.ts";
-import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, pinKind, unpin, listPinPaths } from "../kernel/pins.ts";
+import { ensureBpffsDir, openPin, openPinnedLink, openPinnedMap, openPinnedProgram, pinExists, pinKind, pinnedId, unpin, listPinPaths } from "../kernel/pins.ts";
 import { BpfopsError } from "../core/errors.ts";
-import { describeHook, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, isProgramPart, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
 import { LEGACY_PATH_TEXT, legacyAttach, legacyDetach, legacyPathOf, legacyReplace, recordedLegacyPath } from "./legacy-hooks.ts";
 import type { MapDefinition } from "../core/desired.ts";
 import type { HookAnchor, MapEntryHex, ProgramAction } from "../core/plan.ts";
@@ -313,12 +313,7 @@ export function realKernelPort(root: string): KernelPort {
       provenance.forget(pin);
     },
     idOf(pin) {
-      const h = this.holdPin(pin);
-      try {
-        return h.id;
-      } finally {
-        h.close();
-      }
+      return pinnedId(pin);
     },
     pinsUnder(dir) {
       return listPinPaths(dir);
@@ -327,7 +322,7 @@ export function realKernelPort(root: string): KernelPort {
       const fresh = pin.endsWith(PIN_SUFFIX.new);
       const base = basename(fresh ? pin.slice(0, -PIN_SUFFIX.new.length) : pin);
       return readdirSync(dirname(pin))
-        .filter((n) => (n.startsWith(`${base}@`) || n.startsWith(`${base}#`)) && n.endsWith(PIN_SUFFIX.new) === fresh)
+        .filter((n) => isProgramPart(n, base) && n.endsWith(PIN_SUFFIX.new) === fresh)
         .map((n) => `${dirname(pin)}/${n}`);
     },
     removeEmptyDirs(pin) {

@@ -10,7 +10,7 @@ import type { DesiredProgram, MapDefinition } from "../core/desired.ts";
 import type { MapEntryHex } from "../core/plan.ts";
 import { BpfopsError, NotSupportedError } from "../core/errors.ts";
 import { elfFunctionOffset } from "../core/elf.ts";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { layout, type ConcreteHook } from "../core/layout.ts";
 import { mapBtf } from "../core/btf-write.ts";
 import { REF } from "../core/validate-maps.ts";
@@ -246,12 +246,25 @@ export function attachToHook(program: ProgramHandle, h: ConcreteHook, opts: { ro
   }
 }
 
+/**
+ * Where symbols were found, by binary (its path, inode, size and change time) and symbol: every
+ * observation asks (an agent's, each interval) and so does the attach, and a binary can be large.
+ */
+const symbolOffsets = new Map<string, number | null>();
+
 /** A uprobe's file offset in its binary: its symbol's place (from the ELF symbol table) plus the offset. */
 export function uprobeOffset(h: Extract<ConcreteHook, { type: "uprobe" | "uretprobe" }>): number {
   if (!h.symbol) return h.offset;
-  let at: number | null;
+  let at: number | null | undefined;
   try {
-    at = elfFunctionOffset(readFileSync(h.binary), h.symbol);
+    const st = statSync(h.binary);
+    const key = `${h.binary}\0${st.ino}\0${st.size}\0${st.ctimeMs}\0${h.symbol}`;
+    at = symbolOffsets.get(key);
+    if (at === undefined) {
+      at = elfFunctionOffset(readFileSync(h.binary), h.symbol);
+      symbolOffsets.set(key, at);
+      if (symbolOffsets.size > 256) symbolOffsets.delete(symbolOffsets.keys().next().value!);
+    }
   } catch (e) {
     throw new BpfopsError("UprobeTarget", `uprobe target ${h.binary}: ${(e as Error).message}`, { errorClass: "Waiting", cause: e });
   }

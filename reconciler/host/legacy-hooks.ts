@@ -8,7 +8,8 @@ import { attachCgroupProg, attachTcFilter, attachXdpNetlink, detachCgroupProg, d
 import { queryCgroupHook, queryXdpHook } from "../kernel/observe.ts";
 import type { CgroupAttachName, XdpMode } from "../kernel/attach.ts";
 import type { ProgramHandle } from "../kernel/handles.ts";
-import type { ConcreteHook } from "../core/layout.ts";
+import { parseHookKey, type ConcreteHook } from "../core/layout.ts";
+import { openIfPresent, openPinnedProgram } from "../kernel/pins.ts";
 import type { LegacyPath } from "../core/observed.ts";
 
 export { LEGACY_PATH_TEXT, type LegacyPath } from "../core/observed.ts";
@@ -86,4 +87,27 @@ export function legacyAttached(h: ConcreteHook, linkPin: string, progId: number)
   if (h.type === "xdp") return queryXdpHook({ ifname: h.ifname, netns: h.netns }).progId === progId;
   if (h.type === "cgroup") return queryCgroupHook(h.path, h.attachType as CgroupAttachName).progIds.includes(progId);
   return false;
+}
+
+/**
+ * A legacy attachment as bpffs records it: the program pinned at the link's path (key: the hook's
+ * key, its pin name), its path, and whether bpfops's place on the hook still runs that program
+ * (not when its interface, namespace or cgroup is gone). Its hook and path are null when the key
+ * is hashed (too long to name its hook); null when the pin went meanwhile.
+ */
+export function readLegacyAttachment(pin: string, key: string): { hook: ConcreteHook | null; path: LegacyPath | null; progId: number; attached: boolean } | null {
+  const prog = openIfPresent(() => openPinnedProgram(pin));
+  if (!prog) return null;
+  try {
+    const hook = parseHookKey(key);
+    let attached = false;
+    try {
+      attached = !!hook && legacyAttached(hook, pin, prog.id);
+    } catch {
+      // its interface, namespace or cgroup is gone: not attached
+    }
+    return { hook, path: hook && recordedLegacyPath(hook), progId: prog.id, attached };
+  } finally {
+    prog.close();
+  }
 }

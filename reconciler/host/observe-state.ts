@@ -5,12 +5,12 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
-import { legacyAttached, legacyPathOf, recordedLegacyPath } from "./legacy-hooks.ts";
+import { legacyPathOf, readLegacyAttachment } from "./legacy-hooks.ts";
 import { MapHandle, u32Key } from "../kernel/handles.ts";
 import { interfaceIndex, listInterfaces, listLinks, queryCgroupHook, queryMapHook, queryNetnsHook, queryTcxHook, queryXdpHook } from "../kernel/observe.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
 import { MapType, mapTypeName } from "../../schemas/kernel-names.ts";
-import { describeHook, hookKey, layout, parseHookKey, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
+import { describeHook, hookKey, isProgramPart, layout, PIN_SUFFIX, type ConcreteHook } from "../core/layout.ts";
 import { netnsKey, observedHooksOf, ONLINE_CPUS, type ObservedHook, type ObservedLink, type ObservedMap, type ObservedObjectMap, type ObservedProgram, type ObservedState, type UnownedPin } from "../core/observed.ts";
 import type { DesiredState } from "../core/desired.ts";
 import type { Hook } from "../../schemas/manifest.ts";
@@ -106,7 +106,7 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
     const entries = dirEntries(layout.programDir(root, name));
     for (const digest of entries) {
       // A collection's parts (<digest>@<program>, <digest>#<map>) belong to their version.
-      if (/[@#]/.test(digest)) continue;
+      if (isProgramPart(digest)) continue;
       const pin = layout.program(root, name, digest);
       const prov = own.of(pin, "Program", name);
       if (!prov) continue;
@@ -114,7 +114,7 @@ function observePrograms(root: string, own: Ownership): ObservedProgram[] {
       if (!p) continue;
       try {
         const i = p.info();
-        const parts = entries.filter((e) => (e.startsWith(`${digest}@`) || e.startsWith(`${digest}#`)) && !e.endsWith(PIN_SUFFIX.new)).map((e) => join(layout.programDir(root, name), e));
+        const parts = entries.filter((e) => isProgramPart(e, digest) && !e.endsWith(PIN_SUFFIX.new)).map((e) => join(layout.programDir(root, name), e));
         const members: Record<string, number> = {};
         const mapIds = new Set(i.mapIds);
         for (const part of parts) {
@@ -151,28 +151,6 @@ function observeObjectMaps(root: string, own: Ownership): ObservedObjectMap[] {
   return out;
 }
 
-/**
- * An attachment made through a legacy path: the program pinned at the link's path, attached
- * while bpfops's place on the hook (its tc filter, the XDP hook, the cgroup) runs that program.
- */
-function observeLegacyLink(owner: ObservedLink["owner"], name: string, key: string, pin: string): ObservedLink | null {
-  const prog = openIfPresent(() => openPinnedProgram(pin));
-  if (!prog) return null;
-  try {
-    const hook = parseHookKey(key);
-    if (!hook) return null;
-    let attached = false;
-    try {
-      attached = legacyAttached(hook, pin, prog.id);
-    } catch {
-      // The interface, namespace or cgroup is gone: not attached.
-    }
-    return { owner, name, hookKey: key, pin, id: prog.id, progId: prog.id, attached, legacy: recordedLegacyPath(hook) };
-  } finally {
-    prog.close();
-  }
-}
-
 function observeLinks(root: string, own: Ownership): ObservedLink[] {
   const out: ObservedLink[] = [];
   for (const [owner, dir] of [["Attachment", layout.linksDir(root)], ["Chain", layout.chainsDir(root)]] as const) {
@@ -182,8 +160,9 @@ function observeLinks(root: string, own: Ownership): ObservedLink[] {
         const prov = own.of(pin, owner, name);
         if (!prov) continue;
         if (pinKindIfPresent(pin) === "prog") {
-          const legacy = observeLegacyLink(owner, name, key, pin);
-          if (legacy) out.push({ ...legacy, ...(prov.id ? { recordedId: prov.id } : {}) });
+          // An attachment made through a legacy path: the program pinned at the link's path.
+          const l = readLegacyAttachment(pin, key);
+          if (l?.path) out.push({ owner, name, hookKey: key, pin, id: l.progId, ...(prov.id ? { recordedId: prov.id } : {}), progId: l.progId, attached: l.attached, legacy: l.path });
           continue;
         }
         const l = openIfPresent(() => openPinnedLink(pin));

@@ -1,11 +1,11 @@
 // Finishes what a killed apply left half done, before anything is observed: pins with a "~"
 // suffix are replacements caught mid-switch. Each is resolved toward a state the next plan can
-// read: a map switch is put back (or completed), a make-before-break link takes the hook, and a
-// program version or a replacement map that was never committed is dropped.
+// read: a map switch is put back (or completed), a make-before-break link takes the hook (as a
+// legacy replace's program pin does), and a program version or a replacement map that was never
+// committed is dropped.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { pinExists, unpin } from "../kernel/pins.ts";
-import { openPinnedLink, openPinnedProgram } from "../kernel/pins.ts";
+import { pinExists, pinnedId, unpin } from "../kernel/pins.ts";
 import { renameSync } from "node:fs";
 import { layout, PIN_SUFFIX } from "../core/layout.ts";
 import { ProvenanceStore } from "./provenance.ts";
@@ -44,25 +44,14 @@ export function recoverInterrupted(root: string): string[] {
     for (const dir of [layout.linksDir(root), layout.chainsDir(root)]) {
       for (const owner of entries(dir)) {
         for (const n of entries(join(dir, owner))) {
-          if (n.endsWith(PIN_SUFFIX.next)) {
-            // A legacy replace happened in the kernel; its program's pin was to follow by rename.
-            const p = join(dir, owner, n);
-            const final = p.slice(0, -PIN_SUFFIX.next.length);
-            const h = openPinnedProgram(p);
-            const id = h.id;
-            h.close();
-            renameSync(p, final);
-            prov.record(final, { id });
-            done.push(`completed ${final}`);
-            continue;
-          }
-          if (!n.endsWith(PIN_SUFFIX.new)) continue;
+          // A make-before-break link ("~new") is attached and running a pinned version: it takes the
+          // hook, the old one goes. A legacy replace ("~next", a program) happened in the kernel: its
+          // program's pin was to follow by rename. Either way the pin is completed.
+          const suffix = [PIN_SUFFIX.new, PIN_SUFFIX.next].find((x) => n.endsWith(x));
+          if (!suffix) continue;
           const p = join(dir, owner, n);
-          const final = p.slice(0, -PIN_SUFFIX.new.length);
-          // A make-before-break link is attached and running a pinned version: it takes the hook, the old one goes.
-          const l = openPinnedLink(p);
-          const id = l.info().id;
-          l.close();
+          const final = p.slice(0, -suffix.length);
+          const id = pinnedId(p);
           renameSync(p, final);
           prov.record(final, { id });
           done.push(`completed ${final}`);

@@ -4,8 +4,7 @@
 import { relative } from "node:path";
 import { readProvenance, type Provenance } from "./provenance.ts";
 import { listPinPaths, openIfPresent, openPinnedLink, openPinnedMap, openPinnedProgram, pinKindIfPresent } from "../kernel/pins.ts";
-import { parseHookKey } from "../core/layout.ts";
-import { LEGACY_PATH_TEXT, legacyAttached, recordedLegacyPath } from "./legacy-hooks.ts";
+import { LEGACY_PATH_TEXT, readLegacyAttachment } from "./legacy-hooks.ts";
 
 export interface StatusEntry {
   kind: "Map" | "Program" | "Attachment" | "Chain" | "ObjectMap" | "Unowned";
@@ -60,17 +59,9 @@ export function readStatus(root: string, opts: { statsOn?: boolean } = {}): Stat
       h.close();
     } else if (top === "links" && a && b && pinKindIfPresent(path) === "prog") {
       // A legacy attachment (no BPF link on this kernel): the program bpfops attached, pinned at the link's path.
-      const h = openIfPresent(() => openPinnedProgram(path));
-      if (!h) continue;
-      const hook = parseHookKey(b);
-      let enforcing = false;
-      try {
-        enforcing = !!hook && legacyAttached(hook, path, h.id);
-      } catch {
-        // its interface, namespace or cgroup is gone
-      }
-      out.push({ ...base, kind: "Attachment", name: a, id: h.id, enforcing, detail: { hook: hookName(decodeURIComponent(b), record.hook), linkType: hook ? `none: ${LEGACY_PATH_TEXT[recordedLegacyPath(hook)]}` : "none", progId: h.id } });
-      h.close();
+      const l = readLegacyAttachment(path, b);
+      if (!l) continue;
+      out.push({ ...base, kind: "Attachment", name: a, id: l.progId, enforcing: l.attached, detail: { hook: hookName(decodeURIComponent(b), record.hook), linkType: l.path ? `none: ${LEGACY_PATH_TEXT[l.path]}` : "none", progId: l.progId } });
     } else if ((top === "links" || top === "chains") && a && b) {
       const l = openIfPresent(() => openPinnedLink(path));
       if (!l) continue;

@@ -70,6 +70,16 @@ export function openPin(path: string): ProgramHandle | MapHandle | LinkHandle {
   throw new KernelError(`open pin ${path}: holds a ${kind}, not a program, map or link`, "EINVAL", 22, "BPF_OBJ_GET");
 }
 
+/** The kernel id of whatever is pinned at path (a link's, a program's or a map's). */
+export function pinnedId(path: string): number {
+  const h = openPin(path);
+  try {
+    return h instanceof LinkHandle ? h.info().id : h.id;
+  } finally {
+    h.close();
+  }
+}
+
 /**
  * Opens a pin with open(); null when the pin vanished meanwhile (a concurrent reconcile renamed or
  * removed it), which readers of another process's pins must expect.
