@@ -8,7 +8,7 @@
 // the clock starts just before the commit. Prints figures; asserts nothing.
 // BPFOPS_BENCH_FLEET_SIZES=5,10 runs other sizes.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -43,19 +43,51 @@ async function gitServer(lab: FleetLab, root: string): Promise<{ port: number; s
   return { port, served, child };
 }
 
-/** When each host's agent logged `revision` applied (ms since the epoch), once all have. */
+/** When each host's agent logged each revision applied (ms since the epoch), read as its lines arrive. */
+const applied = new Map<string, Map<string, number>>();
+function follow(host: string, agent: ChildProcess): ChildProcess {
+  const seen = applied.get(host) ?? new Map<string, number>();
+  applied.set(host, seen);
+  createInterface({ input: agent.stdout! }).on("line", (l) => {
+    if (!l.includes('"revision applied"')) return;
+    const j = JSON.parse(l) as { time: number; revision: string };
+    if (!seen.has(j.revision)) seen.set(j.revision, j.time);
+  });
+  return agent;
+}
+/** The times every host applied revision (a digest or a commit), once all have. */
 async function appliedAt(lab: FleetLab, revision: string, ms = 120_000): Promise<number[]> {
-  const at = () =>
-    lab.hosts.map((h) => {
-      for (const line of h.logs().split("\n")) {
-        if (!line.includes(revision) || !line.includes('"revision applied"')) continue;
-        return (JSON.parse(line) as { time: number }).time;
-      }
-      return undefined;
-    });
+  const at = () => lab.hosts.map((h) => applied.get(h.name)?.get(revision));
   await until(`${revision.slice(0, 19)} applied on every host`, () => at().every((t) => t !== undefined), ms);
   return at() as number[];
 }
+
+/** CPU time (ms) a process has used, and the machine's busy CPU time (ms), for the trace. */
+const cpuOf = (pid: number | undefined) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+};
+/** CPU time (ms) of every live process by its command line's first words, for the trace. */
+const processCpu = () => {
+  const out = new Map<string, number>();
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).map((a) => basename(a)).slice(0, 3).join(" ");
+      out.set(`${pid} ${cmd}`, cpuOf(Number(pid)));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+};
+const machineBusy = () => {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) * 10;
+};
 
 interface Row {
   n: number;
@@ -84,7 +116,7 @@ for (const n of sizes) {
     let rules = [6666];
     repo.commit({ rules }, "the filter");
     const controller = lab.startController(["--repo", `http://127.0.0.1:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--allow-unsigned", "--cache", cache]);
-    for (const h of lab.hosts) h.startAgent(["--interval", "1h", "--drift-interval", "1h"]);
+    const agents = lab.hosts.map((h) => follow(h.name, h.startAgent(["--interval", "1h", "--drift-interval", "1h"])));
     const members = () => (JSON.parse(lab.cli(["fleet", "status", "--output", "json"]).stdout || "{}") as { hosts?: Array<{ member: boolean }> }).hosts?.filter((h) => h.member).length ?? 0;
     await until(`${n} agents registered`, () => members() === n, 120_000);
     const first = lab.cli(["rollout", "start", "--emergency", "--wait", "--output", "json"], 300_000);
@@ -93,13 +125,24 @@ for (const n of sizes) {
     /** Commit, then an emergency rollout of it: per-host commit-to-enforced, and the git server's share. */
     const emergency = async (mode: string, change: () => void) => {
       const before = { ...server!.served };
+      const cpu0 = { agents: agents.reduce((a, c) => a + cpuOf(c.pid), 0), controller: cpuOf(controller.pid), machine: machineBusy(), procs: processCpu() };
       const t0 = Date.now();
       change();
+      if (process.env.BPFOPS_BENCH_TRACE) console.error(`  +${Date.now() - t0} ms committed`);
       const r = await lab.cliAsync(["rollout", "start", "--emergency", "--wait", "--output", "json"]);
       const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
       const lat = (await appliedAt(lab, digest)).map((t) => t - t0);
-      if (process.env.BPFOPS_BENCH_TRACE) for (const l of controller.logs().split("\n").filter((x) => x.startsWith("{"))) { const j = JSON.parse(l) as { time: number; msg: string; ring?: string }; if (j.time >= t0) console.error(`  +${j.time - t0} ms controller: ${j.msg} ${j.ring ?? ""} ${JSON.stringify({ f: (j as { fetchMs?: number }).fetchMs, b: (j as { buildMs?: number }).buildMs, p: (j as { publishMs?: number }).publishMs })}`); }
+      if (process.env.BPFOPS_BENCH_TRACE) for (const l of controller.logs().split("\n").filter((x) => x.startsWith("{"))) { const j = JSON.parse(l) as { time: number; msg: string; ring?: string; requestedAt?: string }; if (j.requestedAt && j.time >= t0) console.error(`  +${Date.parse(j.requestedAt) - t0} ms requested (the CLI's put)`); if (j.time >= t0) console.error(`  +${j.time - t0} ms controller: ${j.msg} ${j.ring ?? ""} ${JSON.stringify({ f: (j as { fetchMs?: number }).fetchMs, b: (j as { buildMs?: number }).buildMs, p: (j as { publishMs?: number }).publishMs })}`); }
       if (process.env.BPFOPS_BENCH_TRACE) for (const h of lab.hosts) for (const l of h.logs().split("\n").filter((x) => x.includes(digest) && x.includes("revision applied"))) console.error(`  +${(JSON.parse(l) as { time: number }).time - t0} ms ${h.name} applied (${(JSON.parse(l) as { ms: number }).ms.toFixed(0)} ms reconcile ${JSON.stringify((JSON.parse(l) as { timings: unknown }).timings)})`);
+      if (process.env.BPFOPS_BENCH_TRACE) {
+        const by = new Map<string, number>();
+        for (const [k, v] of processCpu()) {
+          const what = k.split(" ").slice(1).join(" ").replace(/h\d+$/, "");
+          if (v - (cpu0.procs.get(k) ?? 0) > 0) by.set(what, (by.get(what) ?? 0) + v - (cpu0.procs.get(k) ?? 0));
+        }
+        console.error(`  CPU by process: ${[...by].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+      }
+      if (process.env.BPFOPS_BENCH_TRACE) console.error(`  CPU: agents ${agents.reduce((a, c) => a + cpuOf(c.pid), 0) - cpu0.agents} ms, controller ${cpuOf(controller.pid) - cpu0.controller} ms, machine ${machineBusy() - cpu0.machine} ms busy`);
       rows.push({ n, mode, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), refs: server!.served.refs - before.refs, fetches: server!.served.fetches - before.fetches });
     };
     await emergency("emergency rule (map update)", () => repo.commit({ rules: (rules = [...rules, 7000 + rules.length]) }, "a rule"));
@@ -107,7 +150,7 @@ for (const n of sizes) {
 
     // Plain git polling: every agent follows the repository itself, every second.
     for (const h of lab.hosts) await h.stopAgent("SIGTERM");
-    for (const h of lab.hosts) h.startAgent(["--repo", `http://${h.gateway}:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--interval", "1s", "--drift-interval", "1h", "--allow-unsigned"], { git: true });
+    for (const h of lab.hosts) follow(h.name, h.startAgent(["--repo", `http://${h.gateway}:${server.port}${repoPath}`, "--ref", "main", "--path", "fleet", "--interval", "1s", "--drift-interval", "1h", "--allow-unsigned"], { git: true }));
     const head = repo.commit({ rules: (rules = [...rules, 7000 + rules.length]), version: 2 }, "git: the first rule");
     await appliedAt(lab, head, 300_000);
     await sleep(1500);

@@ -1,5 +1,9 @@
 /* The "packet of death" XDP filter: drops (or explicitly passes) IPv4 packets that match rules
  * held in a pinned array map, by protocol, destination port, source prefix and payload bytes. */
+/* Packet headers are wire formats and xdp_md is UAPI: nothing here needs CO-RE relocation. With
+ * none, libbpf loads the program without parsing the kernel's BTF (megabytes), which took a load
+ * from 18 to 5 ms, paid by every host of a fleet at every new version of the filter. */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
 #include "common.bpf.h"
 #include "pod_filter.h"
 
@@ -113,6 +117,27 @@ static __always_inline void count(__u32 slot, int dropped)
 		s->passed++;
 }
 
+/* The state of one packet's walk over the rules (bpf_loop's context, on the program's stack). */
+struct scan {
+	struct xdp_md *ctx;
+	struct pkt p;
+	__u32 hit; /* the rule that matched, or POD_STAT_DEFAULT */
+	int drop;
+};
+
+/* One rule: stops the walk (returns 1) at the first enabled rule that matches. */
+static long scan_rule(__u32 i, void *data)
+{
+	struct scan *s = data;
+	__u32 key = i;
+	struct pod_rule *r = bpf_map_lookup_elem(&pod_rules, &key);
+	if (!r || !r->enabled || !matches(s->ctx, r, &s->p))
+		return 0;
+	s->hit = i;
+	s->drop = r->action == POD_DROP;
+	return 1;
+}
+
 SEC("xdp")
 int pod_filter(struct xdp_md *ctx)
 {
@@ -120,23 +145,16 @@ int pod_filter(struct xdp_md *ctx)
 	__u64 *seen = bpf_map_lookup_elem(&pod_versions, &version);
 	if (seen)
 		(*seen)++;
-	struct pkt p = {};
-	if (parse(ctx, &p)) {
+	struct scan s = { .ctx = ctx, .hit = POD_STAT_DEFAULT };
+	if (parse(ctx, &s.p)) {
 		count(POD_STAT_DEFAULT, 0);
 		return XDP_PASS;
 	}
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < POD_MAX_RULES; i++) {
-		__u32 key = i;
-		struct pod_rule *r = bpf_map_lookup_elem(&pod_rules, &key);
-		if (!r || !r->enabled)
-			continue;
-		if (!matches(ctx, r, &p))
-			continue;
-		int drop = r->action == POD_DROP;
-		count(i, drop);
-		return drop ? XDP_DROP : XDP_PASS;
-	}
-	count(POD_STAT_DEFAULT, 0);
-	return XDP_PASS;
+	/* bpf_loop rather than a bounded loop: the verifier checks scan_rule once, not once per
+	 * rule (a bounded loop of 64 rules took 47k instructions and 48 ms to verify; every host of
+	 * a fleet pays that on each new version of the filter, and the canary's verdict gates the
+	 * emergency path). bpf_loop needs Linux 5.17. */
+	bpf_loop(POD_MAX_RULES, scan_rule, &s, 0);
+	count(s.hit, s.drop);
+	return s.drop ? XDP_DROP : XDP_PASS;
 }

@@ -8,6 +8,7 @@ import { reconcileOnce, type ReconcileResult, type RevisionSource } from "./reco
 import { commitSignature, gitTree, headOf, type GitAccess } from "../sources/repo-tree.ts";
 import type { CommitVerifier } from "./commit-verify.ts";
 import type { FleetLink } from "../fleet/fleet-link.ts";
+import { withEntries } from "../fleet/entries-delta.ts";
 import { appliedHistory, writeHistory } from "./history-note.ts";
 import { readNote, writeNote } from "../host/provenance.ts";
 import { BpfopsError } from "../core/errors.ts";
@@ -231,6 +232,16 @@ export class Agent {
   }
 
 
+  /** The build of a fleet target whose delta is entries for the applied bundle (which this agent built), or undefined. */
+  #entriesOnly(target: string): { build: ReconcileResult["build"]; context: ReconcileResult["context"] } | undefined {
+    const src = this.config.source;
+    if (src.kind !== "fleet" || src.link.target?.digest !== target) return undefined;
+    const delta = src.link.target.entries;
+    if (!delta || delta.from !== this.status.lastAppliedRevision || this.#built?.revision !== delta.from) return undefined;
+    const revision = src.link.target.revision;
+    return { build: withEntries(this.#built.reuse.build, delta, revision), context: { ...this.#built.reuse.context, revision } };
+  }
+
   async #source(target: string): Promise<RevisionSource> {
     const src = this.config.source;
     if (src.kind === "directory") return { kind: "directory", path: src.path };
@@ -246,6 +257,7 @@ export class Agent {
     this.#condition("Reconciling", true, isNew ? "NewRevision" : "DriftCheck", target);
     const t0 = process.hrtime.bigint();
     let result: ReconcileResult;
+    let viaEntries = false;
     try {
       const src = this.config.source;
       if (isNew && this.config.verifier && src.kind === "git") {
@@ -253,10 +265,15 @@ export class Agent {
         await gitTree(src.repo, src.ref, `${this.config.cacheDir}/git`, { commit: target, ...(src.auth ? { auth: src.auth } : {}) });
         await this.config.verifier.check(target, await commitSignature(src.repo, target, `${this.config.cacheDir}/git`));
       }
-      // A drift check of the applied commit reuses its build: only the kernel is read again.
-      const reuse = !isNew && this.#built?.revision === target ? { reuse: this.#built.reuse } : {};
-      result = await reconcileOnce(await this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...reuse });
+      // A drift check of the applied commit reuses its build: only the kernel is read again. A
+      // fleet revision that changes only Map entries of the applied one is that build with them.
+      const delta = isNew ? this.#entriesOnly(target) : undefined;
+      viaEntries = !!delta;
+      const reuse = delta ? { reuse: delta } : !isNew && this.#built?.revision === target ? { reuse: this.#built.reuse } : {};
+      result = await reconcileOnce("reuse" in reuse ? undefined : await this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...reuse });
       if (src.kind !== "directory") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
+      // The bundle itself is still kept (after the entries are in): a restart without etcd builds from it.
+      if (delta && src.kind === "fleet") src.link.keepBundle(target);
     } catch (e) {
       const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };
       if (this.#abort.signal.aborted) return;
@@ -318,7 +335,7 @@ export class Agent {
     this.#condition("Ready", this.status.degraded.length === 0, this.status.degraded.length ? "Degraded" : "ReconciliationSucceeded", `${short(target)} applied${degraded}`);
     metrics.ready.set(this.status.degraded.length ? 0 : 1);
     if (isNew || changed.length) {
-      log.info({ revision: target, changes: changed.length, plan: result.plan.summary, ms: Number(process.hrtime.bigint() - t0) / 1e6, timings: result.timings }, isNew ? "revision applied" : "drift corrected");
+      log.info({ revision: target, ...(viaEntries ? { as: "entries" } : {}), changes: changed.length, plan: result.plan.summary, ms: Number(process.hrtime.bigint() - t0) / 1e6, timings: result.timings }, isNew ? "revision applied" : "drift corrected");
     }
     this.#persist();
   }

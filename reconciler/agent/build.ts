@@ -21,6 +21,7 @@ import type { OnProgress } from "../core/progress.ts";
 import { parseEntriesFile, type EntriesFile } from "../core/entries-file.ts";
 import { objectGlobalTypes, objectMapTypes, objectStructNames } from "../core/btf.ts";
 import type { TypeDesc } from "../core/type-desc.ts";
+import type { MapEntryHex } from "../core/plan.ts";
 
 export interface BuildOptions {
   /** the directory of manifests inside the repository ("." for all of it) */
@@ -44,6 +45,8 @@ export interface Build {
   /** object bytes by repository path, for loading */
   objects: Map<string, Buffer>;
   revision?: string;
+  /** a build for any host (a fleet bundle): every Map's entries, whichever hosts select it */
+  mapEntries?: Map<string, MapEntryHex[]>;
 }
 
 /** Every manifest file under manifestDir, parsed; what does not parse is in issues. */
@@ -105,7 +108,7 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
   const shared = manifests.some((m) => m.manifest.kind === "Attachment" && m.manifest.spec.hook.type === "xdp" && m.manifest.spec.order);
   const dispatcher = shared ? inspectBytes(XDP_DISPATCHER_OBJECT, readFileSync(join(packageRoot(), "bpf", "xdp_dispatcher.o")), opts.cacheDir, bytesByPath) : undefined;
   if (dispatcher && !dispatcher.ok) throw new Error(`bpfops's XDP dispatcher (bpf/xdp_dispatcher.o): ${dispatcher.message}`);
-  return { desired: buildDesired(validated, objects, opts.labels, dispatcher), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}) };
+  return { desired: buildDesired(validated, objects, opts.labels, dispatcher), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}), ...(opts.anyHost ? { mapEntries: validated.entries } : {}) };
 }
 
 /** A Map's entriesFile, read from the tree the manifest is in (inside the repository only). */

@@ -16,26 +16,34 @@ const text = (v: unknown) => (v && typeof v === "object" ? JSON.stringify(v) : S
 
 /** The samples of one declared metric, read from the kernel now. */
 export function readMapMetric(root: string, map: string, spec: MapMetricSpec): Sample[] {
+  return readMapMetrics(root, map, [spec])[0]!;
+}
+
+/** The samples of several metrics of one map, from one reading of it (in the order of specs). */
+export function readMapMetrics(root: string, map: string, specs: MapMetricSpec[]): Sample[][] {
   const m = openPinnedMap(layout.map(root, map));
   try {
     const types = kernelMapTypes(m);
-    // One key is looked up; the whole map is read only when the metric is about all of it.
-    let entries;
-    if (spec.key !== undefined) {
-      const key = encodeEntryField(spec.key, m.keySize, types.key, "key");
-      const value = m.lookup(key);
-      entries = value ? [{ key, value }] : [];
-    } else entries = m.entries();
-    const out: Sample[] = [];
-    for (const e of entries) {
-      const d = decodeEntry(m, types, e.key, e.value, { sum: true });
-      const v = at(d.value, spec.value ?? "");
-      const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : typeof v === "boolean" ? Number(v) : NaN;
-      if (Number.isNaN(n)) continue;
-      const labels = Object.fromEntries(Object.entries(spec.labels ?? (spec.key === undefined ? { key: "" } : {})).map(([l, path]) => [l, text(at(d.key, path))]));
-      out.push({ labels, value: n });
-    }
-    return out;
+    // One key is looked up; the whole map is read (once) only when a metric is about all of it.
+    let all: Array<{ key: Buffer; value: Buffer }> | undefined;
+    return specs.map((spec) => {
+      let entries;
+      if (spec.key !== undefined) {
+        const key = encodeEntryField(spec.key, m.keySize, types.key, "key");
+        const value = m.lookup(key);
+        entries = value ? [{ key, value }] : [];
+      } else entries = all ??= m.entries();
+      const out: Sample[] = [];
+      for (const e of entries) {
+        const d = decodeEntry(m, types, e.key, e.value, { sum: true });
+        const v = at(d.value, spec.value ?? "");
+        const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : typeof v === "boolean" ? Number(v) : NaN;
+        if (Number.isNaN(n)) continue;
+        const labels = Object.fromEntries(Object.entries(spec.labels ?? (spec.key === undefined ? { key: "" } : {})).map(([l, path]) => [l, text(at(d.key, path))]));
+        out.push({ labels, value: n });
+      }
+      return out;
+    });
   } finally {
     m.close();
   }
@@ -52,10 +60,15 @@ export class MapMetrics {
 
   /** Every declared metric's samples now (a fleet agent reports them for the rollout's health gates). */
   snapshot(): Array<Sample & { name: string }> {
+    const byMap = new Map<string, Array<[string, MapMetricSpec]>>();
+    for (const [name, d] of this.#declared) byMap.set(d.map, [...(byMap.get(d.map) ?? []), [name, d.spec]]);
     const out: Array<Sample & { name: string }> = [];
-    for (const [name, d] of this.#declared) {
+    for (const [map, metrics] of byMap) {
       try {
-        for (const s of readMapMetric(this.root, d.map, d.spec)) out.push({ name, ...s });
+        const samples = readMapMetrics(this.root, map, metrics.map(([, spec]) => spec));
+        metrics.forEach(([name], i) => {
+          for (const s of samples[i]!) out.push({ name, ...s });
+        });
       } catch {
         // not readable right now (the map is being replaced): left out of this report
       }

@@ -123,7 +123,8 @@ export async function fetchRevision(source: RevisionSource, cacheDir: string): P
   return { tree, manifestDir };
 }
 
-export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceOptions): Promise<ReconcileResult> {
+/** Reconciles source (none with opts.reuse, whose build stands for it) into the kernel, or plans it (dry-run). */
+export async function reconcileOnce(source: RevisionSource | undefined, opts: ReconcileOnceOptions): Promise<ReconcileResult> {
   const signal = opts.signal;
   const timings = { fetchMs: 0, buildMs: 0, observeMs: 0, planMs: 0, verifyMs: 0, executeMs: 0 };
   const root = resolve(opts.root);
@@ -134,6 +135,7 @@ export async function reconcileOnce(source: RevisionSource, opts: ReconcileOnceO
   if (opts.reuse) {
     ({ build, context } = opts.reuse);
   } else {
+    if (!source) throw new Error("reconcileOnce: a source, or a build to reuse");
     const { tree, manifestDir } = await fetchRevision(source, opts.cacheDir);
     timings.fetchMs = since(t0);
     signal?.throwIfAborted();

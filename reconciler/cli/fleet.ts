@@ -1,30 +1,9 @@
-// `bpfops controller`, `bpfops rollout start|status|pause|resume|abort|rollback` and `bpfops fleet
-// status`: the fleet commands. The CLI talks to etcd only: a rollout request or command is a key
-// the leading controller picks up, and status is read from what controller and agents wrote.
-import pino from "pino";
+// `bpfops rollout start|status|pause|resume|abort|rollback` and `bpfops fleet status`: the fleet
+// commands. The CLI talks to etcd only: a rollout request or command is a key the leading
+// controller (cli/controller.ts) picks up, and status is read from what controller and agents wrote.
 import { BpfopsError } from "../core/errors.ts";
 import { openFleetStore, type EtcdFlags, type FleetStore, type HostStatus, type Target } from "../fleet/fleet-store.ts";
-import { Controller, FINISHED, hostRows, newRolloutId, type RolloutCommand, type RolloutRequest, type RolloutState } from "../fleet/controller.ts";
-import { defaultCacheDir, readGitAuth } from "./source-options.ts";
-
-export async function runController(o: EtcdFlags & { repo: string; ref: string; path?: string; cache?: string; authFile?: string; verifyCommits?: string; allowUnsigned?: boolean; logLevel: string }): Promise<number> {
-  const remote = /^https?:\/\//.test(o.repo);
-  const verifier = o.verifyCommits ? await (await import("../agent/commit-verify.ts")).CommitVerifier.fromFile(o.verifyCommits) : undefined;
-  if (remote && !verifier && !o.allowUnsigned) throw new BpfopsError("InvalidArgument", `rolling out ${o.repo} loads its code into every kernel of the fleet: without --verify-commits KEYRING, say --allow-unsigned`);
-  const log = pino({ level: o.logLevel, base: { pid: process.pid } }, pino.destination(1));
-  const store = openFleetStore(o);
-  const auth = o.authFile ? readGitAuth(o.authFile) : undefined;
-  const controller = new Controller({ store, repo: o.repo, ref: o.ref, ...(o.path ? { path: o.path } : {}), ...(auth ? { auth } : {}), cacheDir: o.cache ?? defaultCacheDir(), log, ...(verifier ? { verifier } : {}) });
-  controller.start();
-  log.info({ fleet: o.fleet, repo: o.repo, ref: o.ref, controller: controller.id }, "controller started: campaigning to lead");
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", () => resolve());
-    process.once("SIGINT", () => resolve());
-  });
-  await controller.stop();
-  store.close();
-  return 0;
-}
+import { FINISHED, hostRows, newRolloutId, type RolloutCommand, type RolloutRequest, type RolloutState } from "../fleet/rollout-state.ts";
 
 /** `rollout start`: asks the leading controller for a rollout; with --wait, follows it to its end. */
 export async function runRolloutStart(o: EtcdFlags & { revision?: string; emergency?: boolean; wait?: boolean; output: "text" | "json"; timeout: number }): Promise<number> {

@@ -174,7 +174,7 @@ etcdOptions(program.command("controller").description("lead the fleet's rollouts
   .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .addHelpText("after", "\nExit codes: 0 after SIGTERM or SIGINT, 2 on bad options.\n\nExample:\n  bpfops controller --etcd https://etcd-1:2379 --fleet edge --repo https://git.example/ebpf.git --verify-commits /etc/bpfops/keys --etcd-ca ca.pem --etcd-cert ctl.pem --etcd-key ctl.key")
   .action(async (opts) => {
-    const { runController } = await import("./fleet.ts");
+    const { runController } = await import("./controller.ts");
     process.exitCode = await runController(opts);
   });
 

@@ -1,12 +1,8 @@
-// A revision built once for the whole fleet: the manifests, the entries files and the object
-// bytes (compiled .bpf.c included) that a host's build reads, content-addressed by a digest.
-// Agents apply a bundle as they would a commit, with no clang and no git server.
+// A revision built once for the whole fleet (make-bundle.ts): the manifests, the entries files and
+// the object bytes (compiled .bpf.c included) that a host's build reads, content-addressed by a
+// digest, and its encoding. Agents apply a bundle as they would a commit, with no clang and no git server.
 import { createHash } from "node:crypto";
-import { posix } from "node:path";
-import { buildRevision } from "../agent/build.ts";
 import { BpfopsError } from "../core/errors.ts";
-import type { RepoTree } from "../sources/repo-tree.ts";
-import type { LocatedManifest } from "../core/parse-manifests.ts";
 
 export interface Bundle {
   /** "sha256:<hex>" of the encoding: the same manifests and objects give the same digest */
@@ -20,30 +16,6 @@ export interface Bundle {
 
 const MAGIC = "bpfops-bundle/1\n";
 
-/**
- * Builds the revision in tree for any host (selectors are each host's business) and bundles what
- * the build read, with the manifests it parsed. Throws ManifestInvalidError as a host's build
- * would: a broken revision is refused before any host sees it.
- */
-export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: string, signal?: AbortSignal): Promise<{ bundle: Bundle; manifests: LocatedManifest[] }> {
-  const build = await buildRevision(tree, { manifestDir, labels: {}, cacheDir, anyHost: true, ...(signal ? { signal } : {}) });
-  const files = new Map<string, Buffer>();
-  const prebuilt = new Set<string>();
-  for (const m of build.manifests) {
-    if (!files.has(m.file)) files.set(m.file, (await tree.read(m.file))!);
-    if (m.manifest.kind === "Map" && m.manifest.spec.entriesFile) {
-      const p = posix.normalize(posix.join(posix.dirname(m.file), m.manifest.spec.entriesFile));
-      files.set(p, (await tree.read(p))!);
-    }
-  }
-  for (const [path, bytes] of build.objects) {
-    files.set(path, bytes);
-    // (a source built with build options of its own is known as <path>.bpf.c@<digest>)
-    if (/\.bpf\.c(@[0-9a-f]+)?$/.test(path)) prebuilt.add(path);
-  }
-  return { bundle: withDigest({ manifestDir, files, prebuilt }), manifests: build.manifests };
-}
-
 /** The canonical bytes: a JSON index (paths sorted) and the files' bytes in that order. */
 export function encodeBundle(b: Omit<Bundle, "digest">): Buffer {
   const paths = [...b.files.keys()].sort();
@@ -55,7 +27,7 @@ export function bundleDigest(encoded: Buffer): string {
   return `sha256:${createHash("sha256").update(encoded).digest("hex")}`;
 }
 
-function withDigest(b: Omit<Bundle, "digest">): Bundle {
+export function withDigest(b: Omit<Bundle, "digest">): Bundle {
   return { ...b, digest: bundleDigest(encodeBundle(b)) };
 }
 

@@ -6,55 +6,16 @@
 import { randomBytes } from "node:crypto";
 import type { Campaign, Watcher } from "etcd3";
 import { gitTree, headOf, commitSignature, type GitAccess } from "../sources/repo-tree.ts";
-import { makeBundle } from "./bundle.ts";
+import { makeBundle } from "./make-bundle.ts";
+import { entriesDelta, type BuiltRevision, type EntriesDelta } from "./entries-delta.ts";
 import type { CommitVerifier } from "../agent/commit-verify.ts";
 import type { AgentLog } from "../agent/agent.ts";
 import { BpfopsError } from "../core/errors.ts";
 import type { FleetStore, HostStatus, Target } from "./fleet-store.ts";
-import { assignRings, checkGate, DEFAULT_SPEC, durationMs, hostVerdict, type GateResult, type RolloutSpec, type Sample } from "./rollout-rings.ts";
+import { FINISHED, type RingState, type RolloutCommand, type RolloutPhase, type RolloutRequest, type RolloutState } from "./rollout-state.ts";
+import { assignRings, checkGate, DEFAULT_SPEC, durationMs, hostVerdict } from "./rollout-rings.ts";
 
-export type RolloutPhase = "Progressing" | "Paused" | "Succeeded" | "Failed" | "RolledBack" | "Aborted" | "Superseded";
-export const FINISHED: RolloutPhase[] = ["Succeeded", "Failed", "RolledBack", "Aborted", "Superseded"];
-
-export interface RingState {
-  name: string;
-  hosts: string[];
-  /** ms since the epoch: targeted, all Ready (bake starts), passed */
-  startedAt?: number;
-  readyAt?: number;
-  passedAt?: number;
-  /** the figures each host reported when the ring was Ready: the gates' baseline */
-  baseline?: Record<string, Sample[]>;
-  done: string[];
-  blocked: Record<string, string>;
-  failures: Array<{ host: string; why: string; gate?: GateResult }>;
-  gates: Array<GateResult & { host: string }>;
-}
-
-export interface RolloutState {
-  id: string;
-  revision: string;
-  digest: string;
-  /** the last good bundle, what a failed rollout goes back to */
-  previous?: Target;
-  spec: RolloutSpec;
-  emergency: boolean;
-  phase: RolloutPhase;
-  ring: number;
-  rings: RingState[];
-  message: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface RolloutRequest {
-  /** a commit id or a ref of the controller's repository; default: the head of its ref */
-  revision?: string;
-  emergency?: boolean;
-  at: string;
-}
-
-export type RolloutCommand = "pause" | "resume" | "abort" | "rollback";
+const PROGRESS_SAVE_MS = 250;
 
 export interface ControllerConfig {
   store: FleetStore;
@@ -68,12 +29,23 @@ export interface ControllerConfig {
   tickMs?: number;
 }
 
-export const newRolloutId = () => `r${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
-
 export class Controller {
   #campaign: Campaign | undefined;
   #watcher: Watcher | undefined;
   #wakeSoon = false;
+  /** what the watch saw change since the last tick (requests, commands, status, members) */
+  #changed = new Set<string>();
+  /** the active rollout as last saved; only the leader writes rollouts, so it is read once per term */
+  #active: { id: string | undefined; state: RolloutState | undefined } | undefined;
+  /** the last bundles built (what an entries delta is computed from), by digest */
+  #builds = new Map<string, BuiltRevision>();
+  /** a rollout's entries delta, for its targets (a controller that takes over sends whole bundles) */
+  #deltas = new Map<string, EntriesDelta>();
+  /** every host's status: read on a timer tick, kept up to date from the watch in between */
+  #statuses: Map<string, HostStatus> | undefined;
+  #progressSavedAt = 0;
+  /** the JSON last saved per rollout: a tick that changed nothing writes nothing */
+  #saved = new Map<string, string>();
   #leading = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
@@ -94,6 +66,9 @@ export class Controller {
     this.#campaign = campaign;
     campaign.on("elected", () => {
       this.#leading = true;
+      this.#active = undefined;
+      this.#statuses = undefined;
+      this.#saved.clear();
       log.info({ controller: this.id }, "leading the fleet's rollouts");
       this.#schedule();
       // Agents' status, requests and commands wake it at once: a ring advances as soon as its last
@@ -104,7 +79,19 @@ export class Controller {
         .create()
         .then((w) => {
           this.#watcher = w;
-          w.on("put", (kv) => !/\/(bundle-chunks|bundles|rollouts|targets|active|stable)\//.test(kv.key.toString() + "/") && this.#wake());
+          const changed = (kv: { key: Buffer; value: Buffer }, put: boolean) => {
+            const [dir, host] = kv.key.toString().slice(store.prefix.length).split("/");
+            if (!["requests", "commands", "status", "members"].includes(dir!)) return;
+            // A host's status as it arrives: a woken tick reads none of the others again.
+            if (dir === "status" && this.#statuses) {
+              if (put) this.#statuses.set(host!, JSON.parse(kv.value.toString()) as HostStatus);
+              else this.#statuses.delete(host!);
+            }
+            this.#changed.add(dir!);
+            this.#wake();
+          };
+          w.on("put", (kv) => changed(kv, true));
+          w.on("delete", (kv) => changed(kv, false));
           w.on("error", () => undefined);
         })
         .catch(() => undefined);
@@ -126,12 +113,17 @@ export class Controller {
     await this.#campaign?.resign().catch(() => undefined);
   }
 
+  /**
+   * The next tick: at once when woken, else after tickMs. A tick on the timer reads everything
+   * again (what a watch may have missed while etcd was away); a woken one only what changed.
+   */
   #schedule(delay = this.config.tickMs ?? 200): void {
     if (this.#stopped || !this.#leading) return;
     clearTimeout(this.#timer);
+    const full = delay > 0;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#ticking = this.tick()
+      this.#ticking = this.tick(full)
         .catch((e: Error) => this.config.log.warn({ error: e.message }, "controller tick failed; trying again"))
         .finally(() => {
           this.#ticking = undefined;
@@ -148,24 +140,36 @@ export class Controller {
     else if (this.#leading && !this.#stopped) this.#schedule(0);
   }
 
-  /** One step of every piece of work: requests, commands, the active rollout, new hosts. */
-  async tick(): Promise<void> {
+  /**
+   * One step of every piece of work: requests, commands, the active rollout, new hosts. With
+   * full false (woken by the watch) requests, commands and members are read only when the watch
+   * saw them change: a fleet's hosts reporting one by one wake it once each.
+   */
+  async tick(full = true): Promise<void> {
     const { store } = this.config;
-    for (const [id, req] of [...(await store.allJson<RolloutRequest>("requests")).entries()].sort()) {
-      await this.#startRollout(id, req);
-      await store.client.delete().key(store.key("requests", id));
+    const changed = full ? new Set(["requests", "commands", "status", "members"]) : this.#changed;
+    this.#changed = new Set();
+    if (full || !this.#statuses) this.#statuses = await store.statuses();
+    if (changed.has("requests")) {
+      for (const [id, req] of [...(await store.allJson<RolloutRequest>("requests")).entries()].sort()) {
+        await this.#startRollout(id, req);
+        await store.client.delete().key(store.key("requests", id));
+      }
     }
-    const activeId = await store.getJson<string>(store.key("active"));
-    const r = activeId ? await store.getJson<RolloutState>(store.key("rollouts", activeId)) : undefined;
+    if (!this.#active) {
+      const id = await store.getJson<string>(store.key("active"));
+      this.#active = { id, state: id ? await store.getJson<RolloutState>(store.key("rollouts", id)) : undefined };
+    }
+    const r = this.#active.state;
     if (r) {
-      const cmd = await store.getJson<{ command: RolloutCommand }>(store.key("commands", r.id));
+      const cmd = changed.has("commands") ? await store.getJson<{ command: RolloutCommand }>(store.key("commands", r.id)) : undefined;
       if (cmd) {
         await this.#command(r, cmd.command);
         await store.client.delete().key(store.key("commands", r.id));
       }
       if (r.phase === "Progressing") await this.#progress(r);
     }
-    await this.#targetNewHosts(r);
+    if (changed.has("members")) await this.#targetNewHosts(r);
   }
 
   /** Resolves, checks, builds and publishes the revision; the new rollout supersedes an unfinished one. */
@@ -179,22 +183,33 @@ export class Controller {
     try {
       const t0 = Date.now();
       const asked = req.revision ?? this.config.ref;
-      const commit = /^[0-9a-f]{40}$/.test(asked) ? asked : await headOf(this.config.repo, asked, access);
-      const tree = await gitTree(this.config.repo, this.config.ref, `${this.config.cacheDir}/git`, { commit, ...access });
-      if (this.config.verifier) await this.config.verifier.check(commit, await commitSignature(this.config.repo, commit, `${this.config.cacheDir}/git`));
+      // The ref's head comes with the fetch (one ref listing fewer on the emergency path); another
+      // ref or a tag is resolved first.
+      const commit = /^[0-9a-f]{40}$/.test(asked) ? asked : asked === this.config.ref ? undefined : await headOf(this.config.repo, asked, access);
+      const tree = await gitTree(this.config.repo, this.config.ref, `${this.config.cacheDir}/git`, { ...(commit ? { commit } : {}), ...access });
+      if (!tree.revision) throw new BpfopsError("PathNotFound", `${this.config.repo}: no commit for ${asked}`);
+      if (this.config.verifier) await this.config.verifier.check(tree.revision, await commitSignature(this.config.repo, tree.revision, `${this.config.cacheDir}/git`));
       const fetchMs = Date.now() - t0;
       const manifestDir = this.config.path ?? ".";
-      const { bundle, manifests } = await makeBundle(tree, manifestDir, this.config.cacheDir);
+      const { bundle, built } = await makeBundle(tree, manifestDir, this.config.cacheDir);
+      const manifests = built.manifests;
       const buildMs = Date.now() - t0 - fetchMs;
       const rollouts = manifests.filter((m) => m.manifest.kind === "Rollout");
       if (rollouts.length > 1) throw new BpfopsError("ManifestInvalid", `${rollouts.length} Rollout manifests (${rollouts.map((m) => m.file).join(", ")}); a fleet has one`);
       const spec = rollouts[0]?.manifest.kind === "Rollout" ? rollouts[0].manifest.spec : DEFAULT_SPEC;
-      const revision = `${this.config.ref}@sha1:${commit}`;
+      const revision = `${this.config.ref}@sha1:${tree.revision}`;
       await store.publishBundle(bundle, revision);
       const members = [...(await store.members()).values()];
       const rings = assignRings(members, spec.rings).map((hosts, i): RingState => ({ name: spec.rings[i]!.name, hosts, done: [], blocked: {}, failures: [], gates: [] }));
+      // Only entries changed since the last good bundle: hosts running it get the entries.
+      this.#builds.set(bundle.digest, built);
+      if (this.#builds.size > 4) this.#builds.delete(this.#builds.keys().next().value!);
+      const earlier = stable && this.#builds.get(stable.digest);
+      const delta = earlier ? entriesDelta(earlier, built) : undefined;
+      if (delta) this.#deltas.set(id, delta);
+      if (this.#deltas.size > 8) this.#deltas.delete(this.#deltas.keys().next().value!);
       state = { id, revision, digest: bundle.digest, ...(stable ? { previous: stable } : {}), spec, emergency: !!req.emergency || spec.emergency, phase: "Progressing", ring: 0, rings, message: `ring ${rings[0]!.name}`, createdAt: at, updatedAt: at };
-      log.info({ rollout: id, revision, digest: bundle.digest, emergency: state.emergency, rings: rings.map((r) => `${r.name}:${r.hosts.length}`), fetchMs, buildMs, publishMs: Date.now() - t0 - fetchMs - buildMs }, "rollout started");
+      log.info({ rollout: id, requestedAt: req.at, revision, digest: bundle.digest, emergency: state.emergency, ...(delta ? { entriesOf: Object.keys(delta.maps) } : {}), rings: rings.map((r) => `${r.name}:${r.hosts.length}`), fetchMs, buildMs, publishMs: Date.now() - t0 - fetchMs - buildMs }, "rollout started");
     } catch (e) {
       state = refusal(`refused before any host saw it: ${(e as Error).message}`);
       log.error({ rollout: id, error: (e as Error).message }, "rollout refused");
@@ -207,7 +222,10 @@ export class Controller {
       await this.#save({ ...active, phase: "Superseded", message: `superseded by ${id} (${state.revision})` });
     }
     await this.#save(state);
-    if (state.phase === "Progressing" || !active || FINISHED.includes(active.phase)) await store.putJson(store.key("active"), id);
+    if (state.phase === "Progressing" || !active || FINISHED.includes(active.phase)) {
+      await store.putJson(store.key("active"), id);
+      this.#active = { id, state };
+    } else this.#active = undefined;
   }
 
   async #command(r: RolloutState, command: RolloutCommand): Promise<void> {
@@ -226,14 +244,15 @@ export class Controller {
     const ring = r.rings[r.ring]!;
     const now = Date.now();
     if (!ring.startedAt) {
-      const target: Target = { digest: r.digest, revision: r.revision, rollout: r.id };
+      const delta = this.#deltas.get(r.id);
+      const target: Target = { digest: r.digest, revision: r.revision, rollout: r.id, ...(delta ? { entries: delta } : {}) };
       await Promise.all(ring.hosts.map((h) => store.setTarget(h, target)));
       ring.startedAt = now;
       r.message = `ring ${ring.name}: ${ring.hosts.length} hosts targeted`;
       await this.#save(r);
       return;
     }
-    const statuses = await store.statuses();
+    const statuses = this.#statuses ?? (await store.statuses());
     const timeout = durationMs(r.spec.readyTimeout);
     let waiting = 0;
     ring.done = [];
@@ -250,6 +269,9 @@ export class Controller {
     if (ring.failures.length > r.spec.failureBudget) return this.#fail(r, ring);
     if (waiting) {
       r.message = `ring ${ring.name}: ${ring.done.length} of ${ring.hosts.length} Ready`;
+      // Progress is saved a few times a second, not once per host (the CLI's live view reads it as often).
+      if (now - this.#progressSavedAt < PROGRESS_SAVE_MS) return;
+      this.#progressSavedAt = now;
       return this.#save(r);
     }
     if (!ring.readyAt) {
@@ -318,15 +340,11 @@ export class Controller {
   }
 
   async #save(r: RolloutState): Promise<void> {
+    const json = JSON.stringify({ ...r, updatedAt: 0 });
+    if (this.#saved.get(r.id) === json) return;
     r.updatedAt = Date.now();
     await this.config.store.putJson(this.config.store.key("rollouts", r.id), r);
+    this.#saved.set(r.id, json);
+    if (this.#saved.size > 16) this.#saved.delete(this.#saved.keys().next().value!);
   }
-}
-
-/** The statuses of a rollout's hosts, for `bpfops fleet status` and `bpfops rollout status`. */
-export function hostRows(r: RolloutState | undefined, statuses: Map<string, HostStatus>, members: Set<string>, targets: Map<string, Target>): Array<{ host: string; ring: string; target?: string; status?: HostStatus; member: boolean }> {
-  const ringOf = new Map<string, string>();
-  for (const ring of r?.rings ?? []) for (const h of ring.hosts) ringOf.set(h, ring.name);
-  const hosts = new Set([...members, ...statuses.keys(), ...targets.keys()]);
-  return [...hosts].sort().map((h) => ({ host: h, ring: ringOf.get(h) ?? "-", ...(targets.get(h) ? { target: targets.get(h)!.revision } : {}), ...(statuses.get(h) ? { status: statuses.get(h)! } : {}), member: members.has(h) }));
 }

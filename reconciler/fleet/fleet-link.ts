@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Lease, Watcher } from "etcd3";
-import { decodeBundle, encodeBundle, type Bundle } from "./bundle.ts";
+import { decodeBundle, type Bundle } from "./bundle.ts";
 import type { FleetStore, HostStatus, Member, Target } from "./fleet-store.ts";
 import type { Sample } from "./rollout-rings.ts";
 import { probeFeature, type FeatureName } from "../kernel/features.ts";
@@ -14,6 +14,7 @@ import type { AgentLog, AgentStatus } from "../agent/agent.ts";
 
 const PROBED: FeatureName[] = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats"];
 const RETRY_MS = 1000;
+const KEEP_BUNDLE_MS = 2000;
 
 export class FleetLink {
   target: Target | undefined;
@@ -91,10 +92,23 @@ export class FleetLink {
     try {
       return decodeBundle(readFileSync(file), digest);
     } catch {
-      const { bundle } = await this.store.fetchBundle(digest);
-      writeAtomic(file, encodeBundle(bundle));
+      const { bundle, bytes } = await this.store.fetchBundle(digest);
+      writeAtomic(file, bytes);
       return bundle;
     }
+  }
+
+  /**
+   * Fetches the bundle of digest to disk a few seconds from now, unless it is there: an agent that
+   * applied a revision's entries without its bundle builds from it after a restart. Later, so as
+   * not to compete with the fleet's hosts applying the change; spread, so as not to reach etcd at once.
+   */
+  keepBundle(digest: string): void {
+    const t = setTimeout(() => {
+      if (this.#closed) return;
+      this.bundle(digest).catch((e: Error) => this.log.warn({ digest, error: e.message }, "could not fetch the bundle of the applied entries; fetched when it is needed"));
+    }, KEEP_BUNDLE_MS + Math.random() * KEEP_BUNDLE_MS);
+    t.unref();
   }
 
   /** The agent's status, written to etcd now, or when etcd is back (only the latest is kept). */

@@ -6,6 +6,7 @@ import { Etcd3, type IOptions, type Lease, type Watcher } from "etcd3";
 import { BpfopsError } from "../core/errors.ts";
 import { decodeBundle, encodeBundle, type Bundle } from "./bundle.ts";
 import type { Sample } from "./rollout-rings.ts";
+import type { EntriesDelta } from "./entries-delta.ts";
 
 /**
  * Bundles live in etcd, not on a controller's HTTP server: agents need no second endpoint, TLS
@@ -41,6 +42,8 @@ export interface Target {
   /** what the bundle was built from, for people: main@sha1:<sha> */
   revision: string;
   rollout?: string;
+  /** the bundle changes only Map entries of the one named: a host running that one applies these */
+  entries?: EntriesDelta;
 }
 
 export interface HostStatus {

@@ -33,15 +33,24 @@ export function openMap(root: string, name: string): MapHandle {
 export function kernelMapTypes(m: MapHandle): MapTypes {
   const i = m.info();
   if (!i.btfId || (!i.btfKeyTypeId && !i.btfValueTypeId)) return {};
+  // A BTF object the kernel holds never changes: its types are parsed once per process (the
+  // agent reads its declared metrics at every status report and every scrape).
+  const memo = `${i.btfId}:${i.btfKeyTypeId}:${i.btfValueTypeId}:${i.typeName}:${m.keySize}`;
+  const known = typesByBtf.get(memo);
+  if (known) return known;
+  let t: MapTypes;
   try {
-    const t = mapTypesById(parseBtf(kernelCall(() => native.btfRaw(i.btfId))), i.btfKeyTypeId, i.btfValueTypeId);
+    t = mapTypesById(parseBtf(kernelCall(() => native.btfRaw(i.btfId))), i.btfKeyTypeId, i.btfValueTypeId);
     // A data section's map (.data, .bss) has a value type and no key type: its one key is index 0.
     if (!t.key && t.value && i.typeName === "array" && m.keySize === 4) t.key = { kind: "int", name: "__u32", size: 4, signed: false };
-    return t;
   } catch {
-    return {}; // types the decoders do not handle: shown as bytes
+    t = {}; // types the decoders do not handle: shown as bytes
   }
+  typesByBtf.set(memo, t);
+  if (typesByBtf.size > 64) typesByBtf.delete(typesByBtf.keys().next().value!);
+  return t;
 }
+const typesByBtf = new Map<string, MapTypes>();
 
 /** A key given on the command line (YAML: `{ saddr: 10.0.0.1, dport: 80 }`, an integer or hex:...) as bytes. */
 export function keyFromText(text: string, m: MapHandle, types: MapTypes): Buffer {

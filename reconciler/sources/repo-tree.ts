@@ -86,6 +86,7 @@ export function directoryTree(root: string): RepoTree {
 export async function gitTree(url: string, ref: string, cacheDir: string, opts: GitAccess & { /** read this commit (fetched with ref) rather than ref's head */ commit?: string } = {}): Promise<RepoTree> {
   const { git, http } = await loadGit();
   let dir: string;
+  let fetched: string | undefined;
   if (isRemote(url)) {
     dir = join(cacheDir, url.replace(/[^A-Za-z0-9]+/g, "_"));
     const gitdir = join(dir, ".git");
@@ -93,12 +94,13 @@ export async function gitTree(url: string, ref: string, cacheDir: string, opts: 
     // A commit fetched before (the last applied one, healed after a bad head) is read without fetching.
     if (!opts.commit || !(await hasCommit(dir, opts.commit))) {
       if (!fs.existsSync(gitdir)) await git.clone({ fs, http, dir, url, ref, singleBranch: true, depth: 1, noCheckout: true, ...(onAuth ? { onAuth } : {}) });
-      else await git.fetch({ fs, http, dir, url, ref, singleBranch: true, depth: 1, ...(onAuth ? { onAuth } : {}) });
+      // (a fetch moves the remote-tracking ref, not the local branch the clone made: its head is what it fetched)
+      else fetched = (await git.fetch({ fs, http, dir, url, ref, singleBranch: true, depth: 1, ...(onAuth ? { onAuth } : {}) })).fetchHead ?? undefined;
     }
   } else {
     dir = resolve(url.replace(/^file:\/\//, ""));
   }
-  const oid = await resolveCommit(dir, opts.commit ?? ref);
+  const oid = await resolveCommit(dir, opts.commit ?? fetched ?? ref);
   const cache = {};
   // Tree entries by directory ("" is the top), read once each.
   const trees = new Map<string, Promise<Map<string, { oid: string; type: string; mode: string }> | null>>();

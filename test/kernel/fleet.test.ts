@@ -174,10 +174,20 @@ describe("fleet", () => {
     needs(ctx, "xdpLinkUpdate");
     const programIds = () => Object.fromEntries(lab.hosts.map((h) => [h.name, ownObjects(h).filter((e) => e.kind === "Program").map((e) => e.id)]));
     const ids = programIds();
-    repo.commit({ rules: [6666, 7777, 8888, 9999], bake: "1h" }, "an emergency rule");
+    // The rules change: 7777's is lifted, 9999's added (what each host passes shows which it runs).
+    repo.commit({ rules: [6666, 8888, 9999], bake: "1h" }, "an emergency rule");
+    const before = await trafficAll();
     const rule = await rollout("--emergency");
     expect(rule.rollout).toMatchObject({ phase: "Succeeded", emergency: true });
     expect(programIds()).toEqual(ids);
+    // It went as entries: each agent put them into its build of the revision it ran (nothing
+    // parsed, no bundle fetched first), and every host runs the new rules.
+    for (const h of lab.hosts) {
+      const applied = h.logs().split("\n").find((l) => l.includes(rule.rollout.digest) && l.includes('"revision applied"'));
+      expect(applied, h.name).toMatch(/"as":"entries"/);
+    }
+    const after = await trafficAll();
+    for (const h of lab.hosts) expect([h.name, before[h.name]!.rule2, after[h.name]!.pod, after[h.name]!.rule2, after[h.name]!.legit]).toEqual([h.name, 0, 0, 200, 200]);
     repo.commit({ rules: [6666, 7777, 8888, 9999], version: 2, bake: "1h" }, "an emergency program");
     const program = await rollout("--emergency");
     expect(program.rollout).toMatchObject({ phase: "Succeeded", emergency: true });

@@ -53,11 +53,18 @@ describe("the package", () => {
     git("init", "-q", "-b", "main");
     git("add", ".");
     git("commit", "-q", "-m", "counter");
-    const fromGit = run("reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--bpffs", tempPinRoot(), "--cache", join(work, "cache"));
+    const gitRoot = tempPinRoot();
+    const fromGit = run("reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--bpffs", gitRoot, "--cache", join(work, "cache"));
     expect(fromGit.stderr).toBe("");
     expect(fromGit.status).toBe(1);
     expect(fromGit.stdout).toMatch(/main@sha1:[0-9a-f]{40}|\+ Program\/counter\s+load/);
     // A second run of a command compiles nothing anew: V8's code cache, per command, beside the bundle.
     expect(readdirSync(join(installed, "dist")).filter((f) => f.startsWith(".code-cache-reconcile-"))).toHaveLength(1);
+    // And so are the libraries the bundle requires from node_modules (isomorphic-git here), and
+    // a command run with them cached gives the same answer.
+    const modules = join(installed, "dist", `.code-cache-modules-${process.version}-${process.arch}`);
+    expect(readdirSync(modules).length).toBeGreaterThan(0);
+    const again = run("reconcile", "--dry-run", "--repo", repo, "--ref", "main", "--bpffs", gitRoot, "--cache", join(work, "cache"));
+    expect([again.stderr, again.status, again.stdout]).toEqual([fromGit.stderr, fromGit.status, fromGit.stdout]);
   }, 600_000);
 });
