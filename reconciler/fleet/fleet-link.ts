@@ -14,7 +14,7 @@ import type { AgentLog, AgentStatus } from "../agent/agent.ts";
 
 const PROBED: FeatureName[] = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats"];
 const RETRY_MS = 1000;
-const KEEP_BUNDLE_MS = 2000;
+const KEEP_BUNDLE_MS = 30_000;
 
 export class FleetLink {
   target: Target | undefined;
@@ -99,9 +99,11 @@ export class FleetLink {
   }
 
   /**
-   * Fetches the bundle of digest to disk a few seconds from now, unless it is there: an agent that
-   * applied a revision's entries without its bundle builds from it after a restart. Later, so as
-   * not to compete with the fleet's hosts applying the change; spread, so as not to reach etcd at once.
+   * Fetches the bundle of digest to disk within a minute, unless it is there: an agent that applied
+   * a revision's entries without its bundle builds from it after a restart. Later, so as not to
+   * compete with the fleet's next change (an emergency rule is often followed by a program within
+   * seconds); spread, so as not to reach etcd at once. (Restarted before that with etcd away, the
+   * agent keeps what the kernel runs and builds when etcd is back.)
    */
   keepBundle(digest: string): void {
     const t = setTimeout(() => {
