@@ -41,7 +41,7 @@ export class Controller {
   #builds = new Map<string, BuiltRevision>();
   /** a rollout's entries delta, for its targets (a controller that takes over sends whole bundles) */
   #deltas = new Map<string, EntriesDelta>();
-  /** every host's status: read on a timer tick, kept up to date from the watch in between */
+  /** every host's status: read when a rollout progresses after a timer tick, kept up to date from the watch in between */
   #statuses: Map<string, HostStatus> | undefined;
   #progressSavedAt = 0;
   /** the JSON last saved per rollout: a tick that changed nothing writes nothing */
@@ -149,7 +149,8 @@ export class Controller {
     const { store } = this.config;
     const changed = full ? new Set(["requests", "commands", "status", "members"]) : this.#changed;
     this.#changed = new Set();
-    if (full || !this.#statuses) this.#statuses = await store.statuses();
+    // (read again when a progressing rollout next needs them: an idle controller reads none)
+    if (full) this.#statuses = undefined;
     if (changed.has("requests")) {
       for (const [id, req] of [...(await store.allJson<RolloutRequest>("requests")).entries()].sort()) {
         await this.#startRollout(id, req);
@@ -252,7 +253,7 @@ export class Controller {
       await this.#save(r);
       return;
     }
-    const statuses = this.#statuses ?? (await store.statuses());
+    const statuses = (this.#statuses ??= await store.statuses());
     const timeout = durationMs(r.spec.readyTimeout);
     let waiting = 0;
     ring.done = [];
