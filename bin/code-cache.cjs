@@ -90,16 +90,19 @@ function cacheModules(dir, tag) {
     return script.runInThisContext({ displayErrors: true }).call(mod.exports, mod.exports, require, mod, filename, dirname(filename));
   };
   process.once("exit", () => {
-    for (const [file, script] of fresh) {
-      try {
-        const tmp = `${file}.${process.pid}`;
-        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-        renameSync(tmp, file);
-      } catch {
-        // a cache that cannot be written costs time, nothing else
-      }
-    }
+    for (const [file, script] of fresh) writeCache(file, script);
   });
+}
+
+/** The code V8 compiled for script, written to file (taken at exit: with what ran lazily). */
+function writeCache(file, script) {
+  try {
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    // A cache that cannot be written costs time, nothing else.
+  }
 }
 
 exports.run = function run(bundle) {
@@ -114,15 +117,7 @@ exports.run = function run(bundle) {
   if (dir) cacheModules(dir, `${process.version}-${process.arch}`);
   const script = new vm.Script(Module.wrap(source), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
   if (cacheFile && (!cachedData || script.cachedDataRejected)) {
-    process.once("exit", () => {
-      try {
-        const tmp = `${cacheFile}.${process.pid}`;
-        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-        renameSync(tmp, cacheFile);
-      } catch {
-        // A cache that cannot be written costs time, nothing else.
-      }
-    });
+    process.once("exit", () => writeCache(cacheFile, script));
   }
   const mod = new Module(bundle, module);
   mod.filename = bundle;
