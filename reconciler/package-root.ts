@@ -16,5 +16,12 @@ export function packageRoot(): string {
   }
 }
 
+let version: string | undefined;
+
+/** bpfops's version, as its package.json says. */
+export function packageVersion(): string {
+  return (version ??= (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version);
+}
+
 /** Whether this code runs compiled (an installed package) rather than from the TypeScript sources. */
 export const compiled = !import.meta.url.endsWith(".ts");

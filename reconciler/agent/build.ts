@@ -6,7 +6,7 @@ import { join, posix } from "node:path";
 import { readFileSync } from "node:fs";
 import { packageRoot } from "../package-root.ts";
 import { XDP_DISPATCHER_OBJECT } from "../core/xdp-share.ts";
-import { parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
+import { locatedFromParsed, parseManifestFile, LIMITS, type LocatedManifest } from "../core/parse-manifests.ts";
 import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issues.ts";
 import { whyNotBpfElf } from "../core/object-summary.ts";
 import { objectIdentity } from "../core/object-identity.ts";
@@ -63,7 +63,14 @@ export async function readManifests(tree: RepoTree, manifestDir: string): Promis
       issues.push({ code: "PathEscape", file: f, line: 1, column: 1, message: `manifest file ${outside}` });
       continue;
     }
-    const r = parseManifestFile(f, (await tree.read(f)) ?? Buffer.alloc(0));
+    const bytes = (await tree.read(f)) ?? Buffer.alloc(0);
+    // A fleet bundle's manifests come parsed: YAML and the schema are most of a host's build.
+    const parsed = tree.parsedManifests?.(f);
+    if (parsed) {
+      manifests.push(...locatedFromParsed(f, parsed, bytes));
+      continue;
+    }
+    const r = parseManifestFile(f, bytes);
     manifests.push(...r.manifests);
     issues.push(...r.issues);
   }

@@ -111,6 +111,20 @@ export function parseManifestFile(file: string, bytes: Uint8Array): ParseResult 
   return { manifests, issues: issues.map(dropUndefined) };
 }
 
+/**
+ * Manifests parsed and checked before from these same bytes (a fleet bundle's, by the controller),
+ * in the file's order: the YAML is parsed again only if a field's place is asked for (an error).
+ */
+export function locatedFromParsed(file: string, manifests: Manifest[], bytes: Uint8Array): LocatedManifest[] {
+  let again: LocatedManifest[] | undefined;
+  return manifests.map((manifest, i) => ({
+    manifest,
+    file,
+    id: `${manifest.kind}/${manifest.metadata.name}`,
+    locate: (path) => (again ??= parseManifestFile(file, bytes).manifests)[i]?.locate(path) ?? { line: 1, column: 1 },
+  }));
+}
+
 function dropUndefined(i: ManifestIssue): ManifestIssue {
   return Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined)) as unknown as ManifestIssue;
 }

@@ -1,8 +1,10 @@
 // A revision built once for the whole fleet (make-bundle.ts): the manifests, the entries files and
-// the object bytes (compiled .bpf.c included) that a host's build reads, content-addressed by a
-// digest, and its encoding. Agents apply a bundle as they would a commit, with no clang and no git server.
+// the object bytes (compiled .bpf.c included) that a host's build reads, with the manifests as the
+// controller parsed them, content-addressed by a digest, and its encoding. Agents apply a bundle as
+// they would a commit, with no clang and no git server.
 import { createHash } from "node:crypto";
 import { BpfopsError } from "../core/errors.ts";
+import type { Manifest } from "../../schemas/manifest.ts";
 
 export interface Bundle {
   /** "sha256:<hex>" of the encoding: the same manifests and objects give the same digest */
@@ -12,6 +14,13 @@ export interface Bundle {
   files: Map<string, Buffer>;
   /** the .bpf.c paths whose bytes are compiled objects */
   prebuilt: Set<string>;
+  /**
+   * The manifests of each file as the controller parsed and checked them. Parsing YAML and checking
+   * the schema is most of a host's build; a host of the same bpfops version uses these instead (the
+   * files' YAML is still here, parsed again only to say where an error is). Another version parses
+   * the YAML itself: its schema may differ.
+   */
+  parsed?: { by: string; files: Record<string, Manifest[]> };
 }
 
 const MAGIC = "bpfops-bundle/1\n";
@@ -19,7 +28,7 @@ const MAGIC = "bpfops-bundle/1\n";
 /** The canonical bytes: a JSON index (paths sorted) and the files' bytes in that order. */
 export function encodeBundle(b: Omit<Bundle, "digest">): Buffer {
   const paths = [...b.files.keys()].sort();
-  const index = { manifestDir: b.manifestDir, files: paths.map((p) => ({ path: p, size: b.files.get(p)!.length, ...(b.prebuilt.has(p) ? { prebuilt: true } : {}) })) };
+  const index = { manifestDir: b.manifestDir, files: paths.map((p) => ({ path: p, size: b.files.get(p)!.length, ...(b.prebuilt.has(p) ? { prebuilt: true } : {}) })), ...(b.parsed ? { parsed: b.parsed } : {}) };
   return Buffer.concat([Buffer.from(MAGIC), Buffer.from(JSON.stringify(index) + "\n"), ...paths.map((p) => b.files.get(p)!)]);
 }
 
@@ -41,7 +50,7 @@ export function decodeBundle(encoded: Buffer, digest: string): Bundle {
   if (!encoded.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) bad("not a bpfops bundle");
   const nl = encoded.indexOf(10, MAGIC.length);
   if (nl < 0) bad("no index");
-  const index = JSON.parse(encoded.subarray(MAGIC.length, nl).toString("utf8")) as { manifestDir: string; files: Array<{ path: string; size: number; prebuilt?: true }> };
+  const index = JSON.parse(encoded.subarray(MAGIC.length, nl).toString("utf8")) as { manifestDir: string; files: Array<{ path: string; size: number; prebuilt?: true }>; parsed?: Bundle["parsed"] };
   const files = new Map<string, Buffer>();
   const prebuilt = new Set<string>();
   let off = nl + 1;
@@ -52,5 +61,5 @@ export function decodeBundle(encoded: Buffer, digest: string): Bundle {
     if (f.prebuilt) prebuilt.add(f.path);
   }
   if (off !== encoded.length) bad("trailing bytes after the last file");
-  return { digest, manifestDir: index.manifestDir, files, prebuilt };
+  return { digest, manifestDir: index.manifestDir, files, prebuilt, ...(index.parsed ? { parsed: index.parsed } : {}) };
 }

@@ -3,6 +3,8 @@
 // build is compared with (entries-delta.ts).
 import { posix } from "node:path";
 import { buildRevision } from "../agent/build.ts";
+import { packageVersion } from "../package-root.ts";
+import type { Manifest } from "../../schemas/manifest.ts";
 import type { RepoTree } from "../sources/repo-tree.ts";
 import { withDigest, type Bundle } from "./bundle.ts";
 import type { BuiltRevision } from "./entries-delta.ts";
@@ -16,8 +18,10 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
   const build = await buildRevision(tree, { manifestDir, labels: {}, cacheDir, anyHost: true, ...(signal ? { signal } : {}) });
   const files = new Map<string, Buffer>();
   const prebuilt = new Set<string>();
+  const parsed: Record<string, Manifest[]> = {};
   for (const m of build.manifests) {
     if (!files.has(m.file)) files.set(m.file, (await tree.read(m.file))!);
+    (parsed[m.file] ??= []).push(m.manifest);
     if (m.manifest.kind === "Map" && m.manifest.spec.entriesFile) {
       const p = posix.normalize(posix.join(posix.dirname(m.file), m.manifest.spec.entriesFile));
       files.set(p, (await tree.read(p))!);
@@ -28,6 +32,6 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
     // (a source built with build options of its own is known as <path>.bpf.c@<digest>)
     if (/\.bpf\.c(@[0-9a-f]+)?$/.test(path)) prebuilt.add(path);
   }
-  const bundle = withDigest({ manifestDir, files, prebuilt });
+  const bundle = withDigest({ manifestDir, files, prebuilt, parsed: { by: packageVersion(), files: parsed } });
   return { bundle, built: { digest: bundle.digest, manifests: build.manifests, objects: build.objects, mapEntries: build.mapEntries ?? new Map() } };
 }

@@ -1,6 +1,7 @@
 // A fleet bundle as a repository tree, so that reconcileOnce applies it as it would a commit:
-// read-only, nothing outside it, and its .bpf.c sources already compiled.
+// read-only, nothing outside it, its .bpf.c sources already compiled and its manifests parsed.
 import type { Bundle } from "../fleet/bundle.ts";
+import { packageVersion } from "../package-root.ts";
 import type { RepoTree } from "./repo-tree.ts";
 
 /** The bundle as a repository tree for reconcileOnce: read-only, nothing outside it. */
@@ -23,6 +24,9 @@ export function bundleTree(b: Bundle, revision: string): RepoTree {
     },
     prebuilt(path) {
       return b.prebuilt.has(path) ? b.files.get(path)! : null;
+    },
+    parsedManifests(file) {
+      return b.parsed?.by === packageVersion() ? (b.parsed.files[file] ?? null) : null;
     },
   };
 }

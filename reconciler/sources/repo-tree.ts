@@ -7,6 +7,7 @@ import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "no
 import * as fs from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { posix } from "node:path";
+import type { Manifest } from "../../schemas/manifest.ts";
 // isomorphic-git is loaded only when a git source is read: a directory source never pays for it.
 const loadGit = async () => ({ git: (await import("isomorphic-git")).default, http: (await import("isomorphic-git/http/node")).default });
 
@@ -25,6 +26,8 @@ export interface RepoTree {
   whyOutside(path: string): Promise<string | null>;
   /** a .bpf.c source's object compiled already (a fleet bundle's), or null: compile it */
   prebuilt?(path: string): Buffer | null;
+  /** a manifest file's manifests parsed and checked already (a fleet bundle's), or null: parse it */
+  parsedManifests?(file: string): Manifest[] | null;
 }
 
 /** Normalizes a repository-relative path; null when it climbs out of the repository. */

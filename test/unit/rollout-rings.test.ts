@@ -1,8 +1,7 @@
 // The pure parts of a rollout as tables: hosts into rings, a host's verdict on a revision, health
-// gates against reported figures, and bundles' encoding and digests. No root, no etcd.
+// gates against reported figures. No root, no etcd.
 import { describe, expect, it } from "vitest";
 import { assignRings, checkGate, hostVerdict, type Gate, type HostReport, type RolloutSpec, type Sample } from "../../reconciler/fleet/rollout-rings.ts";
-import { bundleDigest, decodeBundle, encodeBundle } from "../../reconciler/fleet/bundle.ts";
 
 const fleet = (n: number, labels: (i: number) => Record<string, string> = () => ({})) => Array.from({ length: n }, (_, i) => ({ host: `h${String(i).padStart(2, "0")}`, labels: labels(i) }));
 type Rings = RolloutSpec["rings"];
@@ -69,25 +68,5 @@ describe("checkGate", () => {
 
   it("some of nothing is an unbounded share", () => {
     expect(checkGate({ name: "g", metric: "drops", of: { metric: "none" }, max: 1 } as Gate, [], [s("drops", 1), s("none", 0)])).toMatchObject({ ok: false, figure: Infinity });
-  });
-});
-
-describe("bundles", () => {
-  const b = { manifestDir: "fleet", files: new Map([["fleet/a.yaml", Buffer.from("a")], ["bpf/x.bpf.c", Buffer.from([0x7f, 0x45, 0x4c, 0x46])]]), prebuilt: new Set(["bpf/x.bpf.c"]) };
-  it("encode and decode give the bundle back, by its digest; the order files were added in does not matter", () => {
-    const bytes = encodeBundle(b);
-    const d = bundleDigest(bytes);
-    const back = decodeBundle(bytes, d);
-    expect([...back.files.entries()].map(([k, v]) => [k, v.toString("hex")])).toEqual([["bpf/x.bpf.c", "7f454c46"], ["fleet/a.yaml", "61"]]);
-    expect([...back.prebuilt]).toEqual(["bpf/x.bpf.c"]);
-    const reordered = { ...b, files: new Map([...b.files.entries()].reverse()) };
-    expect(bundleDigest(encodeBundle(reordered))).toBe(d);
-  });
-  it.each<[string, (x: Buffer) => Buffer, string]>([
-    ["a changed byte", (x) => Buffer.concat([x.subarray(0, -1), Buffer.from("X")]), "BundleDigestMismatch"],
-    ["a truncated bundle", (x) => x.subarray(0, -2), "BundleDigestMismatch"],
-  ])("%s is refused", (_, change, code) => {
-    const bytes = encodeBundle(b);
-    expect(() => decodeBundle(change(bytes), bundleDigest(bytes))).toThrow(expect.objectContaining({ code }));
   });
 });

@@ -1,0 +1,83 @@
+// Fleet bundles as tables: their encoding and digest, and the manifests the controller parsed,
+// which a host of the same version builds from instead of parsing the YAML. No root, no etcd.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { bundleDigest, decodeBundle, encodeBundle, type Bundle } from "../../reconciler/fleet/bundle.ts";
+import { bundleTree } from "../../reconciler/sources/bundle-tree.ts";
+import { readManifests } from "../../reconciler/agent/build.ts";
+import { parseManifestFile } from "../../reconciler/core/parse-manifests.ts";
+import { packageVersion } from "../../reconciler/package-root.ts";
+import type { Manifest } from "../../schemas/manifest.ts";
+
+describe("bundles", () => {
+  const b = { manifestDir: "fleet", files: new Map([["fleet/a.yaml", Buffer.from("a")], ["bpf/x.bpf.c", Buffer.from([0x7f, 0x45, 0x4c, 0x46])]]), prebuilt: new Set(["bpf/x.bpf.c"]) };
+  it("encode and decode give the bundle back, by its digest; the order files were added in does not matter", () => {
+    const bytes = encodeBundle(b);
+    const d = bundleDigest(bytes);
+    const back = decodeBundle(bytes, d);
+    expect([...back.files.entries()].map(([k, v]) => [k, v.toString("hex")])).toEqual([["bpf/x.bpf.c", "7f454c46"], ["fleet/a.yaml", "61"]]);
+    expect([...back.prebuilt]).toEqual(["bpf/x.bpf.c"]);
+    expect(back.parsed).toBeUndefined();
+    const reordered = { ...b, files: new Map([...b.files.entries()].reverse()) };
+    expect(bundleDigest(encodeBundle(reordered))).toBe(d);
+  });
+  it.each<[string, (x: Buffer) => Buffer, string]>([
+    ["a changed byte", (x) => Buffer.concat([x.subarray(0, -1), Buffer.from("X")]), "BundleDigestMismatch"],
+    ["a truncated bundle", (x) => x.subarray(0, -2), "BundleDigestMismatch"],
+  ])("%s is refused", (_, change, code) => {
+    const bytes = encodeBundle(b);
+    expect(() => decodeBundle(change(bytes), bundleDigest(bytes))).toThrow(expect.objectContaining({ code }));
+  });
+  it("the parsed manifests are encoded and covered by the digest", () => {
+    const parsed = { by: "1.0.0", files: { "fleet/a.yaml": [{ kind: "Map", metadata: { name: "m" } } as unknown as Manifest] } };
+    const bytes = encodeBundle({ ...b, parsed });
+    expect(decodeBundle(bytes, bundleDigest(bytes)).parsed).toEqual(parsed);
+    expect(bundleDigest(bytes)).not.toBe(bundleDigest(encodeBundle(b)));
+    const other = { ...parsed, files: { "fleet/a.yaml": [{ kind: "Map", metadata: { name: "n" } } as unknown as Manifest] } };
+    expect(bundleDigest(encodeBundle({ ...b, parsed: other }))).not.toBe(bundleDigest(bytes));
+  });
+});
+
+const root = new URL("../../manifests/", import.meta.url).pathname;
+const yamlFiles = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(dir, e.name)) : e.name.endsWith(".yaml") ? [join(dir, e.name)] : []));
+
+describe("the manifests a bundle carries parsed", () => {
+  it.each(yamlFiles(root).map((f) => [f.slice(root.length)]))("%s: the schema's output survives the bundle's JSON unchanged", (f) => {
+    const { manifests, issues } = parseManifestFile(f, readFileSync(join(root, f)));
+    expect(issues).toEqual([]);
+    expect(JSON.parse(JSON.stringify(manifests.map((m) => m.manifest)))).toStrictEqual(manifests.map((m) => m.manifest));
+  });
+
+  const HDR = "apiVersion: bpfops.dev/v1alpha1\n";
+  const yaml = (name: string) => `${HDR}kind: Map\nmetadata: { name: ${name} }\nspec:\n  type: hash\n  keySize: 4\n  valueSize: 4\n  maxEntries: 8\n---\n${HDR}kind: Program\nmetadata: { name: p }\nspec:\n  object: x.o\n  program: p\n`;
+  const file = "fleet/a.yaml";
+  const yamlManifests = (name: string) => parseManifestFile(file, Buffer.from(yaml(name))).manifests;
+  // The bundle's YAML says Map "from-yaml", its parsed manifests Map "from-parsed": which one a build
+  // reads shows whether the YAML was parsed.
+  const bundle = (parsed?: Bundle["parsed"]): Bundle => ({ digest: "sha256:x", manifestDir: "fleet", files: new Map([[file, Buffer.from(yaml("from-yaml"))]]), prebuilt: new Set(), ...(parsed ? { parsed } : {}) });
+  const byController = (by: string, files: Record<string, Manifest[]> = { [file]: yamlManifests("from-parsed").map((m) => m.manifest) }) => ({ by, files });
+
+  it.each<[string, Bundle["parsed"] | undefined, string]>([
+    ["parsed by this version: used, the YAML is not parsed", byController(packageVersion()), "from-parsed"],
+    ["parsed by another version (its schema may differ): the YAML is parsed", byController("0.0.0-other"), "from-yaml"],
+    ["the file not among the parsed: the YAML is parsed", byController(packageVersion(), {}), "from-yaml"],
+    ["a bundle without parsed manifests (an older controller's): the YAML is parsed", undefined, "from-yaml"],
+  ])("%s", async (_, parsed, mapName) => {
+    const { manifests, issues } = await readManifests(bundleTree(bundle(parsed), "r1"), "fleet");
+    expect(issues).toEqual([]);
+    expect(manifests.map((m) => [m.file, m.id])).toEqual([[file, `Map/${mapName}`], [file, "Program/p"]]);
+    expect(manifests.map((m) => m.manifest)).toStrictEqual(yamlManifests(mapName).map((m) => m.manifest));
+  });
+
+  it.each<[string, Array<string | number>]>([
+    ["a field", ["spec", "program"]],
+    ["a missing field, at its parent", ["spec", "globals", "v"]],
+    ["the document", []],
+  ])("locating %s in a parsed manifest parses the YAML then and finds the same place", async (_, path) => {
+    const same = { ...bundle(), files: new Map([[file, Buffer.from(yaml("m"))]]), parsed: byController(packageVersion(), { [file]: yamlManifests("m").map((m) => m.manifest) }) };
+    const { manifests } = await readManifests(bundleTree(same, "r1"), "fleet");
+    expect(manifests[1]!.locate(path)).toEqual(yamlManifests("m")[1]!.locate(path));
+    expect(manifests[1]!.locate(path).line).toBeGreaterThan(8);
+  });
+});
