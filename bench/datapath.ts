@@ -7,30 +7,12 @@ import { writePodRules, type PodRule } from "../reconciler/lab/pod-rules.ts";
 import { ensureBpffsDir, removePinTree } from "../reconciler/kernel/pins.ts";
 import { loadObject } from "../reconciler/kernel/object.ts";
 import type { ProgramHandle } from "../reconciler/kernel/handles.ts";
+import { udpFrame, XDP } from "../reconciler/lab/frames.ts";
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 1_000_000);
 // Each figure is the median of ROUNDS test runs of REPEAT packets: one run can land on a busy CPU.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const root = `/sys/fs/bpf/bpfops-bench-datapath-${process.pid}`;
-const XDP = { ABORTED: 0, DROP: 1, PASS: 2 } as const;
-
-/** An Ethernet + IPv4 + UDP frame from source to dport, with payload. */
-function udpFrame(source: string, dport: number, payload: Buffer): Buffer {
-  const eth = Buffer.alloc(14);
-  eth.writeUInt16BE(0x0800, 12);
-  const ip = Buffer.alloc(20);
-  ip.writeUInt8(0x45, 0);
-  ip.writeUInt16BE(20 + 8 + payload.length, 2);
-  ip.writeUInt8(64, 8);
-  ip.writeUInt8(17, 9);
-  Buffer.from(source.split(".").map(Number)).copy(ip, 12);
-  Buffer.from([10, 0, 0, 2]).copy(ip, 16);
-  const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(40000, 0);
-  udp.writeUInt16BE(dport, 2);
-  udp.writeUInt16BE(8 + payload.length, 4);
-  return Buffer.concat([eth, ip, udp, payload]);
-}
 
 function nsPerPacket(program: ProgramHandle, frame: Buffer, expect: number): number {
   const runs: number[] = [];
