@@ -1,7 +1,9 @@
 // bench/fleet: commit-to-enforced on every host of a simulated fleet (real agents, each in its own
 // network and mount namespace, one etcd, one controller, a real git server over smart HTTP), for
 // N = 10, 25 and 50 hosts, in one run and side by side:
-//   - the emergency path for a rule change (map entries) and for a program change,
+//   - the emergency path for a rule change (map entries) and for a program change: a new version
+//     of the filter (a new value of its global: a program load and verify on every host), and a
+//     new build of its source (the controller compiles it once; hosts load the new object),
 //   - plain git polling at 1 s (every agent following the repository itself),
 // with the requests the git server served per rollout in each mode. "Enforced" on a host is the
 // time its agent logged the revision applied (its reconcile returned, the change in the kernel);
@@ -166,6 +168,7 @@ for (const n of sizes) {
     }
     await emergency("emergency rule (map update)", () => repo.commit({ rules: (rules = [...rules, 7000 + rules.length]), version: 3 }, "a rule"));
     await emergency("emergency program", () => repo.commit({ rules, version: 2 }, "a program"));
+    await emergency("emergency program, new source", () => repo.commit({ rules, version: 2, source: 2 }, "a program from a new source"));
 
     // Plain git polling: every agent follows the repository itself, every second.
     for (const h of lab.hosts) await h.stopAgent("SIGTERM");

@@ -11,7 +11,7 @@ import { ManifestInvalidError, type ManifestIssue } from "../core/manifest-issue
 import { whyNotBpfElf } from "../core/object-summary.ts";
 import { objectIdentity } from "../core/object-identity.ts";
 import { notedDigest } from "../sources/cache-note.ts";
-import { validateManifests, type ObjectFacts } from "../core/validate.ts";
+import { validateManifests, type InspectedFacts, type ObjectFacts } from "../core/validate.ts";
 import { buildDesired, checkSelection, type DesiredState } from "../core/desired.ts";
 import type { ProgramManifest } from "../../schemas/manifest.ts";
 import { repoPath, type RepoTree } from "../sources/repo-tree.ts";
@@ -20,7 +20,6 @@ import { inspectObject } from "../kernel/inspect.ts";
 import type { OnProgress } from "../core/progress.ts";
 import { parseEntriesFile, type EntriesFile } from "../core/entries-file.ts";
 import { objectGlobalTypes, objectMapTypes, objectStructNames } from "../core/btf.ts";
-import type { TypeDesc } from "../core/type-desc.ts";
 import type { MapEntryHex } from "../core/plan.ts";
 
 export interface BuildOptions {
@@ -47,6 +46,8 @@ export interface Build {
   revision?: string;
   /** a build for any host (a fleet bundle): every Map's entries, whichever hosts select it */
   mapEntries?: Map<string, MapEntryHex[]>;
+  /** a build for any host (a fleet bundle): what inspecting each object found, by its path in objects */
+  objectFacts?: Map<string, InspectedFacts>;
 }
 
 /** Every manifest file under manifestDir, parsed; what does not parse is in issues. */
@@ -115,7 +116,8 @@ export async function buildRevision(tree: RepoTree, opts: BuildOptions): Promise
   const shared = manifests.some((m) => m.manifest.kind === "Attachment" && m.manifest.spec.hook.type === "xdp" && m.manifest.spec.order);
   const dispatcher = shared ? inspectBytes(XDP_DISPATCHER_OBJECT, readFileSync(join(packageRoot(), "bpf", "xdp_dispatcher.o")), opts.cacheDir, bytesByPath) : undefined;
   if (dispatcher && !dispatcher.ok) throw new Error(`bpfops's XDP dispatcher (bpf/xdp_dispatcher.o): ${dispatcher.message}`);
-  return { desired: buildDesired(validated, objects, opts.labels, dispatcher), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}), ...(opts.anyHost ? { mapEntries: validated.entries } : {}) };
+  const objectFacts = opts.anyHost ? new Map([...byPath.values()].flatMap((f) => (f.ok ? [[f.path, inspectedFacts(f)] as const] : []))) : undefined;
+  return { desired: buildDesired(validated, objects, opts.labels, dispatcher), manifests, objects: bytesByPath, ...(tree.revision ? { revision: tree.revision } : {}), ...(opts.anyHost ? { mapEntries: validated.entries, objectFacts } : {}) };
 }
 
 /** A Map's entriesFile, read from the tree the manifest is in (inside the repository only). */
@@ -168,16 +170,19 @@ async function resolveObject(tree: RepoTree, manifestFile: string, object: strin
       return { ok: false, path, code: "CompileFailed", message: e instanceof CompileError ? e.message : `compile ${source}: ${(e as Error).message}` };
     }
   }
-  return inspectBytes(path, bytes, opts.cacheDir, bytesByPath);
+  return inspectBytes(path, bytes, opts.cacheDir, bytesByPath, tree.objectFacts?.(path));
 }
 
-/** The facts of an object's bytes (kept by path in bytesByPath for loading), or why it is no object. */
-function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath: Map<string, Buffer>): ObjectFacts {
+/**
+ * The facts of an object's bytes (kept by path in bytesByPath for loading), or why it is no object.
+ * known: what the controller's build found in these same bytes (a fleet bundle's).
+ */
+function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath: Map<string, Buffer>, known?: InspectedFacts | null): ObjectFacts {
   const notElf = whyNotBpfElf(bytes);
   if (notElf) return { ok: false, path, code: "ObjectNotElf", message: `${path} is ${notElf}` };
   const name = posix.basename(path).replace(/\.(bpf\.c|o)(@[0-9a-f]+)?$/, "");
   const key = `${name}:${createHash("sha256").update(bytes).digest("hex")}`;
-  let facts = inspected.get(key);
+  let facts = known ?? inspected.get(key);
   if (!facts) {
     try {
       // The object's identity, not its bytes: a rebuild that only moved lines or comments is the same program.
@@ -186,6 +191,8 @@ function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath
     } catch (e) {
       return { ok: false, path, code: "ObjectUnreadable", message: `libbpf cannot read ${path}: ${(e as Error).message}` };
     }
+  }
+  if (!inspected.has(key)) {
     inspected.set(key, facts);
     if (inspected.size > 64) inspected.delete(inspected.keys().next().value!);
   }
@@ -199,4 +206,6 @@ function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath
  * revision (a fleet's rule change is a new bundle around the same objects), and libbpf's open and
  * the BTF walks are most of a build's time.
  */
-const inspected = new Map<string, { digest: string; summary: ReturnType<typeof inspectObject>; mapTypes: ReturnType<typeof objectMapTypes>; structs: ReturnType<typeof objectStructNames>; globalTypes: Record<string, TypeDesc> }>();
+const inspected = new Map<string, InspectedFacts>();
+
+const inspectedFacts = ({ ok: _ok, path: _path, ...facts }: Extract<ObjectFacts, { ok: true }>): InspectedFacts => facts;

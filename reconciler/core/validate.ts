@@ -32,6 +32,9 @@ export type ObjectFacts =
     }
   | { ok: false; path: string; code: IssueCode; message: string };
 
+/** What inspecting an object's bytes found: its facts but where it is (a fleet bundle carries them). */
+export type InspectedFacts = Omit<Extract<ObjectFacts, { ok: true }>, "ok" | "path">;
+
 export interface MapTypes {
   key?: TypeDesc;
   value?: TypeDesc;

@@ -1,10 +1,11 @@
 // A revision built once for the whole fleet (make-bundle.ts): the manifests, the entries files and
-// the object bytes (compiled .bpf.c included) that a host's build reads, with the manifests as the
-// controller parsed them, content-addressed by a digest, and its encoding. Agents apply a bundle as
+// the object bytes (compiled .bpf.c included) that a host's build reads, with what the controller's
+// build found in them, content-addressed by a digest, and its encoding. Agents apply a bundle as
 // they would a commit, with no clang and no git server.
 import { createHash } from "node:crypto";
 import { BpfopsError } from "../core/errors.ts";
 import type { Manifest } from "../../schemas/manifest.ts";
+import type { InspectedFacts } from "../core/validate.ts";
 
 export interface Bundle {
   /** "sha256:<hex>" of the encoding: the same manifests and objects give the same digest */
@@ -15,12 +16,13 @@ export interface Bundle {
   /** the .bpf.c paths whose bytes are compiled objects */
   prebuilt: Set<string>;
   /**
-   * The manifests of each file as the controller parsed and checked them. Parsing YAML and checking
-   * the schema is most of a host's build; a host of the same bpfops version uses these instead (the
-   * files' YAML is still here, parsed again only to say where an error is). Another version parses
-   * the YAML itself: its schema may differ.
+   * What the controller's build found, for hosts of the same bpfops version (`by`): the manifests of
+   * each file as it parsed and checked them, and what inspecting each object found (its identity,
+   * programs, maps and BTF types). Parsing YAML and checking the schema was most of a host's build,
+   * and inspecting a new object most of the rest. The files' YAML is still here, parsed again only
+   * to say where an error is. Another version parses and inspects itself: its schema may differ.
    */
-  parsed?: { by: string; files: Record<string, Manifest[]> };
+  parsed?: { by: string; files: Record<string, Manifest[]>; objects?: Record<string, InspectedFacts> };
 }
 
 const MAGIC = "bpfops-bundle/1\n";

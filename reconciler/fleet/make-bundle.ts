@@ -32,6 +32,7 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
     // (a source built with build options of its own is known as <path>.bpf.c@<digest>)
     if (/\.bpf\.c(@[0-9a-f]+)?$/.test(path)) prebuilt.add(path);
   }
-  const bundle = withDigest({ manifestDir, files, prebuilt, parsed: { by: packageVersion(), files: parsed } });
+  const objects = Object.fromEntries([...(build.objectFacts ?? [])].filter(([path]) => files.has(path)));
+  const bundle = withDigest({ manifestDir, files, prebuilt, parsed: { by: packageVersion(), files: parsed, objects } });
   return { bundle, built: { digest: bundle.digest, manifests: build.manifests, objects: build.objects, mapEntries: build.mapEntries ?? new Map() } };
 }

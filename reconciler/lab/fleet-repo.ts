@@ -2,7 +2,7 @@
 // source, which the controller compiles once), its rules, a declared drop metric for health
 // gates, and a Rollout manifest; commit() writes a state of it and commits it.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -25,6 +25,11 @@ export interface RepoState {
   /** a kprobe Attachment for hosts labelled probe=kprobe: this kernel cannot attach kprobes */
   kprobeHost?: boolean;
   bake?: string;
+  /**
+   * Another build of the filter's source: its default filter_version (which the manifest's global
+   * overrides at load) set to this, so the controller compiles a new object and hosts load it.
+   */
+  source?: number;
 }
 
 export function fleetRepo() {
@@ -34,7 +39,9 @@ export function fleetRepo() {
   mkdirSync(join(dir, "fleet"));
   const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, encoding: "utf8" }).trim();
   git("init", "-q", "-b", "main");
+  const filterSource = readFileSync(join(dir, "bpf", "pod_filter.bpf.c"), "utf8");
   const commit = (s: RepoState, message: string) => {
+    writeFileSync(join(dir, "bpf", "pod_filter.bpf.c"), s.source === undefined ? filterSource : filterSource.replace(/filter_version = \d+;/, `filter_version = ${s.source};`));
     const entries = s.rules.map((p, i) => `    - { key: ${i}, value: "${dropUdp(p)}" }`).join("\n");
     writeFileSync(
       join(dir, "fleet", "filter.yaml"),

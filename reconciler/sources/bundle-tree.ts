@@ -1,5 +1,6 @@
 // A fleet bundle as a repository tree, so that reconcileOnce applies it as it would a commit:
-// read-only, nothing outside it, its .bpf.c sources already compiled and its manifests parsed.
+// read-only, nothing outside it, its .bpf.c sources already compiled, its manifests parsed and its
+// objects inspected.
 import type { Bundle } from "../fleet/bundle.ts";
 import { packageVersion } from "../package-root.ts";
 import type { RepoTree } from "./repo-tree.ts";
@@ -27,6 +28,9 @@ export function bundleTree(b: Bundle, revision: string): RepoTree {
     },
     parsedManifests(file) {
       return b.parsed?.by === packageVersion() ? (b.parsed.files[file] ?? null) : null;
+    },
+    objectFacts(path) {
+      return b.parsed?.by === packageVersion() ? (b.parsed.objects?.[path] ?? null) : null;
     },
   };
 }

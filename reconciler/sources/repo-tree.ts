@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { posix } from "node:path";
 import type { Manifest } from "../../schemas/manifest.ts";
+import type { InspectedFacts } from "../core/validate.ts";
 // isomorphic-git is loaded only when a git source is read: a directory source never pays for it.
 const loadGit = async () => ({ git: (await import("isomorphic-git")).default, http: (await import("isomorphic-git/http/node")).default });
 
@@ -28,6 +29,8 @@ export interface RepoTree {
   prebuilt?(path: string): Buffer | null;
   /** a manifest file's manifests parsed and checked already (a fleet bundle's), or null: parse it */
   parsedManifests?(file: string): Manifest[] | null;
+  /** what inspecting an object found already (a fleet bundle's), or null: inspect it */
+  objectFacts?(path: string): InspectedFacts | null;
 }
 
 /** Normalizes a repository-relative path; null when it climbs out of the repository. */

@@ -1,11 +1,15 @@
-// Fleet bundles as tables: their encoding and digest, and the manifests the controller parsed,
-// which a host of the same version builds from instead of parsing the YAML. No root, no etcd.
-import { readdirSync, readFileSync } from "node:fs";
+// Fleet bundles as tables: their encoding and digest, and what the controller's build found (the
+// manifests parsed, the objects inspected), which a host of the same version builds from instead
+// of parsing and inspecting itself. No root, no etcd.
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { bundleDigest, decodeBundle, encodeBundle, type Bundle } from "../../reconciler/fleet/bundle.ts";
 import { bundleTree } from "../../reconciler/sources/bundle-tree.ts";
-import { readManifests } from "../../reconciler/agent/build.ts";
+import { buildRevision, readManifests } from "../../reconciler/agent/build.ts";
+import { makeBundle } from "../../reconciler/fleet/make-bundle.ts";
+import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
 import { parseManifestFile } from "../../reconciler/core/parse-manifests.ts";
 import { packageVersion } from "../../reconciler/package-root.ts";
 import type { Manifest } from "../../schemas/manifest.ts";
@@ -79,5 +83,44 @@ describe("the manifests a bundle carries parsed", () => {
     const { manifests } = await readManifests(bundleTree(same, "r1"), "fleet");
     expect(manifests[1]!.locate(path)).toEqual(yamlManifests("m")[1]!.locate(path));
     expect(manifests[1]!.locate(path).line).toBeGreaterThan(8);
+  });
+});
+
+describe("the objects a bundle carries inspected", () => {
+  // A repository with one prebuilt object, bundled as the controller bundles it.
+  const repo = mkdtempSync(join(tmpdir(), "bpfops-unit-bundle-"));
+  afterAll(() => rmSync(repo, { recursive: true, force: true }));
+  const object = "bpf/tp_counter.o";
+  const made = (async () => {
+    mkdirSync(join(repo, "bpf"));
+    mkdirSync(join(repo, "fleet"));
+    copyFileSync(new URL(`../../${object}`, import.meta.url).pathname, join(repo, object));
+    writeFileSync(join(repo, "fleet/p.yaml"), "apiVersion: bpfops.dev/v1alpha1\nkind: Program\nmetadata: { name: p }\nspec: { object: ../bpf/tp_counter.o, program: count_getppid }\n");
+    return makeBundle(directoryTree(repo), "fleet", join(repo, ".cache"));
+  })();
+
+  it("the controller's bundle holds what its build found in the object, and it survives the bundle's JSON unchanged", async () => {
+    const { bundle } = await made;
+    const facts = bundle.parsed?.objects?.[object];
+    expect(facts?.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(facts?.summary.programs.map((p) => p.name)).toContain("count_getppid");
+    expect(JSON.parse(JSON.stringify(facts))).toStrictEqual(facts);
+    const bytes = encodeBundle(bundle);
+    expect(decodeBundle(bytes, bundleDigest(bytes)).parsed?.objects?.[object]).toStrictEqual(facts);
+  });
+
+  // The bundle's facts say the object's identity is "from-the-controller": whether a host's build
+  // has that identity shows whether it inspected the object itself.
+  it.each<[string, string | undefined, boolean]>([
+    ["facts of this version: used, the object is not inspected", undefined, true],
+    ["facts of another version: the object is inspected", "0.0.0-other", false],
+  ])("%s", async (_, by, used) => {
+    const { bundle } = await made;
+    const parsed = bundle.parsed!;
+    const objects = { [object]: { ...parsed.objects![object]!, digest: "from-the-controller" } };
+    const b: Bundle = { ...bundle, parsed: { ...parsed, ...(by ? { by } : {}), objects } };
+    const build = await buildRevision(bundleTree(b, "r1"), { manifestDir: "fleet", labels: {}, cacheDir: join(repo, ".cache") });
+    expect(build.desired.programs[0]!.objectDigest === "from-the-controller").toBe(used);
+    expect(build.desired.programs[0]!.objectDigest).toMatch(used ? /^from-the-controller$/ : /^[0-9a-f]{64}$/);
   });
 });
