@@ -21,8 +21,11 @@ export interface EtcdServer {
 }
 
 const live = new Set<ChildProcess>();
+/** Data directories of servers not stopped yet: removed at exit with their killed servers. */
+const dirs = new Set<string>();
 process.on("exit", () => {
   for (const c of live) c.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 async function freePort(): Promise<number> {
@@ -43,6 +46,7 @@ async function freePort(): Promise<number> {
 export async function startEtcd(opts: { prefix?: string; netns?: string; /** serve TLS and require client certificates signed by ca */ tls?: { ca: string; cert: string; key: string } } = {}): Promise<EtcdServer> {
   const prefix = opts.prefix ?? "bpfops-etcd";
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  dirs.add(dir);
   // A fresh namespace has every port free; on the host's loopback, ask the kernel for free ones.
   const [client, peer] = opts.netns ? [2379, 2380] : [await freePort(), await freePort()];
   const scheme = opts.tls ? "https" : "http";
@@ -92,6 +96,7 @@ export async function startEtcd(opts: { prefix?: string; netns?: string; /** ser
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }

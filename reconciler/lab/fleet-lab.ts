@@ -50,10 +50,11 @@ export interface FleetLab {
 }
 
 const DEFAULT_BIN = new URL("../../bin/bpfops.cjs", import.meta.url).pathname;
-const labs = new Set<FleetLab>();
+/** Each live lab's teardown, run at exit: synchronous, since nothing asynchronous runs after it. */
+const labs = new Map<FleetLab, () => void>();
 let counter = 0;
 process.on("exit", () => {
-  for (const l of labs) void l.destroy();
+  for (const teardown of labs.values()) teardown();
 });
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -125,15 +126,19 @@ export async function createFleetLab(n: number, opts: { prefix?: string; fleet: 
     },
     async destroy() {
       labs.delete(lab);
-      for (const a of agents) if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
       await lab.etcd?.stop();
-      for (const f of made.mountNs) quiet("umount", [f]);
-      if (made.nsDirMounted) quiet("umount", [nsDir]);
-      for (const ns of made.netns) quiet("ip", ["netns", "del", ns]);
-      rmSync(dir, { recursive: true, force: true });
+      teardown();
     },
   };
-  labs.add(lab);
+  // (etcd, at exit, is killed and its directory removed by etcd-server's own exit hook)
+  const teardown = () => {
+    for (const a of agents) if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
+    for (const f of made.mountNs) quiet("umount", [f]);
+    if (made.nsDirMounted) quiet("umount", [nsDir]);
+    for (const ns of made.netns) quiet("ip", ["netns", "del", ns]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  labs.set(lab, teardown);
   try {
     run("mount", ["--bind", nsDir, nsDir]);
     made.nsDirMounted = true;
