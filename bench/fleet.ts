@@ -120,6 +120,8 @@ for (const n of sizes) {
   applied.clear();
   const repo = fleetRepo();
   const cache = mkdtempSync(join(tmpdir(), "bpfops-bench-fleet-"));
+  const removeCache = () => rmSync(cache, { recursive: true, force: true });
+  process.once("exit", removeCache);
   let server: Awaited<ReturnType<typeof gitServer>> | undefined;
   try {
     server = await gitServer(lab, dirname(repo.dir));
@@ -186,7 +188,8 @@ for (const n of sizes) {
     server?.child.kill("SIGKILL");
     await lab.destroy();
     repo.remove();
-    rmSync(cache, { recursive: true, force: true });
+    removeCache();
+    process.off("exit", removeCache);
   }
 }
 

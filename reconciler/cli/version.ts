@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
-import { packageRoot } from "../package-root.ts";
+import { packageRoot, packageVersion } from "../package-root.ts";
 
 /** The commit: recorded at build time (an installed package), or read from the checkout's .git. */
 function commit(root: string): string | null {
@@ -24,7 +24,7 @@ function commit(root: string): string | null {
 
 export async function versionText(): Promise<string> {
   const root = packageRoot();
-  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  const version = packageVersion();
   let libbpf: string;
   try {
     const { native } = await import("../kernel/native.ts");

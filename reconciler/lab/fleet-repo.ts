@@ -32,8 +32,15 @@ export interface RepoState {
   source?: number;
 }
 
+/** Repositories not removed yet: removed at exit, also when the process dies of an exception. */
+const live = new Set<string>();
+process.on("exit", () => {
+  for (const d of live) rmSync(d, { recursive: true, force: true });
+});
+
 export function fleetRepo() {
   const dir = mkdtempSync(join(tmpdir(), "bpfops-fleet-repo-"));
+  live.add(dir);
   mkdirSync(join(dir, "bpf"));
   for (const f of ["pod_filter.bpf.c", "pod_filter.h", "common.bpf.h", "tp_counter.bpf.c"]) copyFileSync(new URL(`../../bpf/${f}`, import.meta.url).pathname, join(dir, "bpf", f));
   mkdirSync(join(dir, "fleet"));
@@ -62,6 +69,10 @@ ${HDR}kind: Attachment\nmetadata: { name: pod-filter }\nspec: { program: pod-fil
     git("commit", "-q", "-m", message);
     return git("rev-parse", "HEAD");
   };
-  return { dir, commit, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const remove = () => {
+    rmSync(dir, { recursive: true, force: true });
+    live.delete(dir);
+  };
+  return { dir, commit, remove };
 }
 
