@@ -146,17 +146,27 @@ for (const n of sizes) {
       const r = await lab.cliAsync(["rollout", "start", "--emergency", "--wait", "--output", "json"]);
       const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
       const lat = (await appliedAt(lab, digest)).map((t) => t - t0);
-      if (process.env.BPFOPS_BENCH_TRACE) for (const l of controller.logs().split("\n").filter((x) => x.startsWith("{"))) { const j = JSON.parse(l) as { time: number; msg: string; ring?: string; requestedAt?: string }; if (j.requestedAt && j.time >= t0) console.error(`  +${Date.parse(j.requestedAt) - t0} ms requested (the CLI's put)`); if (j.time >= t0) console.error(`  +${j.time - t0} ms controller: ${j.msg} ${j.ring ?? ""} ${JSON.stringify({ f: (j as { fetchMs?: number }).fetchMs, b: (j as { buildMs?: number }).buildMs, p: (j as { publishMs?: number }).publishMs })}`); }
-      if (process.env.BPFOPS_BENCH_TRACE) for (const h of lab.hosts) for (const l of h.logs().split("\n").filter((x) => x.includes(digest) && x.includes("revision applied"))) console.error(`  +${(JSON.parse(l) as { time: number }).time - t0} ms ${h.name} applied (${(JSON.parse(l) as { ms: number }).ms.toFixed(0)} ms reconcile ${JSON.stringify((JSON.parse(l) as { timings: unknown }).timings)})`);
       if (process.env.BPFOPS_BENCH_TRACE) {
+        type Line = { time: number; msg: string; ring?: string; requestedAt?: string; fetchMs?: number; buildMs?: number; publishMs?: number };
+        for (const j of controller.logs().split("\n").filter((x) => x.startsWith("{")).map((l) => JSON.parse(l) as Line)) {
+          if (j.time < t0) continue;
+          if (j.requestedAt) console.error(`  +${Date.parse(j.requestedAt) - t0} ms requested (the CLI's put)`);
+          console.error(`  +${j.time - t0} ms controller: ${j.msg} ${j.ring ?? ""} ${JSON.stringify({ f: j.fetchMs, b: j.buildMs, p: j.publishMs })}`);
+        }
+        for (const h of lab.hosts) {
+          for (const l of h.logs().split("\n").filter((x) => x.includes(digest) && x.includes("revision applied"))) {
+            const j = JSON.parse(l) as { time: number; ms: number; timings: unknown };
+            console.error(`  +${j.time - t0} ms ${h.name} applied (${j.ms.toFixed(0)} ms reconcile ${JSON.stringify(j.timings)})`);
+          }
+        }
         const by = new Map<string, number>();
         for (const [k, v] of processCpu()) {
           const what = k.split(" ").slice(1).join(" ").replace(/h\d+$/, "");
           if (v - (cpu0.procs.get(k) ?? 0) > 0) by.set(what, (by.get(what) ?? 0) + v - (cpu0.procs.get(k) ?? 0));
         }
         console.error(`  CPU by process: ${[...by].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+        console.error(`  CPU: agents ${agents.reduce((a, c) => a + cpuOf(c.pid), 0) - cpu0.agents} ms, controller ${cpuOf(controller.pid) - cpu0.controller} ms, machine ${machineBusy() - cpu0.machine} ms busy`);
       }
-      if (process.env.BPFOPS_BENCH_TRACE) console.error(`  CPU: agents ${agents.reduce((a, c) => a + cpuOf(c.pid), 0) - cpu0.agents} ms, controller ${cpuOf(controller.pid) - cpu0.controller} ms, machine ${machineBusy() - cpu0.machine} ms busy`);
       rows.push({ n, mode, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), refs: server!.served.refs - before.refs, fetches: server!.served.fetches - before.fetches });
     };
     // Warm-up, not measured: a rule and a program rolled out once. Agents and controller run for

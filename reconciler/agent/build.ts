@@ -1,6 +1,7 @@
 // The build step: from a repository tree to the desired state of this host. Reads and parses
 // every manifest, resolves and compiles objects, inspects them, validates, and builds the desired
 // spec; every problem in the repository is reported at once as a ManifestInvalidError.
+import { setBounded } from "../core/bounded-map.ts";
 import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
 import { readFileSync } from "node:fs";
@@ -193,8 +194,7 @@ function inspectBytes(path: string, bytes: Buffer, cacheDir: string, bytesByPath
     }
   }
   if (!inspected.has(key)) {
-    inspected.set(key, facts);
-    if (inspected.size > 64) inspected.delete(inspected.keys().next().value!);
+    setBounded(inspected, key, facts, 64);
   }
   bytesByPath.set(path, bytes);
   // A copy: later steps own what they are given.

@@ -3,6 +3,7 @@
 // bundle ring by ring: targets a ring's hosts, waits for them to be Ready, bakes, reads the health
 // gates, and advances, or halts and rolls every targeted host back to the last good bundle. All of
 // its state is in etcd, so a rollout outlives the controller and the CLI.
+import { setBounded } from "../core/bounded-map.ts";
 import { randomBytes } from "node:crypto";
 import type { Campaign, Watcher } from "etcd3";
 import { gitTree, headOf, commitSignature, type GitAccess } from "../sources/repo-tree.ts";
@@ -203,12 +204,10 @@ export class Controller {
       const members = [...(await store.members()).values()];
       const rings = assignRings(members, spec.rings).map((hosts, i): RingState => ({ name: spec.rings[i]!.name, hosts, done: [], blocked: {}, failures: [], gates: [] }));
       // Only entries changed since the last good bundle: hosts running it get the entries.
-      this.#builds.set(bundle.digest, built);
-      if (this.#builds.size > 4) this.#builds.delete(this.#builds.keys().next().value!);
+      setBounded(this.#builds, bundle.digest, built, 4);
       const earlier = stable && this.#builds.get(stable.digest);
       const delta = earlier ? entriesDelta(earlier, built) : undefined;
-      if (delta) this.#deltas.set(id, delta);
-      if (this.#deltas.size > 8) this.#deltas.delete(this.#deltas.keys().next().value!);
+      if (delta) setBounded(this.#deltas, id, delta, 8);
       state = { id, revision, digest: bundle.digest, ...(stable ? { previous: stable } : {}), spec, emergency: !!req.emergency || spec.emergency, phase: "Progressing", ring: 0, rings, message: `ring ${rings[0]!.name}`, createdAt: at, updatedAt: at };
       log.info({ rollout: id, requestedAt: req.at, revision, digest: bundle.digest, emergency: state.emergency, ...(delta ? { entriesOf: Object.keys(delta.maps) } : {}), rings: rings.map((r) => `${r.name}:${r.hosts.length}`), fetchMs, buildMs, publishMs: Date.now() - t0 - fetchMs - buildMs }, "rollout started");
     } catch (e) {
@@ -345,7 +344,6 @@ export class Controller {
     if (this.#saved.get(r.id) === json) return;
     r.updatedAt = Date.now();
     await this.config.store.putJson(this.config.store.key("rollouts", r.id), r);
-    this.#saved.set(r.id, json);
-    if (this.#saved.size > 16) this.#saved.delete(this.#saved.keys().next().value!);
+    setBounded(this.#saved, r.id, json, 16);
   }
 }

@@ -1,6 +1,7 @@
 // The kernel work behind a plan's steps, in bpfops's terms: create a Map from its definition,
 // write initial entries without overwriting the datapath's, copy entries into a replacement, load
 // and pin one program version, attach a program to a concrete hook.
+import { setBounded } from "../core/bounded-map.ts";
 import { MapHandle, type LinkHandle, type MapEntry, type ProgramHandle } from "../kernel/handles.ts";
 import { MapType, MapUpdateFlags, type MapTypeName } from "../../schemas/kernel-names.ts";
 import { loadDesiredProgram } from "./load-program.ts";
@@ -262,8 +263,7 @@ export function uprobeOffset(h: Extract<ConcreteHook, { type: "uprobe" | "uretpr
     at = symbolOffsets.get(key);
     if (at === undefined) {
       at = elfFunctionOffset(readFileSync(h.binary), h.symbol);
-      symbolOffsets.set(key, at);
-      if (symbolOffsets.size > 256) symbolOffsets.delete(symbolOffsets.keys().next().value!);
+      setBounded(symbolOffsets, key, at, 256);
     }
   } catch (e) {
     throw new BpfopsError("UprobeTarget", `uprobe target ${h.binary}: ${(e as Error).message}`, { errorClass: "Waiting", cause: e });

@@ -1,6 +1,7 @@
 // Reading maps back, for `bpfops map get|dump`: finds a map bpfops pinned (a Map manifest by name,
 // an object map as PROGRAM/MAP, or a pin path), reads its key and value types from the kernel's
 // BTF for it, and decodes entries with the same decoders the manifests' encoders mirror.
+import { setBounded } from "../core/bounded-map.ts";
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -46,8 +47,7 @@ export function kernelMapTypes(m: MapHandle): MapTypes {
   } catch {
     t = {}; // types the decoders do not handle: shown as bytes
   }
-  typesByBtf.set(memo, t);
-  if (typesByBtf.size > 64) typesByBtf.delete(typesByBtf.keys().next().value!);
+  setBounded(typesByBtf, memo, t, 64);
   return t;
 }
 const typesByBtf = new Map<string, MapTypes>();
