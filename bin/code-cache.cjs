@@ -61,7 +61,6 @@ function cacheModules(dir, tag) {
   } catch {
     return;
   }
-  const fresh = [];
   const compile = Module.prototype._compile;
   Module.prototype._compile = function (content, filename) {
     // (a shebang is only valid at the very start of a script, not inside Module.wrap's function)
@@ -73,14 +72,12 @@ function cacheModules(dir, tag) {
     } catch {
       return compile.call(this, content, filename);
     }
-    const cachedData = readOwned(file);
     let script;
     try {
-      script = new vm.Script(Module.wrap(content), { filename, ...(cachedData ? { cachedData } : {}) });
+      script = compileCached(content, filename, file);
     } catch {
       return compile.call(this, content, filename); // Node's own compile reports it as Node does
     }
-    if (!cachedData || script.cachedDataRejected) fresh.push([file, script]);
     const mod = this;
     const require = (id) => mod.require(id);
     require.resolve = (request, options) => Module._resolveFilename(request, mod, false, options);
@@ -89,19 +86,35 @@ function cacheModules(dir, tag) {
     require.cache = Module._cache;
     return script.runInThisContext({ displayErrors: true }).call(mod.exports, mod.exports, require, mod, filename, dirname(filename));
   };
-  process.once("exit", () => {
-    for (const [file, script] of fresh) writeCache(file, script);
-  });
 }
 
-/** The code V8 compiled for script, written to file (taken at exit: with what ran lazily). */
-function writeCache(file, script) {
-  try {
-    const tmp = `${file}.${process.pid}`;
-    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-    renameSync(tmp, file);
-  } catch {
-    // A cache that cannot be written costs time, nothing else.
+/** Scripts compiled without a usable cache, with the file each one's cache is written to at exit. */
+const fresh = [];
+
+/**
+ * source as a CommonJS module's wrapper, compiled with V8's code cache from file when there is
+ * one; without it (or when V8 rejects it), the cache is written to file at exit, with what ran lazily.
+ */
+function compileCached(source, filename, file) {
+  const cachedData = file && readOwned(file);
+  const script = new vm.Script(Module.wrap(source), { filename, ...(cachedData ? { cachedData } : {}) });
+  if (file && (!cachedData || script.cachedDataRejected)) {
+    if (!fresh.length) process.once("exit", writeFresh);
+    fresh.push([file, script]);
+  }
+  return script;
+}
+
+/** Writes the code cache of each script compiled without one (at exit). */
+function writeFresh() {
+  for (const [file, script] of fresh) {
+    try {
+      const tmp = `${file}.${process.pid}`;
+      writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch {
+      // A cache that cannot be written costs time, nothing else.
+    }
   }
 }
 
@@ -112,13 +125,8 @@ exports.run = function run(bundle) {
   const command = process.argv.slice(2).find((a) => !a.startsWith("-"));
   const st = statSync(bundle);
   const key = `${COMMANDS.has(command) ? command : "other"}-${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}`;
-  const cacheFile = dir && join(dir, `.code-cache-${key}`);
-  const cachedData = cacheFile && readOwned(cacheFile);
   if (dir) cacheModules(dir, `${process.version}-${process.arch}`);
-  const script = new vm.Script(Module.wrap(source), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
-  if (cacheFile && (!cachedData || script.cachedDataRejected)) {
-    process.once("exit", () => writeCache(cacheFile, script));
-  }
+  const script = compileCached(source, bundle, dir && join(dir, `.code-cache-${key}`));
   const mod = new Module(bundle, module);
   mod.filename = bundle;
   mod.paths = Module._nodeModulePaths(dirname(bundle));

@@ -7,6 +7,8 @@ import type { RepoTree } from "./repo-tree.ts";
 
 /** The bundle as a repository tree for reconcileOnce: read-only, nothing outside it. */
 export function bundleTree(b: Bundle, revision: string): RepoTree {
+  // What the controller's build found, when it runs this version of bpfops (its schema may differ).
+  const parsed = b.parsed?.by === packageVersion() ? b.parsed : undefined;
   const under = (dir: string) => (p: string) => dir === "." || dir === "" || p.startsWith(dir.replace(/\/$/, "") + "/");
   return {
     describe: `bundle ${b.digest.slice(0, 19)} (${revision})`,
@@ -27,10 +29,10 @@ export function bundleTree(b: Bundle, revision: string): RepoTree {
       return b.prebuilt.has(path) ? b.files.get(path)! : null;
     },
     parsedManifests(file) {
-      return b.parsed?.by === packageVersion() ? (b.parsed.files[file] ?? null) : null;
+      return parsed?.files[file] ?? null;
     },
     objectFacts(path) {
-      return b.parsed?.by === packageVersion() ? (b.parsed.objects?.[path] ?? null) : null;
+      return parsed?.objects?.[path] ?? null;
     },
   };
 }
