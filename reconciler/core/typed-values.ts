@@ -306,3 +306,36 @@ export function decodeTyped(b: Buffer, t: TypeDesc, field = ""): unknown {
     }
   }
 }
+
+/** An integer that a decoder shows as a plain number: where it is in its value, and its type. */
+export interface IntField {
+  /** byte offset in the value */
+  offset: number;
+  size: 2 | 4 | 8;
+  signed: boolean;
+}
+
+/**
+ * The integer field at path ("dropped", "stats.bytes", "counts.3") of a value of type t, when
+ * decodeTyped would show it as a plain number: a little-endian integer of 2, 4 or 8 bytes that is no
+ * address, flag or character, reached through struct members and array elements (not bitfields or
+ * unions). Undefined otherwise: such a field is read by decoding the whole value.
+ */
+export function intFieldAt(t: TypeDesc, path: string): IntField | undefined {
+  let offset = 0;
+  for (const part of path ? path.split(".") : []) {
+    // (decodeTyped shows addresses and LPM keys as text)
+    const special: boolean = t.kind === "struct" && (/in6?_addr/.test(t.name) || isLpmKey(t));
+    if (t.kind === "struct" && !special) {
+      const m = t.members.find((x) => x.name === part);
+      if (!m || m.bitSize || m.bitOffset % 8) return undefined;
+      offset += m.bitOffset / 8;
+      t = m.type;
+    } else if (t.kind === "array" && t.name !== "hex" && /^\d+$/.test(part) && Number(part) < t.count) {
+      offset += Number(part) * t.elem.size;
+      t = t.elem;
+    } else return undefined;
+  }
+  if (t.kind !== "int" || t.bool || t.char || t.bigEndian || t.name === "ipv4" || (t.size !== 2 && t.size !== 4 && t.size !== 8)) return undefined;
+  return { offset, size: t.size, signed: t.signed };
+}

@@ -84,9 +84,14 @@ export interface DecodedEntry {
   value: unknown;
 }
 
+/** A key decoded by the map's key type (hex:... where it is not known). */
+export function decodeEntryKey(types: MapTypes, key: Buffer): unknown {
+  return types.key ? decodeTyped(key, types.key) : `hex:${key.toString("hex")}`;
+}
+
 /** An entry decoded by the map's types (hex:... where a type is not known). */
 export function decodeEntry(m: MapHandle, types: MapTypes, key: Buffer, value: Buffer, opts: { sum?: boolean } = {}): DecodedEntry {
-  const dk = types.key ? decodeTyped(key, types.key) : `hex:${key.toString("hex")}`;
+  const dk = decodeEntryKey(types, key);
   const one = (b: Buffer) => (types.value ? decodeTyped(b, types.value) : `hex:${b.toString("hex")}`);
   if (!m.perCpu) return { key: dk, value: one(value) };
   const perCpu = m.splitPerCpu(value).map(one);

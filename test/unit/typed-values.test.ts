@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { mapTypesById, mapTypesInObject, objectBtf, parseBtf } from "../../reconciler/core/btf.ts";
 import { mapBtf } from "../../reconciler/core/btf-write.ts";
 import { parseDeclaredType, typeName, type TypeDesc } from "../../reconciler/core/type-desc.ts";
-import { decodeTyped, encodeTyped, parseCidr } from "../../reconciler/core/typed-values.ts";
+import { decodeTyped, encodeTyped, intFieldAt, parseCidr } from "../../reconciler/core/typed-values.ts";
 
 const btf = objectBtf(readFileSync(new URL("../../bpf/test/t_types.o", import.meta.url)))!;
 const typed = mapTypesInObject(btf, "t_typed")!;
@@ -115,6 +115,42 @@ describe("decoding", () => {
   it("decodes what it encodes: a BTF key", () => {
     const k = { saddr: "192.0.2.1", daddr: "2001:db8::5", proto: "udp", zone: -3 };
     expect(decodeTyped(encodeTyped(k, key, "key"), key)).toEqual(k);
+  });
+});
+
+describe("integer fields read without decoding (map metrics)", () => {
+  const v = { action: "ACTION_DROP", flags: 5, level: 17, label: "web", rules: [{ port: 80, proto: "tcp", hits: 0 }, { port: 443, proto: "tcp", hits: 9 }], target: { ifindex: 4 }, delta: -5, small: 65535, tiny: -128 };
+  const k = { saddr: "192.0.2.1", daddr: "2001:db8::5", proto: "udp", zone: -3 };
+  const u32 = declared("u32");
+  const bits: TypeDesc = { kind: "struct", name: "", size: 4, members: [{ name: "lo", bitOffset: 0, bitSize: 3, type: u32 }, { name: "hi", bitOffset: 3, bitSize: 29, type: u32 }] };
+  const at = (x: unknown, path: string): unknown => (path ? path.split(".").reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], x) : x);
+  const read = (b: Buffer, f: { offset: number; size: number; signed: boolean }) => (f.size === 8 ? Number(f.signed ? b.readBigInt64LE(f.offset) : b.readBigUInt64LE(f.offset)) : f.signed ? b.readIntLE(f.offset, f.size) : b.readUIntLE(f.offset, f.size));
+  it.each<[string, TypeDesc, unknown, string, number | undefined]>([
+    ["a signed 64-bit member", value, v, "delta", -5],
+    ["a 16-bit member after a 64-bit one", value, v, "small", 65535],
+    ["a member of an array element", value, v, "rules.1.hits", 9],
+    ["a signed key member after padding", key, k, "zone", -3],
+    ["a whole value that is an integer", declared("u64"), 7, "", 7],
+    ["an element of a declared array", declared("u32[4]"), [1, 2, 3, 4], "2", 3],
+    ["an enum (shown by name)", value, v, "action", undefined],
+    ["a bitfield of a byte", value, v, "level", undefined],
+    ["a bitfield of a 32-bit integer", bits, { lo: 5, hi: 17 }, "hi", undefined],
+    ["a character array", value, v, "label", undefined],
+    ["a member of a union", value, v, "target.ifindex", undefined],
+    ["one byte (maybe a protocol)", value, v, "tiny", undefined],
+    ["a port in network byte order", value, v, "rules.0.port", undefined],
+    ["an address", key, k, "saddr", undefined],
+    ["an element past the array's end", value, v, "rules.2.hits", undefined],
+    ["a member that is not there", value, v, "nosuch", undefined],
+    ["a struct, not an integer", value, v, "rules.0", undefined],
+  ])("%s", (_, t, x, path, expected) => {
+    const f = intFieldAt(t, path);
+    if (expected === undefined) return expect(f).toBeUndefined();
+    expect(f).toBeDefined();
+    // Read from the bytes, the field is what decoding the whole value shows.
+    const bytes = encodeTyped(x, t, "value");
+    expect(read(bytes, f!)).toBe(expected);
+    expect(at(decodeTyped(bytes, t), path)).toBe(expected);
   });
 });
 
