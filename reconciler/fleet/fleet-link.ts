@@ -2,7 +2,7 @@
 // a lease, watches the host's target, fetches bundles by digest (kept on disk, so that a restart
 // without etcd still heals), and writes the agent's status back. Losing etcd changes nothing in
 // the kernel: the last target stays the target, and the link reconnects by itself.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Lease, Watcher } from "etcd3";
@@ -15,6 +15,8 @@ import type { AgentLog, AgentStatus } from "../agent/agent.ts";
 const PROBED: FeatureName[] = ["btf", "xdpLink", "xdpLinkUpdate", "tcx", "tcxLinkUpdate", "cgroupLinkUpdate", "fentry", "lsm", "kprobe", "bpfStats"];
 const RETRY_MS = 1000;
 const KEEP_BUNDLE_MS = 30_000;
+/** Bundles kept on disk besides the target's and the one its entries apply to; older ones are deleted. */
+export const BUNDLES_ON_DISK = 8;
 
 export class FleetLink {
   target: Target | undefined;
@@ -88,13 +90,38 @@ export class FleetLink {
 
   /** The bundle of digest: from disk if fetched before (its digest checked again), else from etcd. */
   async bundle(digest: string): Promise<Bundle> {
-    const file = join(this.#dir, "bundles", digest.replace(/^sha256:/, ""));
+    const file = this.#bundleFile(digest);
     try {
       return decodeBundle(readFileSync(file), digest);
     } catch {
       const { bundle, bytes } = await this.store.fetchBundle(digest);
       writeAtomic(file, bytes);
+      this.#pruneBundles();
       return bundle;
+    }
+  }
+
+  /** Whether the bundle of digest is on disk (usable with etcd away). */
+  hasBundle(digest: string): boolean {
+    return existsSync(this.#bundleFile(digest));
+  }
+
+  #bundleFile(digest: string): string {
+    return join(this.#dir, "bundles", digest.replace(/^sha256:/, ""));
+  }
+
+  /** Keeps the newest BUNDLES_ON_DISK bundles, and always the target's and the one its entries apply to. */
+  #pruneBundles(): void {
+    const dir = join(this.#dir, "bundles");
+    const keep = new Set([this.target?.digest, this.target?.entries?.from].filter((d): d is string => !!d).map((d) => d.replace(/^sha256:/, "")));
+    try {
+      const files = readdirSync(dir)
+        .filter((f) => /^[0-9a-f]{64}$/.test(f) && !keep.has(f))
+        .map((f) => ({ f, at: statSync(join(dir, f)).mtimeMs }))
+        .sort((a, b) => b.at - a.at);
+      for (const { f } of files.slice(BUNDLES_ON_DISK)) unlinkSync(join(dir, f));
+    } catch (e) {
+      this.log.warn({ error: (e as Error).message }, "could not delete old bundles from disk");
     }
   }
 

@@ -188,6 +188,23 @@ describe("fleet", () => {
     }
     const after = await trafficAll();
     for (const h of lab.hosts) expect([h.name, before[h.name]!.rule2, after[h.name]!.pod, after[h.name]!.rule2, after[h.name]!.legit]).toEqual([h.name, 0, 0, 200, 200]);
+    // Restarted with etcd away right after the rule (its bundle not here yet: an agent fetches it
+    // a minute later), an agent builds the revision from the earlier bundle and the entries, and
+    // keeps healing: a link detached by hand is put back, the new rules still hold.
+    const h2 = lab.hosts[2]!;
+    await lab.etcd.kill();
+    try {
+      await h2.stopAgent("SIGKILL");
+      startAgent(h2);
+      const attachmentId = () => ownObjects(h2).find((o) => o.kind === "Attachment")?.id;
+      const linkId = attachmentId()!;
+      h2.exec("bpftool", ["link", "detach", "id", String(linkId)]);
+      await until("the detached link put back after a restart with etcd away", () => (attachmentId() ?? linkId) !== linkId, 15_000, () => h2.logs().slice(-3000));
+      const healed = (await runTraffic(h2.lab, { flows, pps: 3000, count: 600 })).received;
+      expect([healed.pod, healed.rule2, healed.legit]).toEqual([0, 200, 200]);
+    } finally {
+      await lab.etcd.restart();
+    }
     repo.commit({ rules: [6666, 7777, 8888, 9999], version: 2, bake: "1h" }, "an emergency program");
     const program = await rollout("--emergency");
     expect(program.rollout).toMatchObject({ phase: "Succeeded", emergency: true });
