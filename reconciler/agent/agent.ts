@@ -285,8 +285,9 @@ export class Agent {
       // (or, after a restart, the build of that one's bundle on disk with them).
       const delta = isNew ? this.#entriesOnly(target) : undefined;
       viaEntries = !!delta;
-      const earlier = delta || (!isNew && this.#built?.revision === target) ? undefined : await this.#fromEarlierBundle(target);
-      const reuse = delta ?? earlier ?? (!isNew && this.#built?.revision === target ? this.#built.reuse : undefined);
+      const drift = !isNew && this.#built?.revision === target ? this.#built.reuse : undefined;
+      const earlier = delta || drift ? undefined : await this.#fromEarlierBundle(target);
+      const reuse = delta ?? drift ?? earlier;
       result = await reconcileOnce(reuse ? undefined : await this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...(reuse ? { reuse } : {}) });
       if (src.kind !== "directory") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
       // The bundle itself is still kept (after the entries are in): a restart without etcd builds from it.
