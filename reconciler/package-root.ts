@@ -1,7 +1,8 @@
 // Where bpfops's own files are, wherever it runs from: the checkout (TypeScript sources) or an
 // installed package (compiled JavaScript under dist/). Both find the package root the same way.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createHash, randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 let root: string | undefined;
@@ -25,3 +26,43 @@ export function packageVersion(): string {
 
 /** Whether this code runs compiled (an installed package) rather than from the TypeScript sources. */
 export const compiled = !import.meta.url.endsWith(".ts");
+
+/**
+ * A digest of bpfops's own TypeScript (every .ts file under reconciler/ and schemas/, by path and
+ * content): two copies with the same digest run the same code. The build records it
+ * (scripts/write-build-info.mjs), since an installed package has no sources.
+ */
+export function sourcesDigest(root = packageRoot()): string {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (e.isFile() && e.name.endsWith(".ts")) files.push(join(dir, e.name));
+    }
+  };
+  for (const dir of ["reconciler", "schemas"]) if (existsSync(join(root, dir))) walk(join(root, dir));
+  const h = createHash("sha256");
+  for (const f of files.map((x) => relative(root, x)).sort()) h.update(`${f}\0`).update(readFileSync(join(root, f))).update("\0");
+  return h.digest("hex");
+}
+
+let identity: string | undefined;
+
+/**
+ * Which bpfops this is, for trusting what another one found (a fleet bundle's parsed manifests and
+ * object facts): its version and the digest of its sources, as the build recorded it (an installed
+ * package) or read from the sources (a checkout). Two development trees of one version differ.
+ */
+export function codeIdentity(): string {
+  if (identity) return identity;
+  let sources: string | undefined;
+  if (compiled) {
+    try {
+      sources = (JSON.parse(readFileSync(join(packageRoot(), "dist/build-info.json"), "utf8")) as { sources?: string }).sources;
+    } catch {
+      // no build record: trusted by no other bpfops (below)
+    }
+  } else sources = sourcesDigest();
+  // (unknown sources: a value no other process has, so that nothing is trusted on a guess)
+  return (identity = `${packageVersion()}+${sources ?? `unknown-${randomUUID()}`}`);
+}

@@ -3,7 +3,7 @@
 // build is compared with (entries-delta.ts).
 import { posix } from "node:path";
 import { buildRevision } from "../agent/build.ts";
-import { packageVersion } from "../package-root.ts";
+import { codeIdentity } from "../package-root.ts";
 import type { Manifest } from "../../schemas/manifest.ts";
 import type { RepoTree } from "../sources/repo-tree.ts";
 import { withDigest, type Bundle } from "./bundle.ts";
@@ -33,6 +33,6 @@ export async function makeBundle(tree: RepoTree, manifestDir: string, cacheDir: 
     if (/\.bpf\.c(@[0-9a-f]+)?$/.test(path)) prebuilt.add(path);
   }
   const objects = Object.fromEntries([...(build.objectFacts ?? [])].filter(([path]) => files.has(path)));
-  const bundle = withDigest({ manifestDir, files, prebuilt, parsed: { by: packageVersion(), files: parsed, objects } });
+  const bundle = withDigest({ manifestDir, files, prebuilt, parsed: { by: codeIdentity(), files: parsed, objects } });
   return { bundle, built: { digest: bundle.digest, manifests: build.manifests, objects: build.objects, mapEntries: build.mapEntries ?? new Map() } };
 }

@@ -2,13 +2,13 @@
 // read-only, nothing outside it, its .bpf.c sources already compiled, its manifests parsed and its
 // objects inspected.
 import type { Bundle } from "../fleet/bundle.ts";
-import { packageVersion } from "../package-root.ts";
+import { codeIdentity } from "../package-root.ts";
 import type { RepoTree } from "./repo-tree.ts";
 
 /** The bundle as a repository tree for reconcileOnce: read-only, nothing outside it. */
 export function bundleTree(b: Bundle, revision: string): RepoTree {
-  // What the controller's build found, when it runs this version of bpfops (its schema may differ).
-  const parsed = b.parsed?.by === packageVersion() ? b.parsed : undefined;
+  // What the controller's build found, when it runs this same bpfops (another's schema may differ).
+  const parsed = b.parsed?.by === codeIdentity() ? b.parsed : undefined;
   const under = (dir: string) => (p: string) => dir === "." || dir === "" || p.startsWith(dir.replace(/\/$/, "") + "/");
   return {
     describe: `bundle ${b.digest.slice(0, 19)} (${revision})`,

@@ -1,5 +1,5 @@
 // Fleet bundles as tables: their encoding and digest, and what the controller's build found (the
-// manifests parsed, the objects inspected), which a host of the same version builds from instead
+// manifests parsed, the objects inspected), which a host of the same bpfops builds from instead
 // of parsing and inspecting itself. No root, no etcd.
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { buildRevision, readManifests } from "../../reconciler/agent/build.ts";
 import { makeBundle } from "../../reconciler/fleet/make-bundle.ts";
 import { directoryTree } from "../../reconciler/sources/repo-tree.ts";
 import { parseManifestFile } from "../../reconciler/core/parse-manifests.ts";
-import { packageVersion } from "../../reconciler/package-root.ts";
+import { codeIdentity } from "../../reconciler/package-root.ts";
 import type { Manifest } from "../../schemas/manifest.ts";
 
 describe("bundles", () => {
@@ -63,9 +63,10 @@ describe("the manifests a bundle carries parsed", () => {
   const byController = (by: string, files: Record<string, Manifest[]> = { [file]: yamlManifests("from-parsed").map((m) => m.manifest) }) => ({ by, files });
 
   it.each<[string, Bundle["parsed"] | undefined, string]>([
-    ["parsed by this version: used, the YAML is not parsed", byController(packageVersion()), "from-parsed"],
+    ["parsed by this same bpfops: used, the YAML is not parsed", byController(codeIdentity()), "from-parsed"],
     ["parsed by another version (its schema may differ): the YAML is parsed", byController("0.0.0-other"), "from-yaml"],
-    ["the file not among the parsed: the YAML is parsed", byController(packageVersion(), {}), "from-yaml"],
+    ["parsed by other sources of this version (a development tree): the YAML is parsed", byController(`${codeIdentity().split("+")[0]}+${"0".repeat(64)}`), "from-yaml"],
+    ["the file not among the parsed: the YAML is parsed", byController(codeIdentity(), {}), "from-yaml"],
     ["a bundle without parsed manifests (an older controller's): the YAML is parsed", undefined, "from-yaml"],
   ])("%s", async (_, parsed, mapName) => {
     const { manifests, issues } = await readManifests(bundleTree(bundle(parsed), "r1"), "fleet");
@@ -79,7 +80,7 @@ describe("the manifests a bundle carries parsed", () => {
     ["a missing field, at its parent", ["spec", "globals", "v"]],
     ["the document", []],
   ])("locating %s in a parsed manifest parses the YAML then and finds the same place", async (_, path) => {
-    const same = { ...bundle(), files: new Map([[file, Buffer.from(yaml("m"))]]), parsed: byController(packageVersion(), { [file]: yamlManifests("m").map((m) => m.manifest) }) };
+    const same = { ...bundle(), files: new Map([[file, Buffer.from(yaml("m"))]]), parsed: byController(codeIdentity(), { [file]: yamlManifests("m").map((m) => m.manifest) }) };
     const { manifests } = await readManifests(bundleTree(same, "r1"), "fleet");
     expect(manifests[1]!.locate(path)).toEqual(yamlManifests("m")[1]!.locate(path));
     expect(manifests[1]!.locate(path).line).toBeGreaterThan(8);
@@ -112,7 +113,7 @@ describe("the objects a bundle carries inspected", () => {
   // The bundle's facts say the object's identity is "from-the-controller": whether a host's build
   // has that identity shows whether it inspected the object itself.
   it.each<[string, string | undefined, boolean]>([
-    ["facts of this version: used, the object is not inspected", undefined, true],
+    ["facts of this same bpfops: used, the object is not inspected", undefined, true],
     ["facts of another version: the object is inspected", "0.0.0-other", false],
   ])("%s", async (_, by, used) => {
     const { bundle } = await made;
