@@ -1,5 +1,5 @@
-// Where bpfops's own files are, wherever it runs from: the checkout (TypeScript sources) or an
-// installed package (compiled JavaScript under dist/). Both find the package root the same way.
+// bpfops itself, wherever it runs from (the checkout's TypeScript sources, or an installed package's
+// compiled JavaScript under dist/): where its own files are, its version, and which code it is.
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";

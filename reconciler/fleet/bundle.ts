@@ -17,11 +17,11 @@ export interface Bundle {
   prebuilt: Set<string>;
   /**
    * What the controller's build found, for hosts running the same bpfops (`by`, its codeIdentity:
-   * version and sources): the manifests of
-   * each file as it parsed and checked them, and what inspecting each object found (its identity,
-   * programs, maps and BTF types). Parsing YAML and checking the schema was most of a host's build,
-   * and inspecting a new object most of the rest. The files' YAML is still here, parsed again only
-   * to say where an error is. Another bpfops parses and inspects itself: its schema may differ.
+   * version and sources): the manifests of each file as it parsed and checked them, and what
+   * inspecting each object found (its identity, programs, maps and BTF types). Parsing YAML and
+   * checking the schema was most of a host's build, and inspecting a new object most of the rest.
+   * The files' YAML is still here, parsed again only to say where an error is. Another bpfops
+   * parses and inspects itself: its schema may differ.
    */
   parsed?: { by: string; files: Record<string, Manifest[]>; objects?: Record<string, InspectedFacts> };
 }
