@@ -4,7 +4,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { layout } from "../core/layout.ts";
 import type { DesiredMap, MapMetricSpec } from "../core/desired.ts";
-import { encodeEntryField, intFieldAt, type IntField } from "../core/typed-values.ts";
+import { encodeEntryField, intFieldAt, readIntField } from "../core/typed-values.ts";
 import { decodeEntry, decodeEntryKey, kernelMapTypes } from "../host/map-reader.ts";
 import { openPinnedMap } from "../kernel/pins.ts";
 import type { AgentLog } from "./agent.ts";
@@ -12,8 +12,6 @@ import type { AgentLog } from "./agent.ts";
 type Sample = { labels: Record<string, string>; value: number };
 
 const at = (v: unknown, path: string): unknown => (path ? path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), v) : v);
-const readField = (b: Buffer, f: IntField): number =>
-  f.size === 8 ? Number(f.signed ? b.readBigInt64LE(f.offset) : b.readBigUInt64LE(f.offset)) : f.size === 4 ? (f.signed ? b.readInt32LE(f.offset) : b.readUInt32LE(f.offset)) : f.signed ? b.readInt16LE(f.offset) : b.readUInt16LE(f.offset);
 const text = (v: unknown) => (v && typeof v === "object" ? JSON.stringify(v) : String(v));
 
 /** The samples of one declared metric, read from the kernel now. */
@@ -45,7 +43,7 @@ export function readMapMetrics(root: string, map: string, specs: MapMetricSpec[]
         let key: unknown;
         if (field) {
           n = 0;
-          for (const cpu of m.perCpu ? m.splitPerCpu(e.value) : [e.value]) n += readField(cpu, field);
+          for (const cpu of m.perCpu ? m.splitPerCpu(e.value) : [e.value]) n += readIntField(cpu, field);
           key = labelPaths.length ? decodeEntryKey(types, e.key) : undefined;
         } else {
           const d = decodeEntry(m, types, e.key, e.value, { sum: true });

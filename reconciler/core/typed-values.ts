@@ -339,3 +339,8 @@ export function intFieldAt(t: TypeDesc, path: string): IntField | undefined {
   if (t.kind !== "int" || t.bool || t.char || t.bigEndian || t.name === "ipv4" || (t.size !== 2 && t.size !== 4 && t.size !== 8)) return undefined;
   return { offset, size: t.size, signed: t.signed };
 }
+
+/** The integer field f (intFieldAt's) of a value's bytes, as decodeTyped would show it. */
+export function readIntField(b: Buffer, f: IntField): number {
+  return Number(readInt(b, f.offset, f));
+}

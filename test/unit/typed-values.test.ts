@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { mapTypesById, mapTypesInObject, objectBtf, parseBtf } from "../../reconciler/core/btf.ts";
 import { mapBtf } from "../../reconciler/core/btf-write.ts";
 import { parseDeclaredType, typeName, type TypeDesc } from "../../reconciler/core/type-desc.ts";
-import { decodeTyped, encodeTyped, intFieldAt, parseCidr } from "../../reconciler/core/typed-values.ts";
+import { decodeTyped, encodeTyped, intFieldAt, parseCidr, readIntField } from "../../reconciler/core/typed-values.ts";
 
 const btf = objectBtf(readFileSync(new URL("../../bpf/test/t_types.o", import.meta.url)))!;
 const typed = mapTypesInObject(btf, "t_typed")!;
@@ -124,7 +124,6 @@ describe("integer fields read without decoding (map metrics)", () => {
   const u32 = declared("u32");
   const bits: TypeDesc = { kind: "struct", name: "", size: 4, members: [{ name: "lo", bitOffset: 0, bitSize: 3, type: u32 }, { name: "hi", bitOffset: 3, bitSize: 29, type: u32 }] };
   const at = (x: unknown, path: string): unknown => (path ? path.split(".").reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], x) : x);
-  const read = (b: Buffer, f: { offset: number; size: number; signed: boolean }) => (f.size === 8 ? Number(f.signed ? b.readBigInt64LE(f.offset) : b.readBigUInt64LE(f.offset)) : f.signed ? b.readIntLE(f.offset, f.size) : b.readUIntLE(f.offset, f.size));
   it.each<[string, TypeDesc, unknown, string, number | undefined]>([
     ["a signed 64-bit member", value, v, "delta", -5],
     ["a 16-bit member after a 64-bit one", value, v, "small", 65535],
@@ -149,7 +148,7 @@ describe("integer fields read without decoding (map metrics)", () => {
     expect(f).toBeDefined();
     // Read from the bytes, the field is what decoding the whole value shows.
     const bytes = encodeTyped(x, t, "value");
-    expect(read(bytes, f!)).toBe(expected);
+    expect(readIntField(bytes, f!)).toBe(expected);
     expect(at(decodeTyped(bytes, t), path)).toBe(expected);
   });
 });
