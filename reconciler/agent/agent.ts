@@ -232,29 +232,24 @@ export class Agent {
   }
 
 
-  /** The build of a fleet target whose delta is entries for the applied bundle (which this agent built), or undefined. */
-  #entriesOnly(target: string): { build: ReconcileResult["build"]; context: ReconcileResult["context"] } | undefined {
-    const src = this.config.source;
-    if (src.kind !== "fleet" || src.link.target?.digest !== target) return undefined;
-    const delta = src.link.target.entries;
-    if (!delta || delta.from !== this.status.lastAppliedRevision || this.#built?.revision !== delta.from) return undefined;
-    const revision = src.link.target.revision;
-    return { build: withEntries(this.#built.reuse.build, delta, revision), context: { ...this.#built.reuse.context, revision } };
-  }
-
   /**
-   * The build of a fleet target that changes only entries of an earlier bundle, from that bundle on
-   * disk, when the target's own bundle is not here: an agent fetches it a minute after applying the
-   * entries, so one restarted with etcd away within that minute (or before it applied them) still
-   * builds the revision and keeps healing drift.
+   * The build of a fleet target that changes only Map entries of an earlier bundle: that bundle's
+   * build with them (no manifest parsed, no object read), or undefined. The earlier build is this
+   * agent's own when it runs that bundle; after a restart it is built from that bundle on disk when
+   * the target's own is not here (an agent fetches it a minute after applying the entries), so one
+   * restarted with etcd away within that minute (or before it applied them) still builds the
+   * revision and keeps healing drift.
    */
-  async #fromEarlierBundle(target: string): Promise<{ build: ReconcileResult["build"]; context: ReconcileResult["context"] } | undefined> {
+  async #withEntries(target: string): Promise<{ build: ReconcileResult["build"]; context: ReconcileResult["context"] } | undefined> {
     const src = this.config.source;
-    if (src.kind !== "fleet" || src.link.target?.digest !== target) return undefined;
+    if (src.kind !== "fleet" || src.link.target?.digest !== target || !src.link.target.entries) return undefined;
     const { entries, revision } = src.link.target;
-    if (!entries || src.link.hasBundle(target) || !src.link.hasBundle(entries.from)) return undefined;
-    const earlier = await reconcileOnce({ kind: "bundle", bundle: await src.link.bundle(entries.from), revision: entries.from }, { mode: "dry-run", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal });
-    return { build: withEntries(earlier.build, entries, revision), context: { ...earlier.context, revision } };
+    let earlier = this.#built?.revision === entries.from && entries.from === this.status.lastAppliedRevision ? this.#built.reuse : undefined;
+    if (!earlier && !src.link.hasBundle(target) && src.link.hasBundle(entries.from)) {
+      const r = await reconcileOnce({ kind: "bundle", bundle: await src.link.bundle(entries.from), revision: entries.from }, { mode: "dry-run", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal });
+      earlier = { build: r.build, context: r.context };
+    }
+    return earlier && { build: withEntries(earlier.build, entries, revision), context: { ...earlier.context, revision } };
   }
 
   async #source(target: string): Promise<RevisionSource> {
@@ -281,17 +276,15 @@ export class Agent {
         await this.config.verifier.check(target, await commitSignature(src.repo, target, `${this.config.cacheDir}/git`));
       }
       // A drift check of the applied commit reuses its build: only the kernel is read again. A
-      // fleet revision that changes only Map entries of the applied one is that build with them
-      // (or, after a restart, the build of that one's bundle on disk with them).
-      const delta = isNew ? this.#entriesOnly(target) : undefined;
-      viaEntries = !!delta;
+      // fleet revision that changes only Map entries of an earlier one is that one's build with them.
       const drift = !isNew && this.#built?.revision === target ? this.#built.reuse : undefined;
-      const earlier = delta || drift ? undefined : await this.#fromEarlierBundle(target);
-      const reuse = delta ?? drift ?? earlier;
+      const delta = drift ? undefined : await this.#withEntries(target);
+      viaEntries = !!delta;
+      const reuse = drift ?? delta;
       result = await reconcileOnce(reuse ? undefined : await this.#source(target), { mode: "apply", root: this.config.root, labels: this.config.labels, cacheDir: this.config.cacheDir, signal: this.#abort.signal, ...(reuse ? { reuse } : {}) });
       if (src.kind !== "directory") this.#built = { revision: target, reuse: { build: result.build, context: result.context } };
       // The bundle itself is still kept (after the entries are in): a restart without etcd builds from it.
-      if ((delta || earlier) && src.kind === "fleet") src.link.keepBundle(target);
+      if (delta && src.kind === "fleet") src.link.keepBundle(target);
     } catch (e) {
       const err = e as Error & { code?: string; errorClass?: "Stalled" | "Waiting" };
       if (this.#abort.signal.aborted) return;
