@@ -46,6 +46,15 @@ export function sourcesDigest(root = packageRoot()): string {
   return h.digest("hex");
 }
 
+/** What the build recorded (scripts/write-build-info.mjs), or undefined where there is no build. */
+export function buildInfo(): { version?: string; commit?: string | null; sources?: string; builtAt?: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(packageRoot(), "dist/build-info.json"), "utf8")) as ReturnType<typeof buildInfo>;
+  } catch {
+    return undefined;
+  }
+}
+
 let identity: string | undefined;
 
 /**
@@ -55,14 +64,7 @@ let identity: string | undefined;
  */
 export function codeIdentity(): string {
   if (identity) return identity;
-  let sources: string | undefined;
-  if (compiled) {
-    try {
-      sources = (JSON.parse(readFileSync(join(packageRoot(), "dist/build-info.json"), "utf8")) as { sources?: string }).sources;
-    } catch {
-      // no build record: trusted by no other bpfops (below)
-    }
-  } else sources = sourcesDigest();
-  // (unknown sources: a value no other process has, so that nothing is trusted on a guess)
+  const sources = compiled ? buildInfo()?.sources : sourcesDigest();
+  // (unknown sources, no build record: a value no other process has, so that nothing is trusted on a guess)
   return (identity = `${packageVersion()}+${sources ?? `unknown-${randomUUID()}`}`);
 }

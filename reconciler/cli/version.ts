@@ -3,12 +3,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
-import { packageRoot, packageVersion } from "../package-root.ts";
+import { buildInfo, packageRoot, packageVersion } from "../package-root.ts";
 
 /** The commit: recorded at build time (an installed package), or read from the checkout's .git. */
 function commit(root: string): string | null {
-  const info = join(root, "dist/build-info.json");
-  if (existsSync(info) && !existsSync(join(root, ".git"))) return (JSON.parse(readFileSync(info, "utf8")) as { commit?: string }).commit ?? null;
+  const info = buildInfo();
+  if (info && !existsSync(join(root, ".git"))) return info.commit ?? null;
   try {
     const head = readFileSync(join(root, ".git/HEAD"), "utf8").trim();
     if (!head.startsWith("ref: ")) return head;
